@@ -1,0 +1,170 @@
+"""Service configuration: one YAML file plus ``DRIFTLINE_…`` environment variables.
+
+Contract:
+
+* The file is a mapping with sections; each service validates the sections it owns with its own
+  top-level model (the consumer with :class:`ConsumerServiceConfig`, the worker with its own) and
+  ignores the others, so one ``driftline.yaml`` serves the whole stack.
+* Environment variables override the file: ``DRIFTLINE_<SECTION>__<KEY>[__<KEY>…]``, lower-cased
+  and split on double underscores; values are parsed as YAML scalars (``"5"`` → 5). Kafka client
+  properties contain dots, so they are written with single underscores in the environment and
+  mapped back: ``DRIFTLINE_KAFKA__SASL_MECHANISM=PLAIN`` → ``kafka: {sasl.mechanism: PLAIN}``.
+* Any librdkafka property passes through the ``kafka:`` section unchanged, so SASL/SSL work.
+* Errors name the field: ``ConfigError("topics.state: ...")``.
+
+>>> cfg = ServiceConfig.model_validate({"kafka": {"bootstrap.servers": "localhost:9092"}})
+>>> cfg.topics.drift, cfg.kafka["bootstrap.servers"]
+('driftline.drift', 'localhost:9092')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "DRIFTLINE_"
+SECRET_MARKERS = ("password", "secret", "key", "token", "jaas")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the field and what to fix."""
+
+
+class TopicNames(BaseModel):
+    """Kafka topic names. Set ``predictions`` and ``labels`` to the same topic to read one topic
+    that carries both event types (discriminated by ``type``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    predictions: str = "driftline.predictions"
+    labels: str = "driftline.labels"
+    drift: str = "driftline.drift"
+    triggers: str = "driftline.triggers"
+    retrain: str = "driftline.retrain"
+    labelled: str = "driftline.labelled"
+    state: str = "driftline.state"
+    dlq: str = "driftline.dlq"
+
+    def inputs(self) -> list[str]:
+        """The input topics, without duplicates, in a stable order."""
+        return list(dict.fromkeys([self.predictions, self.labels]))
+
+
+class TopicLayout(BaseModel):
+    """How ``driftline topics create`` creates topics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    #: Retention of the drift, retrain and DLQ topics (ms); -1 keeps them forever.
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
+    #: Retention of the labelled topic, the training data (ms).
+    labelled_retention_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=-1)
+
+
+class ServiceConfig(BaseModel):
+    """The sections every Driftline service reads: Kafka client properties and topic names."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    #: librdkafka properties, passed through as they are (``bootstrap.servers``, ``security.*``…).
+    kafka: dict[str, str | int | float | bool] = Field(
+        default_factory=lambda: {"bootstrap.servers": "localhost:9092"}
+    )
+    topics: TopicNames = Field(default_factory=TopicNames)
+    topic_layout: TopicLayout = Field(default_factory=TopicLayout)
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if path[0] == "kafka" and len(path) == 2:
+            path[1] = path[1].replace("_", ".")
+        node = overrides
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw) if raw else raw
+    return overrides
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """``field.path: message`` for each error, one per line."""
+    return "\n".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def load_config(
+    model: type[ConfigT],
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ConfigT:
+    """Read ``path`` (YAML, optional), apply ``DRIFTLINE_…`` overrides, validate with ``model``.
+
+    Raises :class:`ConfigError` naming the offending field.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.exists():
+            raise ConfigError(f"config file {file} does not exist")
+        try:
+            loaded = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {file} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {file} must be a mapping of sections")
+        data = loaded
+    data = _merge(data, _env_overrides(os.environ if environ is None else environ))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc
+
+
+def mask_secrets(value: Any, key: str = "") -> Any:
+    """A copy of a config dump with secret-looking values replaced by ``***``.
+
+    >>> mask_secrets({"kafka": {"sasl.password": "hunter2", "bootstrap.servers": "b:9092"}})
+    {'kafka': {'sasl.password': '***', 'bootstrap.servers': 'b:9092'}}
+    """
+    if isinstance(value, Mapping):
+        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, key) for v in value]
+    if any(marker in key.lower() for marker in SECRET_MARKERS) and value not in (None, ""):
+        return "***"
+    return value
+
+
+__all__ = [
+    "ConfigError",
+    "ServiceConfig",
+    "TopicLayout",
+    "TopicNames",
+    "format_validation_error",
+    "load_config",
+    "mask_secrets",
+]
