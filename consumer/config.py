@@ -22,13 +22,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from consumer.field_mapping import FieldMapping
+from detectors.config import DetectionConfig
+
 ENV_PREFIX = "DRIFTLINE_"
 SECRET_MARKERS = ("password", "secret", "key", "token", "jaas")
+
+
+KafkaValue = str | int | float | bool
+DEFAULT_KAFKA: dict[str, KafkaValue] = {"bootstrap.servers": "localhost:9092"}
 
 
 class ConfigError(ValueError):
@@ -74,11 +81,56 @@ class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     #: librdkafka properties, passed through as they are (``bootstrap.servers``, ``security.*``…).
-    kafka: dict[str, str | int | float | bool] = Field(
-        default_factory=lambda: {"bootstrap.servers": "localhost:9092"}
-    )
+    kafka: dict[str, KafkaValue] = Field(default_factory=lambda: dict(DEFAULT_KAFKA))
     topics: TopicNames = Field(default_factory=TopicNames)
     topic_layout: TopicLayout = Field(default_factory=TopicLayout)
+
+
+class ConsumerSettings(BaseModel):
+    """The ``consumer:`` section: how ``driftline consume`` runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_id: str = Field(default="driftline-consumer", min_length=1)
+    #: Names this process in the group; with ``group_id`` it forms the ``transactional.id``, so a
+    #: restarted instance fences its predecessor at once. Must differ between live processes.
+    #: Defaults to the host name (a pod name on Kubernetes).
+    instance_id: str | None = None
+    #: How often outputs, state snapshots and input offsets are committed in one transaction.
+    commit_interval_ms: int = Field(default=200, ge=1, le=60_000)
+    #: Most records taken from the client per batch.
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    #: How long one poll waits for records when the topics are idle.
+    poll_timeout_s: float = Field(default=0.1, gt=0, le=10)
+    #: Port of the HTTP server for ``/metrics``, ``/healthz`` and ``/readyz``; 0 picks a free one.
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
+    #: Bound on SIGTERM/SIGINT handling: finish the batch, commit, close; else exit non-zero.
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    #: Bound on committing when partitions are revoked in a rebalance.
+    revoke_timeout_s: float = Field(default=20.0, gt=0)
+    #: Exit non-zero after no broker has answered for this long.
+    broker_timeout_s: float = Field(default=120.0, gt=0)
+    #: Where a new group starts reading the inputs.
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    #: Records larger than this are dead-lettered without being parsed.
+    max_record_bytes: int = Field(default=1_048_576, ge=64)
+    #: Accept records without a Kafka key; by default they are dead-lettered, since producers
+    #: must key by ``model_id``. (The name avoids "key": config dumps mask such fields.)
+    accept_unaddressed: bool = False
+    #: Extra librdkafka properties for the consumer only / the producer only (after ``kafka:``).
+    consumer_properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    producer_properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class ConsumerServiceConfig(ServiceConfig):
+    """Everything ``driftline consume`` reads: the shared sections plus ``consumer:``,
+    ``detection:`` (the detection core's own model) and ``field_mapping:`` (absent: events already
+    have the contract's shape)."""
+
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    field_mapping: FieldMapping | None = None
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -161,6 +213,8 @@ def mask_secrets(value: Any, key: str = "") -> Any:
 
 __all__ = [
     "ConfigError",
+    "ConsumerServiceConfig",
+    "ConsumerSettings",
     "ServiceConfig",
     "TopicLayout",
     "TopicNames",

@@ -68,8 +68,7 @@ def _to_utc_datetime(value: Any) -> datetime:
             ) from exc
     else:
         raise ValueError(
-            "expected an RFC 3339 string or integer epoch milliseconds, "
-            f"got {type(value).__name__}"
+            f"expected an RFC 3339 string or integer epoch milliseconds, got {type(value).__name__}"
         )
     if parsed.tzinfo is None:
         raise ValueError("timestamp must carry a UTC offset (e.g. 'Z' or '+02:00')")
@@ -104,12 +103,11 @@ Target = StrictBool | int | FiniteFloat | Annotated[str, Field(max_length=256)]
 
 
 def _check_schema_version(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value not in SUPPORTED_SCHEMA_VERSIONS:
-            raise ValueError(
-                f"unknown schema_version {value}; this build reads "
-                f"{sorted(SUPPORTED_SCHEMA_VERSIONS)}"
-            )
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if is_int and value not in SUPPORTED_SCHEMA_VERSIONS:
+        raise ValueError(
+            f"unknown schema_version {value}; this build reads {sorted(SUPPORTED_SCHEMA_VERSIONS)}"
+        )
     return value
 
 

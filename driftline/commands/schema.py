@@ -36,8 +36,10 @@ INPUT_CONTRACTS = frozenset({"prediction", "label", "trigger"})
 
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema of one contract, with a stable ``$id``."""
-    mode = "validation" if name in INPUT_CONTRACTS else "serialization"
-    schema = CONTRACTS[name].model_json_schema(mode=mode)
+    if name in INPUT_CONTRACTS:
+        schema = CONTRACTS[name].model_json_schema(mode="validation")
+    else:
+        schema = CONTRACTS[name].model_json_schema(mode="serialization")
     return {"$id": f"https://driftline.dev/schemas/{name}.schema.json", **schema}
 
 

@@ -1,0 +1,54 @@
+"""``driftline topics create``: create every Driftline topic with the right settings.
+
+Idempotent: existing topics are left as they are and reported. Partitions and replication come
+from ``topic_layout`` in the config file or from the flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from consumer.config import ConfigError, ServiceConfig, load_config
+from consumer.topics import TopicError, create_topics, topic_settings
+
+
+def _handle(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(ServiceConfig, args.config)
+    except ConfigError as exc:
+        print(f"error: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    kafka = dict(config.kafka)
+    if args.bootstrap_servers:
+        kafka["bootstrap.servers"] = args.bootstrap_servers
+    layout = config.topic_layout.model_copy(
+        update={
+            key: value
+            for key, value in (
+                ("partitions", args.partitions),
+                ("replication_factor", args.replication_factor),
+            )
+            if value is not None
+        }
+    )
+    try:
+        created = create_topics(kafka, config.topics, layout)
+    except TopicError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name in topic_settings(config.topics, layout):
+        print(f"{'created' if name in created else 'exists '}  {name}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("topics", help="manage Driftline's Kafka topics")
+    actions = parser.add_subparsers(dest="topics_action", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create every Driftline topic (idempotent)")
+    create.add_argument("--config", help="driftline.yaml (kafka, topics, topic_layout sections)")
+    create.add_argument("--bootstrap-servers", help="overrides kafka.bootstrap.servers")
+    create.add_argument("--partitions", type=int, help="partitions per topic (default 6)")
+    create.add_argument("--replication-factor", type=int, help="replication factor (default 1)")
+    create.set_defaults(handler=_handle)

@@ -1,0 +1,61 @@
+"""The local broker script: clear message without Java/Maven; a 3-node cluster survives kill -9
+of one node and takes it back after a restart on the same log dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from consumer.local_broker import LocalKafka
+
+
+def test_missing_java_is_one_clear_message(tmp_path: Path, repo_root: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path), "DRIFTLINE_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-m", "consumer.local_broker", "fetch"],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: `java` not found on PATH: install a Java 17+ runtime "
+        "(Debian: apt-get install openjdk-17-jre-headless)"
+    ]
+
+
+@pytest.mark.kafka
+def test_three_node_cluster_survives_a_hard_bounce(kafka_cluster3: LocalKafka) -> None:
+    conf = {"bootstrap.servers": kafka_cluster3.bootstrap_servers}
+    topic = f"bounce-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient(conf)
+    admin.create_topics([NewTopic(topic, 3, 3, config={"min.insync.replicas": "2"})])[
+        topic
+    ].result()
+    producer = Producer({**conf, "acks": "all", "enable.idempotence": True})
+    for i in range(100):
+        producer.produce(topic, key=str(i % 7).encode(), value=str(i).encode())
+        if i == 50:
+            producer.flush(30)
+            kafka_cluster3.kill(2)
+    assert producer.flush(60) == 0
+    kafka_cluster3.restart(2)
+    consumer = Consumer({**conf, "group.id": f"g-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    values = set()
+    while len(values) < 100:
+        message = consumer.poll(15)
+        assert message is not None, f"only {len(values)} of 100 records came back"
+        assert message.error() is None
+        values.add(int(message.value()))
+    consumer.close()
+    assert values == set(range(100))
