@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 #: Sub-command modules, in the order ``driftline --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "driftline.commands.consume",
     "driftline.commands.topics",
     "driftline.commands.schema",
 )

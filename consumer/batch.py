@@ -1,0 +1,124 @@
+"""Decoding and validating Kafka records into input events, errors as values.
+
+Contract:
+
+* :meth:`Decoder.decode` turns one record's ``(value, key, topic, partition, offset)`` into a
+  :class:`~detectors.contracts.Prediction` / :class:`~detectors.contracts.Label`, or into a
+  :class:`~detectors.rejection.Rejection` carrying the original bytes and the source. It never
+  raises on data.
+* Checks, in order: a value is present (``deserialize:NullValue``), not larger than
+  ``max_record_bytes`` (``deserialize:RecordTooLarge``), a key is present unless
+  ``accept_unaddressed`` (``validate:MissingKey``), the bytes are JSON (``deserialize:…``), the
+  JSON is a valid event (``validate:ValidationError``; NaN/inf, wrong types, missing/null fields,
+  unknown ``schema_version``). Messages name the field (:func:`describe_validation_error`).
+* Without a field mapping, validation runs on the raw bytes in one pydantic-core call (no
+  intermediate ``dict``): this is the per-record cost the service is built around.
+* With a :class:`~consumer.field_mapping.FieldMapping`, bytes are decoded with :func:`json.loads`,
+  mapped, then validated.
+
+>>> d = Decoder()
+>>> ok = d.decode(b'{"type":"label","prediction_id":"p","model_id":"m","timestamp":0,"label":1}',
+...               b"m", "labels", 0, 5)
+>>> type(ok).__name__, ok.label
+('Label', 1)
+>>> bad = d.decode(b'{"type":"label","prediction_id":"p","model_id":"m","timestamp":0,'
+...                b'"label":NaN}', b"m", "labels", 0, 6)
+>>> bad.reason, bad.source.offset
+('validate:ValidationError', 6)
+>>> d.decode(b"{not json", b"m", "labels", 0, 7).reason
+'deserialize:JSONDecodeError'
+>>> d.decode(b'{}', None, "labels", 0, 8).reason
+'validate:MissingKey'
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+
+from consumer.field_mapping import FieldMapper, FieldMapping
+from detectors.contracts import (
+    Label,
+    Prediction,
+    Source,
+    describe_validation_error,
+    parse_input,
+    parse_input_json,
+)
+from detectors.rejection import Rejection, Stage
+
+#: pydantic error types that mean "these bytes are not JSON" rather than "not a valid event".
+_JSON_ERROR_TYPES = frozenset({"json_invalid", "json_type"})
+
+
+def make_source(topic: str, partition: int, offset: int) -> Source:
+    """A :class:`Source` without re-validating Kafka's own (already valid) coordinates."""
+    return Source.model_construct(topic=topic, partition=partition, offset=offset)
+
+
+class Decoder:
+    """Bytes → event or :class:`Rejection`; one instance serves every partition."""
+
+    def __init__(
+        self,
+        mapping: FieldMapping | None = None,
+        *,
+        max_record_bytes: int = 1_048_576,
+        accept_unaddressed: bool = False,
+    ) -> None:
+        self._mapper = FieldMapper(mapping) if mapping is not None else None
+        self._max = max_record_bytes
+        self._accept_unaddressed = accept_unaddressed
+
+    def decode(
+        self, value: bytes | None, key: bytes | None, topic: str, partition: int, offset: int
+    ) -> Prediction | Label | Rejection:
+        if value is None:
+            return self._reject("deserialize", "NullValue", "record has no value (a tombstone?)",
+                                topic, partition, offset, value)
+        if len(value) > self._max:
+            return self._reject(
+                "deserialize", "RecordTooLarge",
+                f"record value is {len(value)} bytes; consumer.max_record_bytes is {self._max}",
+                topic, partition, offset, value)
+        if key is None and not self._accept_unaddressed:
+            return self._reject(
+                "validate", "MissingKey",
+                "record has no key; producers must key records by model_id "
+                "(or set consumer.accept_unaddressed)", topic, partition, offset, value)
+        if self._mapper is None:
+            try:
+                return parse_input_json(value)
+            except ValidationError as exc:
+                return self._from_validation_error(exc, topic, partition, offset, value)
+        try:
+            document = json.loads(value)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._reject("deserialize", type(exc).__name__, str(exc),
+                                topic, partition, offset, value)
+        try:
+            return parse_input(self._mapper.apply(document, topic))
+        except ValidationError as exc:
+            return self._from_validation_error(exc, topic, partition, offset, value)
+
+    def _from_validation_error(
+        self, exc: ValidationError, topic: str, partition: int, offset: int, value: bytes
+    ) -> Rejection:
+        errors = exc.errors()
+        if errors and errors[0]["type"] in _JSON_ERROR_TYPES:
+            return self._reject("deserialize", "JSONDecodeError", errors[0]["msg"],
+                                topic, partition, offset, value)
+        return self._reject("validate", "ValidationError", describe_validation_error(exc),
+                            topic, partition, offset, value)
+
+    @staticmethod
+    def _reject(
+        stage: Stage, error_class: str, message: str,
+        topic: str, partition: int, offset: int, value: bytes | None,
+    ) -> Rejection:
+        return Rejection(stage=stage, error_class=error_class, message=message,
+                         source=make_source(topic, partition, offset), raw=value, model_id=None)
+
+
+__all__ = ["Decoder", "make_source"]

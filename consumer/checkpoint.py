@@ -1,0 +1,93 @@
+"""The commit sequence: outputs, state snapshots and input offsets in ONE Kafka transaction.
+
+Between two commits the service consumes batches and produces their outputs (drift events,
+labelled records, dead letters) into the open transaction as they are computed. Every
+``consumer.commit_interval_ms`` — and on revoke and on shutdown — :meth:`Checkpointer.commit` runs:
+
+1. **Skip if idle.** No task has new offsets and no transaction is open: nothing to do.
+2. **Snapshot.** For every owned partition, every model its pipeline marks dirty is snapshotted
+   and produced to the compacted state topic (key ``<group>/<partition>/<model_id>``, state
+   partition ``partition % state_partitions``), in an envelope recording the input offsets it
+   reflects and the River version (:mod:`consumer.state_store`).
+3. **Flush.** Wait until every record of the transaction is acknowledged; any failed delivery
+   makes the transaction abortable.
+4. **Offsets.** ``send_offsets_to_transaction`` with the next offset of every input partition
+   read, and the consumer's group metadata (so a zombie from an older generation is fenced).
+5. **Commit.** ``commit_transaction``. Outputs, snapshots and offsets become visible to
+   ``read_committed`` readers together, or not at all.
+6. **Mark clean.** Only now are the pipelines told their state is persisted and the tasks'
+   committed offsets moved forward.
+
+Failures (classified in :mod:`consumer.transactions`):
+
+* :class:`~consumer.exceptions.AbortableTransactionError` at any step: the caller aborts, seeks
+  every owned partition back to its committed offsets and reloads its state from the state
+  topic (:meth:`consumer.service.ConsumerService._recover`), then carries on.
+* :class:`~consumer.exceptions.FatalTransactionError` (fenced, fatal): the caller logs one clear
+  line and exits non-zero without committing anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from consumer.metrics import Metrics
+from consumer.partition import PartitionTask
+from consumer.state_store import StateStore, encode_envelope
+from consumer.transactions import Transactor
+
+log = logging.getLogger(__name__)
+
+
+class Checkpointer:
+    """Runs the commit sequence above for the tasks it is given."""
+
+    def __init__(self, tx: Transactor, store: StateStore, metrics: Metrics) -> None:
+        self._tx = tx
+        self._store = store
+        self._metrics = metrics
+
+    def commit(self, tasks: Iterable[PartitionTask], group_metadata: Any, timeout_s: float) -> bool:
+        """Run steps 1–6; True if a transaction was committed."""
+        tasks = list(tasks)
+        # 1. Skip if idle.
+        if not self._tx.in_transaction and not any(t.has_new_offsets() for t in tasks):
+            return False
+        began = time.monotonic()
+        deadline = began + timeout_s
+        # 2. Snapshot every dirty model of every owned partition.
+        snapshots = 0
+        for task in tasks:
+            offsets = dict(task.positions)
+            for model_id in list(task.pipeline.dirty_models()):
+                payload = task.pipeline.snapshot_model(model_id)
+                self._tx.produce(
+                    self._store.topic,
+                    encode_envelope(payload, partition=task.partition, model_id=model_id,
+                                    offsets=offsets),
+                    key=self._store.key(task.partition, model_id),
+                    partition=self._store.state_partition(task.partition),
+                )
+                snapshots += 1
+        # 3. Flush: every record acknowledged, none failed.
+        self._tx.flush(deadline)
+        # 4. Offsets of every input partition read, with the group metadata.
+        positions = [tp for task in tasks for tp in task.offsets_to_commit()]
+        if positions:
+            self._tx.send_offsets(positions, group_metadata, deadline)
+        # 5. Commit.
+        self._tx.commit(deadline)
+        # 6. Mark clean.
+        for task in tasks:
+            task.pipeline.mark_clean()
+            task.mark_committed()
+        self._metrics.snapshots.inc(snapshots)
+        self._metrics.transactions.labels("committed").inc()
+        self._metrics.commit_seconds.observe(time.monotonic() - began)
+        return True
+
+
+__all__ = ["Checkpointer"]

@@ -1,0 +1,66 @@
+"""One owned input partition number: its detection pipeline and where it stands in the inputs.
+
+Contract:
+
+* Predictions and labels are co-partitioned, so partition ``p`` of every input topic feeds the
+  same :class:`PartitionTask` and its one pipeline (a model's predictions and labels meet there).
+* ``positions`` is the next offset to read per input topic (what the next commit sends to the
+  transaction); ``committed`` is what the last successful commit (or the restore) left on the
+  broker. A task has uncommitted work exactly when the two differ or its pipeline is dirty.
+* A task is built either fresh or from the state topic (:mod:`consumer.rebalance`); nothing else
+  creates one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from confluent_kafka import TopicPartition
+
+from detectors.contracts import Label, Prediction, Source
+
+
+class PipelineLike(Protocol):
+    """What the consumer needs of :class:`detectors.pipeline.Pipeline`."""
+
+    def process(
+        self, event: Prediction | Label, source: Source, raw: bytes | None = None
+    ) -> list[Any]: ...
+
+    def dirty_models(self) -> Iterable[str]: ...
+
+    def mark_clean(self) -> None: ...
+
+    def snapshot_model(self, model_id: str) -> bytes: ...
+
+    def restore_model(self, model_id: str, data: bytes) -> None: ...
+
+    def model_ids(self) -> Iterable[str]: ...
+
+
+PipelineFactory = Callable[[], PipelineLike]
+
+
+@dataclass
+class PartitionTask:
+    partition: int
+    pipeline: PipelineLike
+    #: Input topic → next offset to read (only topics read or committed so far).
+    positions: dict[str, int] = field(default_factory=dict)
+    #: Input topic → offset the last commit or restore left on the broker.
+    committed: dict[str, int] = field(default_factory=dict)
+
+    def has_new_offsets(self) -> bool:
+        return self.positions != self.committed
+
+    def offsets_to_commit(self) -> list[TopicPartition]:
+        return [TopicPartition(topic, self.partition, offset)
+                for topic, offset in sorted(self.positions.items())]
+
+    def mark_committed(self) -> None:
+        self.committed = dict(self.positions)
+
+
+__all__ = ["PartitionTask", "PipelineFactory", "PipelineLike"]

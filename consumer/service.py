@@ -1,0 +1,467 @@
+"""``driftline consume``: the consumer group that turns predictions and labels into drift events.
+
+Contract:
+
+* Subscribes the group (``consumer.group_id``) to the input topics with ``range`` assignment,
+  ``read_committed``, manual offsets; refuses to start (exit 2) when the input topics are
+  missing or not co-partitioned.
+* Consumes in batches; each record is decoded and validated (:mod:`consumer.batch`), fed to the
+  pipeline of its partition number (:mod:`consumer.partition`), and its outputs produced into
+  the open transaction: drift events (key ``model_id``) to the drift topic, labelled records to
+  the labelled topic, rejections to the DLQ with their context headers
+  (:class:`~consumer.dead_letter.DeadLetterContext`). Data never stops the service.
+* Every ``consumer.commit_interval_ms`` the commit sequence of :mod:`consumer.checkpoint` runs;
+  on an abortable error the service aborts, rewinds to the committed offsets and reloads state;
+  on a fatal or fenced producer it logs one line and exits 6.
+* Rebalances are handled by :class:`~consumer.rebalance.PartitionOwner`.
+* SIGTERM/SIGINT: finish the batch, commit, close, exit 0, all within
+  ``consumer.shutdown_timeout_s`` (else exit 5). No broker for ``consumer.broker_timeout_s``:
+  ``/healthz`` reports it meanwhile, then exit 3.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+
+from consumer.batch import Decoder, make_source
+from consumer.checkpoint import Checkpointer
+from consumer.config import ConsumerServiceConfig
+from consumer.dead_letter import DeadLetterContext
+from consumer.exceptions import (
+    AbortableTransactionError,
+    BrokerUnavailableError,
+    ConsumerError,
+    FatalTransactionError,
+    TopicLayoutError,
+)
+from consumer.health import HealthServer, HealthState
+from consumer.metrics import Metrics
+from consumer.partition import PipelineFactory
+from consumer.rebalance import PartitionOwner
+from consumer.state_store import StateStore
+from consumer.topics import TopicError, check_copartitioned, partition_counts
+from consumer.transactions import Transactor
+from detectors.contracts import DriftEvent, LabelledRecord
+from detectors.rejection import Rejection
+
+log = logging.getLogger(__name__)
+
+_BROKER_DOWN_CODES = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT,
+                                KafkaError._RESOLVE})
+
+
+def default_pipeline_factory(config: ConsumerServiceConfig) -> PipelineFactory:
+    from detectors.pipeline import Pipeline
+
+    def factory() -> Any:
+        return Pipeline(config.detection)
+
+    return factory
+
+
+class ConsumerService:
+    """One process of the consumer group; :meth:`run` returns the exit code."""
+
+    def __init__(
+        self,
+        config: ConsumerServiceConfig,
+        *,
+        pipeline_factory: PipelineFactory | None = None,
+        install_signal_handlers: bool = True,
+    ) -> None:
+        self.config = config
+        self.settings = config.consumer
+        self.topics = config.topics
+        self.inputs = config.topics.inputs()
+        self.instance_id = self.settings.instance_id or socket.gethostname()
+        self.metrics = Metrics()
+        self.health = HealthState()
+        self._factory = pipeline_factory or default_pipeline_factory(config)
+        self._install_signals = install_signal_handlers
+        self._stop = threading.Event()
+        self._decoder = Decoder(config.field_mapping,
+                                max_record_bytes=self.settings.max_record_bytes,
+                                accept_unaddressed=self.settings.accept_unaddressed)
+        self._model_partition: dict[str, int] = {}
+        self._server: HealthServer | None = None
+        self._consumer: Consumer | None = None
+        self._tx: Transactor | None = None
+        self._owner: PartitionOwner | None = None
+        self._checkpointer: Checkpointer | None = None
+        self._last_probe = 0.0
+
+    # -- wiring ---------------------------------------------------------------------------------
+
+    def _kafka_conf(self) -> dict[str, Any]:
+        return {**self.config.kafka, "error_cb": self._on_kafka_error}
+
+    def _consumer_conf(self) -> dict[str, Any]:
+        return {
+            "partition.assignment.strategy": "range",
+            "session.timeout.ms": 10_000,
+            **self._kafka_conf(),
+            "group.id": self.settings.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": self.settings.auto_offset_reset,
+            **self.settings.consumer_properties,
+        }
+
+    def _producer_conf(self) -> dict[str, Any]:
+        return {
+            "linger.ms": 5,
+            "transaction.timeout.ms": 30_000,
+            **self._kafka_conf(),
+            "transactional.id": f"{self.settings.group_id}-{self.instance_id}",
+            "enable.idempotence": True,
+            **self.settings.producer_properties,
+        }
+
+    def _on_kafka_error(self, error: KafkaError) -> None:
+        if error.code() in _BROKER_DOWN_CODES:
+            if error.code() == KafkaError._ALL_BROKERS_DOWN:
+                self.health.broker_down()
+            log.warning("kafka: %s", error.str())
+        elif error.fatal():
+            log.error("kafka fatal error: %s", error.str())
+            self.health.set_fatal(error.str())
+        else:
+            log.warning("kafka: %s", error.str())
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch, commit and exit (what SIGTERM does)."""
+        self._stop.set()
+
+    @property
+    def http_port(self) -> int | None:
+        return self._server.port if self._server else None
+
+    # -- run ------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            return self._run()
+        except FatalTransactionError as exc:
+            log.critical("fatal: %s; exiting with code %d without committing further",
+                         exc, exc.exit_code)
+            self.health.set_fatal(str(exc))
+            self._close(commit=False)
+            return exc.exit_code
+        except ConsumerError as exc:
+            log.critical("fatal: %s: %s; exiting with code %d", type(exc).__name__, exc,
+                         exc.exit_code)
+            self._close(commit=False)
+            return exc.exit_code
+        finally:
+            if self._server is not None:
+                self._server.stop()
+
+    def _run(self) -> int:
+        self._server = HealthServer(self.metrics.registry, self.health,
+                                    self.settings.metrics_host, self.settings.metrics_port).start()
+        log.info("metrics on http://%s:%d/metrics", self.settings.metrics_host, self._server.port)
+        if self._install_signals:
+            self._install_signal_handlers()
+        state_partitions = self._wait_for_topics()
+        self._tx = Transactor(self._producer_conf())
+        self._tx.init(self.settings.broker_timeout_s)
+        store = StateStore(self.config.kafka, topic=self.topics.state,
+                           group_id=self.settings.group_id, state_partitions=state_partitions)
+        self._checkpointer = Checkpointer(self._tx, store, self.metrics)
+        from detectors.exceptions import SnapshotError
+
+        self._owner = PartitionOwner(
+            inputs=self.inputs, store=store, pipeline_factory=self._factory,
+            metrics=self.metrics, health=self.health, commit=self._commit,
+            abort=self._abort, revoke_timeout_s=self.settings.revoke_timeout_s,
+            auto_offset_reset=self.settings.auto_offset_reset, snapshot_error=SnapshotError,
+        )
+        self._consumer = Consumer(self._consumer_conf())
+        owner = self._owner
+        self._consumer.subscribe(self.inputs, on_assign=owner.on_assign,
+                                 on_revoke=owner.on_revoke, on_lost=owner.on_lost)
+        log.info("consuming %s as group %s, transactional.id %s", self.inputs,
+                 self.settings.group_id, self._tx.transactional_id)
+        self._loop()
+        return self._shutdown()
+
+    def _wait_for_topics(self) -> int:
+        """Wait for a broker; check the inputs are co-partitioned; return state partitions."""
+        deadline = time.monotonic() + self.settings.broker_timeout_s
+        while True:
+            try:
+                partitions = check_copartitioned(self.config.kafka, self.inputs)
+                state = partition_counts(self.config.kafka, [self.topics.state])
+                log.info("input topics %s co-partitioned with %d partitions", self.inputs,
+                         partitions)
+                self.health.broker_up()
+                return state[self.topics.state]
+            except TopicError as exc:
+                raise TopicLayoutError(str(exc)) from exc
+            except KafkaException as exc:
+                self.health.broker_down()
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailableError(
+                        f"no broker reachable at {self.config.kafka.get('bootstrap.servers')} "
+                        f"for {self.settings.broker_timeout_s}s: {exc}"
+                    ) from exc
+                log.warning("waiting for a broker: %s", exc)
+                time.sleep(1.0)
+
+    def _install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: Any) -> None:
+            if not self._stop.is_set():
+                log.info("%s: finishing the batch, committing and exiting",
+                         signal.Signals(signum).name)
+                self._stop.set()
+                self._start_watchdog()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def _start_watchdog(self) -> None:
+        bound = self.settings.shutdown_timeout_s
+
+        def expire() -> None:
+            log.critical("fatal: shutdown did not finish within consumer.shutdown_timeout_s=%ss; "
+                         "exiting with code 5", bound)
+            logging.shutdown()
+            os._exit(5)
+
+        timer = threading.Timer(bound, expire)
+        timer.daemon = True
+        timer.start()
+
+    def _loop(self) -> None:
+        assert self._consumer is not None and self._tx is not None
+        consumer = self._consumer
+        interval = self.settings.commit_interval_ms / 1000.0
+        batch_size = self.settings.batch_size
+        poll_timeout = self.settings.poll_timeout_s
+        last_commit = time.monotonic()
+        while not self._stop.is_set():
+            messages = consumer.consume(batch_size, timeout=poll_timeout)
+            if messages:
+                self._process(messages)
+            now = time.monotonic()
+            if now - last_commit >= interval:
+                self._commit_or_recover()
+                last_commit = time.monotonic()
+            self._check_broker(bool(messages))
+
+    def _shutdown(self) -> int:
+        log.info("stopping: final commit")
+        self._commit_or_recover()
+        self._close(commit=True)
+        log.info("stopped cleanly after a final commit")
+        return 0
+
+    def _close(self, commit: bool) -> None:
+        if self._owner is not None and not commit:
+            self._owner.frozen = True
+        if self._consumer is not None:
+            try:
+                self._consumer.close()  # revoke callback commits (nothing left) unless frozen
+            except Exception as exc:
+                log.warning("closing the consumer: %s", exc)
+            self._consumer = None
+        if self._tx is not None and commit:
+            self._tx.close()
+
+    # -- broker health --------------------------------------------------------------------------
+
+    def _check_broker(self, got_messages: bool) -> None:
+        since = self.health.broker_down_since
+        if since is None:
+            return
+        if got_messages:
+            self.health.broker_up()
+            return
+        now = time.monotonic()
+        if now - self._last_probe >= 2.0:
+            self._last_probe = now
+            try:
+                assert self._consumer is not None
+                self._consumer.list_topics(self.inputs[0], timeout=1.0)
+                self.health.broker_up()
+                log.info("broker reachable again")
+                return
+            except KafkaException:
+                pass
+        if now - since > self.settings.broker_timeout_s:
+            raise BrokerUnavailableError(
+                f"no broker reachable for {now - since:.0f}s "
+                f"(consumer.broker_timeout_s={self.settings.broker_timeout_s})"
+            )
+
+    # -- commit ---------------------------------------------------------------------------------
+
+    def _commit(self, timeout_s: float) -> None:
+        assert self._checkpointer and self._consumer and self._owner and self._tx
+        self._checkpointer.commit(self._owner.tasks.values(),
+                                  self._consumer.consumer_group_metadata(), timeout_s)
+        self._update_lag()
+
+    def _abort(self) -> None:
+        assert self._tx is not None
+        self._tx.abort(self.settings.revoke_timeout_s)
+        self.metrics.transactions.labels("aborted").inc()
+
+    def _commit_or_recover(self) -> None:
+        try:
+            self._commit(self.settings.revoke_timeout_s)
+            if self.health.broker_down_since is not None and self._tx is not None:
+                self.health.broker_up()
+        except AbortableTransactionError as exc:
+            log.warning("transaction aborted: %s; rewinding to the committed offsets", exc)
+            self._recover()
+
+    def _recover(self) -> None:
+        assert self._consumer is not None and self._owner is not None
+        self._abort()
+        self._owner.rewind(self._consumer)
+
+    def _update_lag(self) -> None:
+        assert self._consumer is not None and self._owner is not None
+        from confluent_kafka import TopicPartition
+
+        for task in self._owner.tasks.values():
+            for topic, position in task.positions.items():
+                try:
+                    _low, high = self._consumer.get_watermark_offsets(
+                        TopicPartition(topic, task.partition), cached=True)
+                except KafkaException:
+                    continue
+                if high >= 0:
+                    self.metrics.lag.labels(topic, str(task.partition)).set(
+                        max(0, high - position))
+
+    # -- the hot path ---------------------------------------------------------------------------
+
+    def _process(self, messages: list[Message]) -> None:
+        assert self._owner is not None and self._tx is not None
+        began = time.perf_counter()
+        tasks = self._owner.tasks
+        decode = self._decoder.decode
+        emit = self._emit
+        consumed: dict[tuple[str, str], int] = defaultdict(int)
+        records: dict[tuple[str, int, str], int] = defaultdict(int)
+        invalid: dict[str, int] = defaultdict(int)
+        model_partition = self._model_partition
+        n = 0
+        for msg in messages:
+            if msg.error() is not None:
+                self._on_message_error(msg)
+                continue
+            topic = msg.topic()
+            partition = msg.partition()
+            offset = msg.offset()
+            assert topic is not None and partition is not None and offset is not None
+            task = tasks.get(partition)
+            if task is None:  # fetched before a revoke; not ours any more
+                continue
+            n += 1
+            value = msg.value()
+            records[(topic, partition, "consumed")] += 1
+            result = decode(value, msg.key(), topic, partition, offset)
+            if isinstance(result, Rejection):
+                self._dead_letter(result, msg)
+                records[(topic, partition, "dead_lettered")] += 1
+                invalid[result.reason] += 1
+            else:
+                model_id = result.model_id
+                consumed[(result.type, model_id)] += 1
+                seen = model_partition.setdefault(model_id, partition)
+                if seen != partition:
+                    self._model_conflict(model_id, seen, partition)
+                source = make_source(topic, partition, offset)
+                self_rejected = False
+                for out in task.pipeline.process(result, source, raw=value):
+                    if isinstance(out, Rejection):
+                        if out.source.offset == offset and out.source.topic == topic \
+                                and out.source.partition == partition:
+                            self_rejected = True
+                            self._dead_letter(out, msg)
+                            invalid[out.reason] += 1
+                        else:
+                            self._dead_letter(out, None)
+                            invalid[out.reason] += 1
+                    else:
+                        emit(out)
+                outcome = "dead_lettered" if self_rejected else "processed"
+                records[(topic, partition, outcome)] += 1
+            task.positions[topic] = offset + 1
+        self._tx.poll()
+        self.metrics.add_batch(consumed=consumed, records=records, invalid=invalid,
+                               seconds=time.perf_counter() - began, size=n)
+
+    def _emit(self, out: DriftEvent | LabelledRecord | Any) -> None:
+        assert self._tx is not None
+        if isinstance(out, DriftEvent):
+            self._tx.produce(self.topics.drift, out.model_dump_json().encode(),
+                             key=out.model_id.encode())
+            self.metrics.drift_events.labels(out.model_id, out.detector, out.signal,
+                                             out.severity).inc()
+        elif isinstance(out, LabelledRecord):
+            self._tx.produce(self.topics.labelled, out.model_dump_json().encode(),
+                             key=out.model_id.encode())
+        else:
+            log.error("pipeline returned an unknown output %r; ignored", type(out).__name__)
+
+    def _dead_letter(self, rejection: Rejection, msg: Message | None) -> None:
+        assert self._tx is not None
+        src = rejection.source
+        context = DeadLetterContext(stage=rejection.stage, error_class=rejection.error_class,
+                                    message=rejection.message, topic=src.topic,
+                                    partition=src.partition, offset=src.offset)
+        headers: list[tuple[str, bytes | None]] = []
+        timestamp = 0
+        if msg is not None:
+            key = msg.key()
+            original = msg.headers() or []
+            headers.extend((k, v.encode() if isinstance(v, str) else v)
+                           for k, v in (original.items() if isinstance(original, dict)
+                                        else original))
+            ts_type, ts = msg.timestamp()
+            timestamp = ts if ts_type != 0 and ts > 0 else 0
+        else:
+            key = rejection.model_id.encode() if rejection.model_id else None
+        headers.extend(context.to_headers())
+        self._tx.produce(self.topics.dlq, rejection.raw, key=key, headers=headers,
+                         timestamp=timestamp)
+        self.metrics.dead_letters.inc()
+
+    def _model_conflict(self, model_id: str, first: int, now: int) -> None:
+        self.metrics.model_partition_conflicts.labels(model_id).inc()
+        if self.metrics.model_partition_conflicts.labels(model_id)._value.get() == 1:
+            log.warning("model %s seen on partitions %d and %d: producers should key by model_id; "
+                        "its state is split between partitions", model_id, first, now)
+
+    def _on_message_error(self, msg: Message) -> None:
+        err = msg.error()
+        assert err is not None
+        if err.code() == KafkaError._PARTITION_EOF:
+            return
+        if err.code() in _BROKER_DOWN_CODES:
+            self.health.broker_down()
+        log.warning("consume error: %s", err.str())
+
+
+def run_service(config: ConsumerServiceConfig, **kwargs: Any) -> int:
+    return ConsumerService(config, **kwargs).run()
+
+
+ServiceFactory = Callable[[ConsumerServiceConfig], ConsumerService]
+
+__all__ = ["ConsumerService", "default_pipeline_factory", "run_service"]

@@ -1,0 +1,177 @@
+"""A transactional producer with Kafka's error classes mapped onto Driftline's.
+
+Contract:
+
+* A transaction is begun lazily by the first :meth:`Transactor.produce` (or by
+  :meth:`Transactor.send_offsets`), so an idle service opens none.
+* Every librdkafka error is classified once, here (:func:`classify`): *retriable* errors retry the
+  same call until the call's deadline; errors that *require an abort* raise
+  :class:`~consumer.exceptions.AbortableTransactionError`; *fatal* errors and fencing raise
+  :class:`~consumer.exceptions.FatalTransactionError`. A failed delivery inside the transaction
+  is abortable.
+* Nothing else in consumer/ calls ``begin/commit/abort_transaction`` directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from consumer.exceptions import AbortableTransactionError, FatalTransactionError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_FENCED = frozenset(
+    {
+        KafkaError._FENCED,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    }
+)
+
+
+def classify(error: KafkaError) -> str:
+    """``"fatal"``, ``"abort"`` or ``"retry"`` for a librdkafka error."""
+    if error.fatal() or error.code() in _FENCED:
+        return "fatal"
+    if error.txn_requires_abort():
+        return "abort"
+    if error.retriable():
+        return "retry"
+    return "abort"
+
+
+class Transactor:
+    """Owns the transactional producer."""
+
+    def __init__(self, conf: dict[str, Any]) -> None:
+        self._producer = Producer(conf)
+        self._in_transaction = False
+        self._delivery_errors: list[str] = []
+        self.transactional_id = str(conf["transactional.id"])
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    def _call(self, what: str, fn: Callable[[], T], deadline: float) -> T:
+        while True:
+            try:
+                return fn()
+            except KafkaException as exc:
+                error = exc.args[0]
+                kind = classify(error)
+                if kind == "fatal":
+                    raise FatalTransactionError(
+                        f"{what}: {error.name()}: {error.str()} (transactional.id "
+                        f"{self.transactional_id}; fenced by a newer instance or fatal)"
+                    ) from exc
+                if kind == "abort" or time.monotonic() >= deadline:
+                    raise AbortableTransactionError(f"{what}: {error.name()}: {error.str()}") from exc
+                log.warning("%s: retriable %s, retrying", what, error.name())
+                time.sleep(0.1)
+
+    def init(self, timeout_s: float) -> None:
+        """``init_transactions``: fences a previous instance with the same ``transactional.id``
+        and aborts its open transaction."""
+        self._call("init_transactions",
+                   lambda: self._producer.init_transactions(min(timeout_s, 30.0)),
+                   time.monotonic() + timeout_s)
+
+    def _begin(self) -> None:
+        if not self._in_transaction:
+            self._call("begin_transaction", self._producer.begin_transaction, time.monotonic())
+            self._in_transaction = True
+            self._delivery_errors.clear()
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._delivery_errors.append(f"{msg.topic()}: {err.name()}: {err.str()}")
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+        partition: int | None = None,
+        timestamp: int = 0,
+    ) -> None:
+        self._begin()
+        kwargs: dict[str, Any] = {"on_delivery": self._on_delivery}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers:
+            kwargs["headers"] = list(headers)
+        if timestamp:
+            kwargs["timestamp"] = timestamp
+        while True:
+            try:
+                self._producer.produce(topic, value, key, **kwargs)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                kind = classify(exc.args[0])
+                if kind == "fatal":
+                    raise FatalTransactionError(f"produce: {exc.args[0].str()}") from exc
+                raise AbortableTransactionError(f"produce: {exc.args[0].str()}") from exc
+
+    def poll(self) -> None:
+        """Serve delivery callbacks (cheap; call once per batch)."""
+        self._producer.poll(0)
+
+    def flush(self, deadline: float) -> None:
+        remaining = self._producer.flush(max(0.0, deadline - time.monotonic()))
+        if remaining:
+            raise AbortableTransactionError(f"flush: {remaining} records undelivered in time")
+        if self._delivery_errors:
+            raise AbortableTransactionError(
+                f"{len(self._delivery_errors)} records failed: {self._delivery_errors[0]}"
+            )
+
+    def send_offsets(
+        self, offsets: list[TopicPartition], group_metadata: Any, deadline: float
+    ) -> None:
+        self._begin()
+        self._call(
+            "send_offsets_to_transaction",
+            lambda: self._producer.send_offsets_to_transaction(
+                offsets, group_metadata, max(1.0, deadline - time.monotonic())
+            ),
+            deadline,
+        )
+
+    def commit(self, deadline: float) -> None:
+        self._call(
+            "commit_transaction",
+            lambda: self._producer.commit_transaction(max(1.0, deadline - time.monotonic())),
+            deadline,
+        )
+        self._in_transaction = False
+
+    def abort(self, timeout_s: float) -> None:
+        if not self._in_transaction:
+            return
+        try:
+            self._call("abort_transaction",
+                       lambda: self._producer.abort_transaction(timeout_s),
+                       time.monotonic() + timeout_s)
+        except AbortableTransactionError as exc:  # an abort that cannot complete is fatal
+            raise FatalTransactionError(str(exc)) from exc
+        finally:
+            self._delivery_errors.clear()
+        self._in_transaction = False
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._producer.flush(timeout_s)
+
+
+__all__ = ["Transactor", "classify"]
