@@ -48,10 +48,17 @@ class TrainingWindow(_Contract):
 
 
 class Evaluation(_Contract):
-    """Champion and challenger metrics on the same time-ordered holdout."""
+    """Champion and challenger metrics on the same time-ordered holdout.
+
+    ``champion_source`` says where the champion's predictions came from: the registry's champion
+    artifact re-scored on the holdout, or the predictions logged with the labelled records (what
+    the serving model actually answered) when the registry has no usable champion.
+    """
 
     metric: str
     holdout_size: int = Field(ge=0)
+    champion_source: Literal["registry", "logged_predictions", "none"] = "none"
+    champion_version: str | None = None
     champion: dict[str, FiniteFloat] = Field(default_factory=dict)
     challenger: dict[str, FiniteFloat] = Field(default_factory=dict)
 

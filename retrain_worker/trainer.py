@@ -8,7 +8,8 @@ Contract:
   per row of the feature matrix.
 * :func:`run_isolated` runs it in a fresh Python process (``python -m retrain_worker.trainer``),
   in its own process group, with a timeout. The child also scores the challenger and, when one is
-  given, the champion artifact on the holdout, so no user code runs in the worker process.
+  given, the champion artifact on the holdout (with the champion's own feature columns), so no
+  user code runs in the worker process.
 * Every way a training can go wrong raises a :class:`~retrain_worker.exceptions.TrainerError`
   (load, crash, timeout, bad output, cancelled); the worker turns it into a ``failed`` event and
   carries on. A timed-out or cancelled child is killed with its whole process group; a child whose
@@ -175,7 +176,7 @@ def _child(workdir: Path) -> int:
         if job.get("champion_artifact"):
             try:
                 old = pickle.loads(Path(job["champion_artifact"]).read_bytes())
-                champion = _predictions(old, job["holdout"], "champion")
+                champion = _predictions(old, job["champion_holdout"], "champion")
             except Exception as exc:
                 champion_error = f"{type(exc).__name__}: {exc}"
         answer = {"ok": True, "metadata": metadata, "challenger": challenger,
@@ -221,6 +222,7 @@ def run_isolated(
     workdir: Path,
     timeout_s: float,
     champion_artifact: Path | None = None,
+    champion_holdout: np.ndarray | None = None,
     cancel: threading.Event | None = None,
     python: str = sys.executable,
 ) -> TrainerOutput:
@@ -229,7 +231,8 @@ def run_isolated(
     for stale in ("result.pkl", "model.pkl"):
         (workdir / stale).unlink(missing_ok=True)
     job = {"entry_point": entry_point, "request": request, "holdout": holdout,
-           "champion_artifact": str(champion_artifact) if champion_artifact else None}
+           "champion_artifact": str(champion_artifact) if champion_artifact else None,
+           "champion_holdout": holdout if champion_holdout is None else champion_holdout}
     (workdir / "request.pkl").write_bytes(pickle.dumps(job))
     started = time.monotonic()
     with (workdir / "trainer.log").open("wb") as log:

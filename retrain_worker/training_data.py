@@ -82,6 +82,15 @@ def _numeric(value: Any) -> float:
     return float(value)
 
 
+def feature_matrix(records: Sequence[LabelledRecord], names: Sequence[str]) -> np.ndarray:
+    """The float matrix of ``records`` with the columns ``names`` (NaN where missing)."""
+    X = np.full((len(records), len(names)), np.nan, dtype=np.float64)
+    for i, record in enumerate(records):
+        for j, name in enumerate(names):
+            X[i, j] = _numeric(record.features.get(name))
+    return X
+
+
 def build_dataset(
     records: Sequence[LabelledRecord], task: Literal["auto", "classification", "regression"] = "auto"
 ) -> Dataset:
@@ -94,10 +103,7 @@ def build_dataset(
             if value is not None and not isinstance(value, str)
         }
     )
-    X = np.full((len(ordered), len(names)), np.nan, dtype=np.float64)
-    for i, record in enumerate(ordered):
-        for j, name in enumerate(names):
-            X[i, j] = _numeric(record.features.get(name))
+    X = feature_matrix(ordered, names)
     y = [r.label for r in ordered]
     resolved: Task = infer_task(y) if task == "auto" else task
     return Dataset(ordered, names, X, y, resolved)
@@ -149,6 +155,7 @@ __all__ = [
     "Task",
     "build_dataset",
     "class_balance",
+    "feature_matrix",
     "feature_stats",
     "infer_task",
     "label_key",
