@@ -19,6 +19,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "driftline.commands.consume",
     "driftline.commands.topics",
     "driftline.commands.schema",
+    "driftline.commands.retrain_worker",
+    "driftline.commands.trigger",
+    "driftline.commands.simulate",
 )
 
 

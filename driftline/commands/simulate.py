@@ -1,0 +1,225 @@
+"""``driftline simulate``: simulated predictions and delayed labels, with drift, as JSONL or to Kafka.
+
+Events come from :func:`detectors.simulator.simulate`, in event-time order. Without
+``--bootstrap-servers`` (or ``--config``) they are written as JSON lines to ``--output`` (stdout
+by default); with them they are produced to the predictions and labels topics of the config file
+(key = ``model_id``, Kafka timestamp = event time). ``--realtime`` paces the output at the
+event-time rate on the wall clock (and starts simulated time now), which is how a live demo feeds
+a running consumer.
+
+A drift is written ``KIND:key=value,...`` with the fields of :class:`~detectors.simulator.Drift`:
+
+>>> parse_drift("gradual:start=2000,width=800,concept_rotation=90")
+Drift(kind='gradual', start=2000, width=800, feature_shift=0.0, score_shift=0.0, concept_rotation=90.0, shifted_features=('f0',))
+>>> parse_drift("seasonal:start=0,width=1000,feature_shift=2,shifted_features=f0+f1").shifted_features
+('f0', 'f1')
+>>> parse_drift("sudden")
+Drift(kind='sudden', start=1000, width=500, feature_shift=0.0, score_shift=0.0, concept_rotation=90.0, shifted_features=('f0',))
+>>> parse_drift("sudden:begin=3")
+Traceback (most recent call last):
+...
+argparse.ArgumentTypeError: unknown drift field 'begin'; expected one of start, width, feature_shift, score_shift, concept_rotation, shifted_features
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from detectors.contracts import Label, Prediction
+from detectors.simulator import DRIFT_KINDS, Drift, Scenario, simulate
+
+_INT_FIELDS = ("start", "width")
+_FLOAT_FIELDS = ("feature_shift", "score_shift", "concept_rotation")
+_EFFECTS = ("feature_shift", "score_shift", "concept_rotation")
+
+
+def parse_drift(text: str) -> Drift:
+    """Parse ``KIND[:key=value,...]``; a drift that moves nothing rotates the concept by 90°."""
+    kind, _, rest = text.partition(":")
+    if kind not in DRIFT_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"unknown drift kind {kind!r}; expected one of {', '.join(DRIFT_KINDS)}"
+        )
+    fields: dict[str, Any] = {"start": 1000}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"drift field {item!r} must be key=value")
+        try:
+            if key in _INT_FIELDS:
+                fields[key] = int(value)
+            elif key in _FLOAT_FIELDS:
+                fields[key] = float(value)
+            elif key == "shifted_features":
+                fields[key] = tuple(value.split("+"))
+            else:
+                raise argparse.ArgumentTypeError(
+                    f"unknown drift field {key!r}; expected one of "
+                    f"{', '.join((*_INT_FIELDS, *_FLOAT_FIELDS, 'shifted_features'))}"
+                )
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"drift field {key}: {exc}") from exc
+    if not any(fields.get(name) for name in _EFFECTS):
+        fields["concept_rotation"] = 90.0
+    try:
+        return Drift(kind=kind, **fields)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def scenario_from_args(args: argparse.Namespace, start_ms: int | None = None) -> Scenario:
+    models = tuple(m for m in args.models.split(",") if m)
+    kwargs: dict[str, Any] = {}
+    if start_ms is not None:
+        kwargs["start_ms"] = start_ms
+    return Scenario(
+        models=models,
+        samples=args.samples,
+        rate=args.rate,
+        drifts=tuple(args.drift or ()),
+        model_version=args.model_version,
+        n_features=args.features,
+        label_noise=args.label_noise,
+        label_delay_ms=round(args.label_delay * 1000),
+        label_delay_jitter_ms=round(args.label_delay_jitter * 1000),
+        label_coverage=args.label_coverage,
+        segment=args.segment,
+        **kwargs,
+    )
+
+
+def paced(events: Iterable[Prediction | Label], speed: float = 1.0) -> Iterator[Prediction | Label]:
+    """Yield each event no earlier than its event time (relative to the first), at ``speed``×."""
+    first: float | None = None
+    wall0 = time.monotonic()
+    for event in events:
+        t = event.timestamp.timestamp()
+        if first is None:
+            first = t
+        delay = (t - first) / speed - (time.monotonic() - wall0)
+        if delay > 0:
+            time.sleep(delay)
+        yield event
+
+
+def _write_jsonl(events: Iterable[Prediction | Label], output: str) -> int:
+    count = 0
+    stream = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        for event in events:
+            stream.write(event.model_dump_json())
+            stream.write("\n")
+            count += 1
+        stream.flush()
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    return count
+
+
+def _produce(events: Iterable[Prediction | Label], args: argparse.Namespace) -> int:
+    from confluent_kafka import Producer
+
+    from consumer.config import ServiceConfig, load_config
+
+    config = load_config(ServiceConfig, args.config)
+    properties: dict[str, Any] = dict(config.kafka)
+    if args.bootstrap_servers:
+        properties["bootstrap.servers"] = args.bootstrap_servers
+    properties.setdefault("linger.ms", 20)
+    producer = Producer(properties)
+    errors: list[str] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    count = 0
+    for event in events:
+        topic = config.topics.predictions if isinstance(event, Prediction) else config.topics.labels
+        while True:
+            try:
+                producer.produce(
+                    topic,
+                    key=event.model_id.encode(),
+                    value=event.model_dump_json().encode(),
+                    timestamp=round(event.timestamp.timestamp() * 1000),
+                    on_delivery=on_delivery,
+                )
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+        count += 1
+    remaining = producer.flush(args.flush_timeout)
+    if remaining or errors:
+        print(
+            f"driftline simulate: {len(errors)} delivery errors, {remaining} messages not delivered"
+            + (f"; first error: {errors[0]}" if errors else ""),
+            file=sys.stderr,
+        )
+        return -1
+    return count
+
+
+def _handle(args: argparse.Namespace) -> int:
+    start_ms = round(time.time() * 1000) if args.realtime else None
+    try:
+        scenario = scenario_from_args(args, start_ms)
+    except ValueError as exc:
+        print(f"driftline simulate: {exc}", file=sys.stderr)
+        return 2
+    events: Iterable[Prediction | Label] = simulate(scenario, seed=args.seed)
+    if args.realtime:
+        events = paced(events, args.speed)
+    if args.bootstrap_servers or args.config:
+        produced = _produce(events, args)
+        if produced < 0:
+            return 1
+        print(f"produced {produced} events", file=sys.stderr)
+        return 0
+    written = _write_jsonl(events, args.output)
+    if args.output != "-":
+        print(f"wrote {written} events to {args.output}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="simulated predictions and delayed labels with drift, as JSONL or to Kafka",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    parser.add_argument("--models", default="model-0", help="comma-separated model ids")
+    parser.add_argument("--samples", type=int, default=5000, help="predictions per model")
+    parser.add_argument("--rate", type=float, default=50.0, help="predictions/s per model (event time)")
+    parser.add_argument(
+        "--drift",
+        type=parse_drift,
+        action="append",
+        metavar="KIND[:key=value,...]",
+        help=f"add a drift; KIND is one of {', '.join(DRIFT_KINDS)}; "
+        "fields: start, width, feature_shift, score_shift, concept_rotation, shifted_features "
+        "(f0+f1); repeatable",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model-version", default="v1")
+    parser.add_argument("--features", type=int, default=3, help="numeric features f0..fN-1")
+    parser.add_argument("--segment", default=None)
+    parser.add_argument("--label-noise", type=float, default=0.1)
+    parser.add_argument("--label-delay", type=float, default=60.0, help="seconds")
+    parser.add_argument("--label-delay-jitter", type=float, default=0.0, help="seconds")
+    parser.add_argument("--label-coverage", type=float, default=1.0, help="fraction labelled")
+    parser.add_argument("--output", "-o", default="-", help="JSONL file, '-' for stdout")
+    parser.add_argument("--bootstrap-servers", help="produce to Kafka instead of writing JSONL")
+    parser.add_argument("--config", help="YAML config (kafka properties, topic names)")
+    parser.add_argument(
+        "--realtime", action="store_true", help="start now and pace output at the event rate"
+    )
+    parser.add_argument("--speed", type=float, default=1.0, help="with --realtime: time factor")
+    parser.add_argument("--flush-timeout", type=float, default=30.0, help="seconds")
+    parser.set_defaults(handler=_handle)
