@@ -1,0 +1,150 @@
+"""Alert lifecycle of one (key, detector): warm-up, warning vs drift, cooldown, re-arm.
+
+A :class:`Watcher` owns one River detector watching one signal of one key
+(model_id, model_version, segment). The caller feeds the detector (``watcher.detector.update``)
+and counts the sample (``watcher.n += 1``) on its hot path; only when River reports something
+does it call :meth:`Watcher.on_drift` or :meth:`Watcher.on_warning_change`, which decide whether
+the firing is *published*. The detector itself is never skipped or reset by Driftline, so
+firing positions are exactly River's.
+
+Rules (``n`` is the 1-based count of samples this watcher has fed its detector):
+
+* warm-up: firings at ``n <= warmup`` are suppressed (``suppressed_warmup``);
+* a drift at ``n`` is published unless ``n <= quiet_until``; publishing sets
+  ``quiet_until = n + cooldown``, so one drift episode (River re-fires after its own reset)
+  publishes one event. Suppressed firings are counted (``suppressed_cooldown``); once the
+  cooldown has passed the watcher is re-armed;
+* a warning is published on the *rising edge* of River's ``warning_detected`` unless
+  ``n <= warn_quiet_until``; a published warning or drift silences warnings for ``cooldown``.
+
+>>> import random
+>>> from detectors.river_detectors import DDMSpec
+>>> rng = random.Random(7)
+>>> stream = [rng.random() < 0.1 for _ in range(1000)] + [rng.random() < 0.5 for _ in range(500)]
+>>> w = Watcher(DDMSpec(warm_start=30), signal="error", warmup=100, cooldown=300)
+>>> published = []
+>>> for x in stream:
+...     w.detector.update(x)
+...     w.n += 1
+...     if w.detector.drift_detected:
+...         if w.on_drift():
+...             published.append(("drift", w.n))
+...     elif w.detector.warning_detected is not w.in_warning:
+...         if w.on_warning_change():
+...             published.append(("warning", w.n))
+>>> published
+[('warning', 433), ('warning', 1037), ('drift', 1084)]
+>>> w.suppressed_warmup, w.suppressed_cooldown
+(0, 7)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from river.base import DriftDetector
+
+from detectors.river_detectors import build, evidence, has_warning
+
+__all__ = ["Watcher", "signal_kind"]
+
+
+def signal_kind(signal: str) -> str:
+    """The drift ``kind`` of a signal (SPEC §3)."""
+    if signal in ("error", "residual"):
+        return "concept"
+    if signal == "score":
+        return "prediction"
+    if signal.startswith("metric:"):
+        return "performance"
+    return "data"
+
+
+class Watcher:
+    """One River detector on one signal of one key, with its alert lifecycle."""
+
+    __slots__ = (
+        "cooldown",
+        "detector",
+        "fired_samples",
+        "in_warning",
+        "kind",
+        "label",
+        "n",
+        "quiet_until",
+        "reset_at",
+        "severity",
+        "signal",
+        "spec",
+        "suppressed_cooldown",
+        "suppressed_warmup",
+        "warmup",
+        "warn_quiet_until",
+        "warns",
+    )
+
+    def __init__(self, spec: Any, *, signal: str, warmup: int, cooldown: int) -> None:
+        self.spec = spec
+        self.detector: DriftDetector = build(spec)
+        self.signal = signal
+        self.kind = signal_kind(signal)
+        self.label: str = spec.label
+        self.warns = has_warning(spec)
+        self.warmup = warmup
+        self.cooldown = cooldown
+        self.n = 0
+        self.reset_at = 0
+        self.fired_samples = 0
+        self.quiet_until = warmup
+        self.warn_quiet_until = warmup
+        self.in_warning = False
+        self.severity = "drift"
+        self.suppressed_cooldown = 0
+        self.suppressed_warmup = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def on_drift(self) -> bool:
+        """River reported a drift at sample ``n``: publish it? Sets :attr:`severity`."""
+        n = self.n
+        self.severity = "drift"
+        self.fired_samples = n - self.reset_at
+        self.reset_at = n  # River resets the detector on its next update
+        if self.warns:
+            self.in_warning = bool(getattr(self.detector, "warning_detected", False))
+        if n <= self.quiet_until:
+            self._suppress(n)
+            return False
+        self.quiet_until = n + self.cooldown
+        self.warn_quiet_until = n + self.cooldown
+        return True
+
+    def on_warning_change(self) -> bool:
+        """River's warning flag changed at sample ``n``: publish a warning (rising edge)?"""
+        now = bool(getattr(self.detector, "warning_detected", False))
+        self.in_warning = now
+        if not now:
+            return False
+        self.severity = "warning"
+        n = self.n
+        self.fired_samples = n - self.reset_at
+        if n <= self.warn_quiet_until:
+            self._suppress(n)
+            return False
+        self.warn_quiet_until = n + self.cooldown
+        return True
+
+    def _suppress(self, n: int) -> None:
+        if n <= self.warmup:
+            self.suppressed_warmup += 1
+        else:
+            self.suppressed_cooldown += 1
+
+    def evidence(self) -> dict[str, Any]:
+        """The detector's evidence for the current firing."""
+        return evidence(self.spec, self.detector)

@@ -1,0 +1,298 @@
+"""Monitor of one key (model_id, model_version, segment): every signal, detector and metric.
+
+A :class:`KeyMonitor` feeds each numeric feature and the score of each prediction (in arrival
+order) and the ``error`` or ``residual`` of each joined label (in label-arrival order) to the
+River detectors the configuration assigns to that signal, keeps the rolling performance windows,
+and returns the *published* :class:`~detectors.contracts.DriftEvent` values (after warm-up and
+cooldown, see :mod:`detectors.lifecycle`). Detectors for a feature are created when the feature
+is first seen. The hot path does no allocation unless something fires.
+
+Drift events: ``detected_at`` and ``source`` are the triggering event's (the prediction for
+``score`` and ``feature:*``, the label for ``error``, ``residual`` and ``metric:*``);
+``samples_seen`` counts the detector's samples since River last reset it; ``event_id`` is
+:func:`~detectors.contracts.drift_event_id`, so a replay publishes the same ids.
+
+>>> import random
+>>> from detectors.config import DetectionConfig
+>>> from detectors.contracts import Prediction, Source
+>>> config = DetectionConfig(warmup_samples=50, metric_thresholds={})
+>>> monitor = KeyMonitor(config, "fraud", "v1", None)
+>>> rng = random.Random(1)
+>>> for i in range(3000):
+...     p = Prediction(prediction_id=f"p{i}", model_id="fraud", model_version="v1",
+...                    timestamp=1_700_000_000_000 + i, prediction=True,
+...                    features={"amount": rng.gauss(0 if i < 2000 else 3, 1), "country": "FR"})
+...     for event in monitor.observe_prediction(p, Source(topic="t", partition=0, offset=i)):
+...         print(event.signal, event.detector, event.severity, event.source.offset,
+...               event.samples_seen, round(event.stats["mean_after"], 2))
+feature:amount adwin drift 2015 2016 0.59
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from detectors.config import DetectionConfig
+from detectors.contracts import DriftEvent, Prediction, Source, drift_event_id
+from detectors.lifecycle import Watcher
+from detectors.performance import ClassificationWindow, RegressionWindow, ThresholdWatcher
+from detectors.signals import is_regression, residual_value
+
+__all__ = ["Clock", "KeyMonitor", "utc_now"]
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The default clock for ``published_at``: wall-clock UTC."""
+    return datetime.now(UTC)
+
+
+_EMPTY: tuple[Watcher, ...] = ()
+
+
+class KeyMonitor:
+    """Detectors, windows and alert lifecycles of one (model_id, model_version, segment)."""
+
+    __slots__ = (
+        "class_window",
+        "clock",
+        "config",
+        "cooldown",
+        "errors",
+        "features",
+        "last_seen",
+        "metric_thresholds",
+        "metric_watchers",
+        "model_id",
+        "model_version",
+        "reg_window",
+        "residuals",
+        "score",
+        "segment",
+        "task",
+        "warmup",
+    )
+
+    def __init__(
+        self,
+        config: DetectionConfig,
+        model_id: str,
+        model_version: str,
+        segment: str | None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.model_id = model_id
+        self.model_version = model_version
+        self.segment = segment
+        self.last_seen = 0.0
+        self.features: dict[str, tuple[Watcher, ...]] = {}
+        self.errors: tuple[Watcher, ...] | None = None
+        self.residuals: tuple[Watcher, ...] | None = None
+        self.class_window: ClassificationWindow | None = None
+        self.reg_window: RegressionWindow | None = None
+        self.metric_watchers: dict[str, ThresholdWatcher] = {}
+        self.attach(config, clock)
+        self.score = self._watchers("score")
+
+    # -- configuration (not part of the snapshot) --------------------------------------------
+
+    def attach(self, config: DetectionConfig, clock: Clock) -> None:
+        """(Re)bind the configuration and clock, after construction or a restore."""
+        self.config = config
+        self.clock = clock
+        self.warmup: int = config.setting(self.model_id, "warmup_samples")
+        self.cooldown: int = config.setting(self.model_id, "cooldown_samples")
+        self.task: str = config.setting(self.model_id, "task")
+        self.metric_thresholds: dict[str, float] = dict(
+            config.setting(self.model_id, "metric_thresholds")
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        skip = {"config", "clock"}
+        return {name: getattr(self, name) for name in self.__slots__ if name not in skip}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def _watchers(self, signal: str) -> tuple[Watcher, ...]:
+        specs = self.config.detectors_for(self.model_id, signal)
+        return tuple(
+            Watcher(spec, signal=signal, warmup=self.warmup, cooldown=self.cooldown)
+            for spec in specs
+        )
+
+    def watchers(self) -> list[Watcher]:
+        """Every detector watcher of this key."""
+        found: list[Watcher] = list(self.score)
+        for group in self.features.values():
+            found.extend(group)
+        found.extend(self.errors or ())
+        found.extend(self.residuals or ())
+        return found
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _fire(self, w: Watcher, drift: bool, when: datetime, source: Source) -> DriftEvent | None:
+        published = w.on_drift() if drift else w.on_warning_change()
+        if not published:
+            return None
+        return self._event(
+            kind=w.kind,
+            severity=w.severity,
+            signal=w.signal,
+            detector=w.label,
+            when=when,
+            samples=w.fired_samples,
+            stats=w.evidence(),
+            source=source,
+        )
+
+    def _event(
+        self,
+        *,
+        kind: str,
+        severity: str,
+        signal: str,
+        detector: str,
+        when: datetime,
+        samples: int,
+        stats: dict[str, Any],
+        source: Source,
+    ) -> DriftEvent:
+        return DriftEvent(
+            event_id=drift_event_id(
+                model_id=self.model_id,
+                model_version=self.model_version,
+                segment=self.segment,
+                signal=signal,
+                detector=detector,
+                severity=severity,
+                source=source,
+            ),
+            kind=kind,  # type: ignore[arg-type]
+            severity=severity,  # type: ignore[arg-type]
+            model_id=self.model_id,
+            model_version=self.model_version,
+            segment=self.segment,
+            signal=signal,
+            detector=detector,
+            detected_at=when,
+            published_at=self.clock(),
+            samples_seen=samples,
+            stats=stats,
+            source=source,
+        )
+
+    def observe_prediction(self, prediction: Prediction, source: Source) -> list[DriftEvent]:
+        """Feed the prediction's score and numeric features; return the published events."""
+        out: list[DriftEvent] | None = None
+        score = prediction.score
+        if score is not None:
+            for w in self.score:
+                det = w.detector
+                det.update(score)
+                w.n += 1
+                if det.drift_detected or (
+                    w.warns and det.warning_detected is not w.in_warning  # type: ignore[attr-defined]
+                ):
+                    event = self._fire(w, det.drift_detected, prediction.timestamp, source)
+                    if event is not None:
+                        out = out or []
+                        out.append(event)
+        features = self.features
+        for name, value in prediction.features.items():
+            cls = value.__class__
+            if cls is float or cls is int:
+                group = features.get(name)
+                if group is None:
+                    group = features[name] = self._watchers("feature:" + name)
+                for w in group:
+                    det = w.detector
+                    det.update(value)  # type: ignore[arg-type]
+                    w.n += 1
+                    if det.drift_detected or (
+                        w.warns and det.warning_detected is not w.in_warning  # type: ignore[attr-defined]
+                    ):
+                        event = self._fire(w, det.drift_detected, prediction.timestamp, source)
+                        if event is not None:
+                            out = out or []
+                            out.append(event)
+        return out or []
+
+    def observe_label(
+        self, predicted: Any, actual: Any, when: datetime, source: Source
+    ) -> list[DriftEvent] | str:
+        """Feed a joined pair (label-arrival order); events, or a reason when it cannot be used."""
+        out: list[DriftEvent] = []
+        if is_regression(predicted, self.task):
+            residual = residual_value(predicted, actual)
+            if residual is None:
+                return f"regression needs numbers: prediction {predicted!r}, label {actual!r}"
+            group = self.residuals
+            if group is None:
+                group = self.residuals = self._watchers("residual")
+            value: float = residual
+            window: Any = self.reg_window
+            if window is None:
+                window = self.reg_window = RegressionWindow(
+                    self.config.setting(self.model_id, "metric_window")
+                )
+            window.update(residual)
+            metrics: tuple[str, ...] = ("mae",)
+        else:
+            value = 0 if predicted == actual else 1
+            group = self.errors
+            if group is None:
+                group = self.errors = self._watchers("error")
+            window = self.class_window
+            if window is None:
+                window = self.class_window = ClassificationWindow(
+                    self.config.setting(self.model_id, "metric_window"),
+                    self.config.setting(self.model_id, "positive_label"),
+                )
+            window.update(predicted, actual)
+            metrics = ("accuracy", "precision", "recall", "f1")
+        for w in group:
+            det = w.detector
+            det.update(value)
+            w.n += 1
+            if det.drift_detected or (
+                w.warns and det.warning_detected is not w.in_warning  # type: ignore[attr-defined]
+            ):
+                event = self._fire(w, det.drift_detected, when, source)
+                if event is not None:
+                    out.append(event)
+        if self.metric_thresholds and window.full:
+            for name in metrics:
+                threshold = self.metric_thresholds.get(name)
+                if threshold is None:
+                    continue
+                watcher = self.metric_watchers.get(name)
+                if watcher is None:
+                    watcher = self.metric_watchers[name] = ThresholdWatcher(
+                        name, threshold, cooldown=self.cooldown
+                    )
+                metric = window.metric(name)
+                if watcher.check(metric):
+                    out.append(
+                        self._event(
+                            kind="performance",
+                            severity="drift",
+                            signal="metric:" + name,
+                            detector="threshold",
+                            when=when,
+                            samples=window.size,
+                            stats={
+                                "value": metric,
+                                "threshold": threshold,
+                                "direction": "below" if watcher.higher_is_better else "above",
+                                "window": window.size,
+                            },
+                            source=source,
+                        )
+                    )
+        return out

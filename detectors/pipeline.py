@@ -1,0 +1,489 @@
+"""The whole per-partition detection state: validation, join, detectors, lifecycle, snapshots.
+
+:class:`Pipeline` is what replay and the Kafka consumer both run, input by input. It keeps
+this contract:
+
+1. **Errors are values.** :meth:`Pipeline.process_raw` and :meth:`Pipeline.process` never raise
+   on data: a refused input comes out as a :class:`~detectors.rejection.Rejection` with its stage
+   (``deserialize``, ``validate``, ``join``, ``process``), the original raw bytes and the source
+   of the *original* record (an orphan label that expires later carries the label's source).
+2. **Every input is accounted for.** Each input ends up exactly once as processed or rejected,
+   or is a label still waiting for its prediction::
+
+       consumed + restored_waiting == processed + rejected + waiting
+
+   (``restored_waiting`` counts waiting labels brought in by :meth:`Pipeline.restore_model`).
+   A prediction is processed on arrival (its score and features are fed at once); a label is
+   processed when it joins. Predictions that never get a label are counted as ``expired`` or
+   ``evicted`` (they were already processed).
+3. **Event time only.** The watermark is the maximum event timestamp seen. Expiry of joins and
+   retirement of idle keys happen inside :meth:`Pipeline.process` as the watermark advances, so
+   the same input order gives the same outputs in replay and in the consumer. There is no
+   ``flush_expired``: at the end of a *file*, :meth:`Pipeline.drain` rejects the labels still
+   waiting (replay calls it); a long-running consumer never drains, it snapshots them instead.
+4. **Detections equal River.** Detectors are River's own, fed the per-key value sequence;
+   Driftline only decides which firings are published (warm-up, cooldown, warning edges).
+5. **Per-model state.** Keys, detectors, windows and the model's pending joins form one unit:
+   :meth:`Pipeline.snapshot_model` / :meth:`Pipeline.restore_model` move it as versioned bytes
+   (:mod:`detectors.snapshot`); :meth:`Pipeline.dirty_models` says which changed since
+   :meth:`Pipeline.mark_clean`.
+
+Outputs of one call, in order: orphans expired by this event's watermark advance, then the
+event's own outputs (drift events of a prediction; or the labelled record of a join followed by
+its drift events).
+
+>>> from detectors.contracts import Source
+>>> pipeline = Pipeline(DetectionConfig())
+>>> src = Source(topic="events", partition=0, offset=0)
+>>> pipeline.process_raw(b'{"type": "prediction", "prediction_id": "p1", "model_id": "m",'
+...     b' "model_version": "v1", "timestamp": 1000, "prediction": true}', src)
+[]
+>>> [type(o).__name__ for o in pipeline.process_raw(b'{"type": "label", "prediction_id": "p1",'
+...     b' "model_id": "m", "timestamp": 2000, "label": false}', src)]
+['LabelledRecord']
+>>> pipeline.process_raw(b'{"type": "label"', src)[0].stage
+'deserialize'
+>>> c = pipeline.counters
+>>> c.consumed, c.processed, c.rejected_total, c.joined
+(3, 2, 1, 1)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from detectors.config import DetectionConfig
+from detectors.contracts import (
+    DriftEvent,
+    Label,
+    LabelledRecord,
+    Prediction,
+    Source,
+    describe_validation_error,
+    parse_input_json,
+)
+from detectors.exceptions import SnapshotError
+from detectors.join import LabelJoin, PendingPrediction
+from detectors.monitor import Clock, KeyMonitor, utc_now
+from detectors.rejection import Rejection, Stage
+from detectors.snapshot import decode, encode
+
+__all__ = ["Counters", "Output", "Pipeline"]
+
+log = logging.getLogger(__name__)
+
+Output = DriftEvent | LabelledRecord | Rejection
+KeyId = tuple[str, str | None]  # (model_version, segment) within a model
+
+
+class Counters:
+    """Accounting of one pipeline (one partition) since it was created."""
+
+    __slots__ = (
+        "_join",
+        "consumed",
+        "drift_events",
+        "keys_refused",
+        "keys_retired",
+        "processed",
+        "rejected",
+        "restored_waiting",
+    )
+
+    def __init__(self, join: LabelJoin) -> None:
+        self._join = join
+        self.consumed = 0
+        self.processed = 0
+        self.rejected: dict[str, int] = {}
+        self.restored_waiting = 0
+        self.keys_refused = 0
+        self.keys_retired = 0
+        self.drift_events = 0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def joined(self) -> int:
+        return self._join.joined
+
+    @property
+    def orphaned(self) -> int:
+        return self._join.orphaned
+
+    @property
+    def duplicates(self) -> int:
+        return self._join.duplicates
+
+    @property
+    def expired(self) -> int:
+        return self._join.expired
+
+    @property
+    def evicted(self) -> int:
+        return self._join.evicted
+
+    @property
+    def pending(self) -> int:
+        return self._join.live_pending
+
+    @property
+    def waiting(self) -> int:
+        return self._join.waiting
+
+    def balanced(self) -> bool:
+        """The accounting identity of the module docstring."""
+        return (
+            self.consumed + self.restored_waiting
+            == self.processed + self.rejected_total + self.waiting
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "consumed": self.consumed,
+            "processed": self.processed,
+            "rejected": dict(self.rejected),
+            "restored_waiting": self.restored_waiting,
+            **self._join.counters(),
+            "keys_refused": self.keys_refused,
+            "keys_retired": self.keys_retired,
+            "drift_events": self.drift_events,
+        }
+
+
+class Pipeline:
+    """Per-partition detection state; see the module docstring for the contract."""
+
+    def __init__(self, config: DetectionConfig | None = None, clock: Clock = utc_now) -> None:
+        self.config = config if config is not None else DetectionConfig()
+        self.clock = clock
+        cfg = self.config
+        self._known = frozenset(cfg.known_models) if cfg.known_models is not None else None
+        self.join = LabelJoin(
+            join_ttl=cfg.join_ttl_s,
+            label_wait_ttl=cfg.label_wait_ttl_s,
+            max_pending=cfg.max_pending_joins,
+            max_waiting=cfg.max_waiting_labels,
+        )
+        self.counters = Counters(self.join)
+        self.watermark = float("-inf")
+        self._models: dict[str, dict[KeyId, KeyMonitor]] = {}
+        self._n_keys = 0
+        self._idle_ttl = cfg.idle_key_ttl_s
+        self._next_sweep = float("-inf")
+        self._dirty: set[str] = set()
+        self._refused_logged: set[str] = set()
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def _reject(
+        self,
+        stage: Stage,
+        error_class: str,
+        message: str,
+        source: Source,
+        raw: bytes | None,
+        model_id: str | None,
+    ) -> Rejection:
+        rejection = Rejection(stage, error_class, message, source, raw, model_id)
+        self._count_rejection(rejection)
+        return rejection
+
+    def _count_rejection(self, rejection: Rejection) -> None:
+        reason = rejection.reason
+        self.counters.rejected[reason] = self.counters.rejected.get(reason, 0) + 1
+
+    def process_raw(self, raw: bytes, source: Source) -> list[Output]:
+        """Parse one JSON input (prediction or label) and process it."""
+        try:
+            event = parse_input_json(raw)
+        except ValidationError as exc:
+            self.counters.consumed += 1
+            errors = exc.errors()
+            stage: Stage = (
+                "deserialize" if errors and errors[0]["type"] == "json_invalid" else "validate"
+            )
+            return [
+                self._reject(
+                    stage, "ValidationError", describe_validation_error(exc), source, raw, None
+                )
+            ]
+        return self.process(event, source, raw)
+
+    def process(
+        self, event: Prediction | Label, source: Source, raw: bytes | None = None
+    ) -> list[Output]:
+        """Process one validated prediction or label; see the module docstring."""
+        self.counters.consumed += 1
+        model_id = event.model_id
+        if self._known is not None and model_id not in self._known:
+            return [
+                self._reject(
+                    "validate",
+                    "UnknownModel",
+                    f"model {model_id!r} is not in detection.known_models",
+                    source,
+                    raw,
+                    model_id,
+                )
+            ]
+        out: list[Output] = []
+        ts = event.timestamp.timestamp()
+        if ts > self.watermark:
+            self.watermark = ts
+            if ts >= self.join.next_deadline:
+                for orphan in self.join.expire(ts):
+                    self._count_rejection(orphan)
+                    out.append(orphan)
+            if ts >= self._next_sweep:
+                self._sweep_idle_keys()
+        if isinstance(event, Prediction):
+            self._on_prediction(event, source, raw, out)
+        else:
+            self._on_label(event, source, raw, out)
+        return out
+
+    def _monitor(self, model_id: str, version: str, segment: str | None) -> KeyMonitor | None:
+        keys = self._models.get(model_id)
+        if keys is None:
+            keys = self._models[model_id] = {}
+        monitor = keys.get((version, segment))
+        if monitor is None:
+            if self._n_keys >= self.config.max_tracked_keys:
+                self.counters.keys_refused += 1
+                if model_id not in self._refused_logged:
+                    self._refused_logged.add(model_id)
+                    log.warning(
+                        "refusing new key (%s, %s, %s): max_tracked_keys=%d reached",
+                        model_id,
+                        version,
+                        segment,
+                        self.config.max_tracked_keys,
+                    )
+                return None
+            monitor = keys[(version, segment)] = KeyMonitor(
+                self.config, model_id, version, segment, self.clock
+            )
+            self._n_keys += 1
+        monitor.last_seen = self.watermark
+        return monitor
+
+    def _refuse_key(
+        self, model_id: str, version: str, segment: str | None, source: Source, raw: bytes | None
+    ) -> Rejection:
+        return self._reject(
+            "process",
+            "KeyCapacityExceeded",
+            f"key ({model_id}, {version}, {segment}) refused: max_tracked_keys="
+            f"{self.config.max_tracked_keys} keys are tracked",
+            source,
+            raw,
+            model_id,
+        )
+
+    def _on_prediction(
+        self, prediction: Prediction, source: Source, raw: bytes | None, out: list[Output]
+    ) -> None:
+        model_id = prediction.model_id
+        monitor = self._monitor(model_id, prediction.model_version, prediction.segment)
+        if monitor is None:
+            out.append(
+                self._refuse_key(
+                    model_id, prediction.model_version, prediction.segment, source, raw
+                )
+            )
+            return
+        status, waiting = self.join.add_prediction(prediction, source, self.watermark)
+        if status == "duplicate":
+            out.append(
+                self._reject(
+                    "join",
+                    "DuplicatePrediction",
+                    f"prediction {prediction.prediction_id!r} of model {model_id!r} seen before",
+                    source,
+                    raw,
+                    model_id,
+                )
+            )
+            return
+        self._dirty.add(model_id)
+        self.counters.processed += 1
+        events = monitor.observe_prediction(prediction, source)
+        if events:
+            self.counters.drift_events += len(events)
+            out.extend(events)
+        if waiting is not None:
+            self._joined(prediction, waiting.label, waiting.source, waiting.raw, monitor, out)
+
+    def _on_label(self, label: Label, source: Source, raw: bytes | None, out: list[Output]) -> None:
+        model_id = label.model_id
+        status, found = self.join.add_label(label, source, raw, self.watermark)
+        if status == "duplicate":
+            out.append(
+                self._reject(
+                    "join",
+                    "DuplicateLabel",
+                    f"second label for prediction {label.prediction_id!r} of model {model_id!r}",
+                    source,
+                    raw,
+                    model_id,
+                )
+            )
+            return
+        self._dirty.add(model_id)
+        if status == "waiting":
+            if found:
+                for orphan in found:
+                    self._count_rejection(orphan)
+                    out.append(orphan)
+            return
+        entry: PendingPrediction = found
+        prediction = entry.prediction
+        assert prediction is not None
+        monitor = self._monitor(model_id, prediction.model_version, prediction.segment)
+        if monitor is None:
+            out.append(
+                self._refuse_key(
+                    model_id, prediction.model_version, prediction.segment, source, raw
+                )
+            )
+            return
+        self._joined(prediction, label, source, raw, monitor, out)
+
+    def _joined(
+        self,
+        prediction: Prediction,
+        label: Label,
+        source: Source,
+        raw: bytes | None,
+        monitor: KeyMonitor,
+        out: list[Output],
+    ) -> None:
+        result = monitor.observe_label(prediction.prediction, label.label, label.timestamp, source)
+        if isinstance(result, str):
+            out.append(
+                self._reject("process", "LabelTypeMismatch", result, source, raw, label.model_id)
+            )
+            return
+        self.counters.processed += 1
+        out.append(
+            LabelledRecord.model_construct(
+                prediction_id=prediction.prediction_id,
+                model_id=prediction.model_id,
+                model_version=prediction.model_version,
+                segment=prediction.segment,
+                predicted_at=prediction.timestamp,
+                labelled_at=label.timestamp,
+                features=prediction.features,
+                prediction=prediction.prediction,
+                score=prediction.score,
+                label=label.label,
+            )
+        )
+        if result:
+            self.counters.drift_events += len(result)
+            out.extend(result)
+
+    def drain(self) -> list[Output]:
+        """End of input: reject every label still waiting for its prediction (as orphans)."""
+        orphans = self.join.drain()
+        for orphan in orphans:
+            self._count_rejection(orphan)
+        return list(orphans)
+
+    # -- keys ----------------------------------------------------------------------------------------
+
+    def _sweep_idle_keys(self) -> None:
+        horizon = self.watermark - self._idle_ttl
+        for model_id, keys in self._models.items():
+            idle = [key for key, monitor in keys.items() if monitor.last_seen < horizon]
+            for key in idle:
+                del keys[key]
+                self._n_keys -= 1
+                self.counters.keys_retired += 1
+                self._dirty.add(model_id)
+        self._next_sweep = self.watermark + self._idle_ttl / 8
+
+    def keys(self) -> list[tuple[str, str, str | None]]:
+        """The tracked keys (model_id, model_version, segment)."""
+        return [(m, v, s) for m, keys in self._models.items() for (v, s) in keys]
+
+    def monitor(self, model_id: str, version: str, segment: str | None) -> KeyMonitor | None:
+        """The monitor of a key, if tracked."""
+        return self._models.get(model_id, {}).get((version, segment))
+
+    def suppressed(self) -> dict[str, int]:
+        """Firings suppressed by warm-up and by cooldown, over all tracked keys."""
+        warmup = cooldown = 0
+        for keys in self._models.values():
+            for monitor in keys.values():
+                for w in monitor.watchers():
+                    warmup += w.suppressed_warmup
+                    cooldown += w.suppressed_cooldown
+                for t in monitor.metric_watchers.values():
+                    cooldown += t.suppressed_cooldown
+        return {"warmup": warmup, "cooldown": cooldown}
+
+    # -- per-model state --------------------------------------------------------------------------
+
+    def model_ids(self) -> set[str]:
+        """Models with any state here (keys or joins)."""
+        ids = set(self._models)
+        ids.update(self.join.export_models())
+        return ids
+
+    def dirty_models(self) -> set[str]:
+        """Models whose state changed since the last :meth:`mark_clean`."""
+        self._dirty.update(self.join.touched)
+        return set(self._dirty)
+
+    def mark_clean(self) -> None:
+        self._dirty.clear()
+        self.join.touched.clear()
+
+    def snapshot_model(self, model_id: str) -> bytes:
+        """Versioned bytes of the model's keys, detectors, windows and pending joins."""
+        payload = {
+            "model_id": model_id,
+            "watermark": self.watermark,
+            "keys": self._models.get(model_id, {}),
+            "join": self.join.export_model(model_id),
+        }
+        return encode(model_id, payload)
+
+    def restore_model(self, model_id: str, data: bytes) -> None:
+        """Replace the model's state with a snapshot; :class:`SnapshotError` leaves it unchanged.
+
+        Restored detectors keep the parameters they were built with; the current configuration
+        applies to keys and features created from now on.
+        """
+        payload = decode(data, model_id)
+        try:
+            keys = payload["keys"]
+            join_state = payload["join"]
+            watermark = float(payload["watermark"])
+            if payload["model_id"] != model_id or not isinstance(keys, dict):
+                raise TypeError("unexpected payload layout")
+            if not all(isinstance(m, KeyMonitor) for m in keys.values()):
+                raise TypeError("keys are not KeyMonitor objects")
+            waiting = len(join_state["waiting"])
+            len(join_state["pending"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SnapshotError(f"snapshot of model {model_id!r}: {exc}") from exc
+        # Validated: apply (nothing below can fail on the snapshot's content).
+        previous = self._models.pop(model_id, {})
+        self._n_keys -= len(previous)
+        for monitor in keys.values():
+            monitor.attach(self.config, self.clock)
+        self._models[model_id] = keys
+        self._n_keys += len(keys)
+        previous_waiting = len(self.join.export_model(model_id)["waiting"])
+        self.join.replace_model(model_id, join_state)
+        self.counters.restored_waiting += waiting - previous_waiting
+        if watermark > self.watermark:
+            self.watermark = watermark
+        self._dirty.add(model_id)

@@ -1,0 +1,228 @@
+"""River's drift detectors as configuration: one spec per detector, a factory and its evidence.
+
+Driftline does not reimplement any detector. Each spec below names a River class and its
+parameters (same names, same meaning as River's), :func:`build` instantiates it, and
+:func:`evidence` reads the detector's own state after a firing, for the ``stats`` of a drift event.
+Because the detector *is* River's, detection positions equal a plain River loop over the same
+sequence of values.
+
+Binary detectors (``ddm``, ``eddm``, ``hddm_a``) read a stream of 0/1 values (the ``error``
+signal); the others read any number.
+
+>>> spec = PageHinkleySpec(threshold=20.0)
+>>> detector = build(spec)
+>>> type(detector).__name__, detector.threshold
+('PageHinkley', 20.0)
+>>> for x in [0.0] * 40 + [5.0] * 10:
+...     detector.update(x)
+...     if detector.drift_detected:
+...         break
+>>> sorted(evidence(spec, detector))
+['mean', 'statistic', 'threshold']
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from river import drift
+from river.drift import binary
+
+__all__ = [
+    "BINARY_DETECTORS",
+    "ADWINSpec",
+    "DDMSpec",
+    "DetectorSpec",
+    "EDDMSpec",
+    "HDDMASpec",
+    "KSWINSpec",
+    "PageHinkleySpec",
+    "build",
+    "evidence",
+    "has_warning",
+]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The name drift events carry in ``detector``; defaults to the spec's ``type``.
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @property
+    def label(self) -> str:
+        return self.name or str(getattr(self, "type"))  # noqa: B009
+
+
+class ADWINSpec(_Spec):
+    """:class:`river.drift.ADWIN`: adaptive window; any numeric signal."""
+
+    type: Literal["adwin"] = "adwin"
+    delta: float = Field(default=0.002, gt=0, lt=1)
+    clock: int = Field(default=32, ge=1)
+    max_buckets: int = Field(default=5, ge=1)
+    min_window_length: int = Field(default=5, ge=1)
+    grace_period: int = Field(default=10, ge=1)
+
+
+class PageHinkleySpec(_Spec):
+    """:class:`river.drift.PageHinkley`: CUSUM on the fading mean; scale-dependent ``threshold``."""
+
+    type: Literal["page_hinkley"] = "page_hinkley"
+    min_instances: int = Field(default=30, ge=1)
+    delta: float = Field(default=0.005, ge=0)
+    threshold: float = Field(default=50.0, gt=0)
+    alpha: float = Field(default=1 - 0.0001, gt=0, le=1)
+    mode: Literal["up", "down", "both"] = "both"
+
+
+class KSWINSpec(_Spec):
+    """:class:`river.drift.KSWIN`: Kolmogorov-Smirnov test over a sliding window."""
+
+    type: Literal["kswin"] = "kswin"
+    alpha: float = Field(default=0.005, gt=0, lt=1)
+    window_size: int = Field(default=100, ge=2)
+    stat_size: int = Field(default=30, ge=1)
+    seed: int | None = 42
+
+
+class DDMSpec(_Spec):
+    """:class:`river.drift.binary.DDM`: error rate vs its minimum; warning and drift levels."""
+
+    type: Literal["ddm"] = "ddm"
+    warm_start: int = Field(default=30, ge=1)
+    warning_threshold: float = Field(default=2.0, gt=0)
+    drift_threshold: float = Field(default=3.0, gt=0)
+
+
+class EDDMSpec(_Spec):
+    """:class:`river.drift.binary.EDDM`: distance between errors; warning and drift levels."""
+
+    type: Literal["eddm"] = "eddm"
+    warm_start: int = Field(default=30, ge=1)
+    alpha: float = Field(default=0.95, gt=0, le=1)
+    beta: float = Field(default=0.9, gt=0, le=1)
+
+
+class HDDMASpec(_Spec):
+    """:class:`river.drift.binary.HDDMA`: Hoeffding bounds on moving averages."""
+
+    type: Literal["hddm_a"] = "hddm_a"
+    drift_confidence: float = Field(default=0.001, gt=0, lt=1)
+    warning_confidence: float = Field(default=0.005, gt=0, lt=1)
+    two_sided_test: bool = False
+
+
+DetectorSpec = Annotated[
+    ADWINSpec | PageHinkleySpec | KSWINSpec | DDMSpec | EDDMSpec | HDDMASpec,
+    Field(discriminator="type"),
+]
+
+#: Detectors that read 0/1 values only.
+BINARY_DETECTORS = frozenset({"ddm", "eddm", "hddm_a"})
+_WARNING_DETECTORS = frozenset({"ddm", "eddm", "hddm_a"})
+
+
+def has_warning(spec: Any) -> bool:
+    """Whether the detector raises warnings as well as drifts."""
+    return spec.type in _WARNING_DETECTORS
+
+
+def build(spec: Any) -> Any:
+    """A fresh River detector for ``spec``."""
+    params = spec.model_dump(exclude={"type", "name"})
+    kind = spec.type
+    if kind == "adwin":
+        return drift.ADWIN(**params)
+    if kind == "page_hinkley":
+        return drift.PageHinkley(**params)
+    if kind == "kswin":
+        return drift.KSWIN(**params)
+    if kind == "ddm":
+        return binary.DDM(**params)
+    if kind == "eddm":
+        return binary.EDDM(**params)
+    if kind == "hddm_a":
+        return binary.HDDMA(**params)
+    raise ValueError(f"unknown detector type {kind!r}")  # pragma: no cover - specs are closed
+
+
+def _num(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _mean(stat: Any) -> float | None:
+    try:
+        return _num(stat.get())
+    except Exception:  # pragma: no cover - defensive across River versions
+        return None
+
+
+def evidence(spec: Any, detector: Any) -> dict[str, float | int | None]:
+    """The detector's own evidence right after an update, as JSON-safe numbers.
+
+    Reads River's attributes (some private); a name River no longer has reads as ``None``.
+    """
+    kind = spec.type
+    out: dict[str, float | int | None] = {}
+    if kind == "adwin":
+        out["width"] = _num(detector.width)
+        out["mean_after"] = _num(detector.estimation)
+        out["variance"] = _num(detector.variance)
+        out["delta"] = spec.delta
+    elif kind == "page_hinkley":
+        inc = getattr(detector, "_sum_increase", 0.0) - getattr(detector, "_min_increase", 0.0)
+        dec = getattr(detector, "_max_decrease", 0.0) - getattr(detector, "_sum_decrease", 0.0)
+        if spec.mode == "up":
+            statistic = inc
+        elif spec.mode == "down":
+            statistic = dec
+        else:
+            statistic = max(inc, dec)
+        out["statistic"] = _num(statistic)
+        out["threshold"] = spec.threshold
+        out["mean"] = _mean(getattr(detector, "_x_mean", None))
+    elif kind == "ddm":
+        mean = getattr(detector, "_p", None)
+        p = _mean(mean)
+        n = getattr(mean, "n", 0)
+        out["p"] = p
+        out["s"] = _num(math.sqrt(p * (1 - p) / n)) if p is not None and n else None
+        out["p_min"] = _num(getattr(detector, "_p_min", None))
+        out["s_min"] = _num(getattr(detector, "_s_min", None))
+        out["warning_threshold"] = spec.warning_threshold
+        out["drift_threshold"] = spec.drift_threshold
+    elif kind == "eddm":
+        distances = getattr(detector, "_error_distances", None)
+        mean_distance = _mean(getattr(distances, "mean", None)) if distances is not None else None
+        variance = _mean(distances) if distances is not None else None
+        maximum = _num(getattr(detector, "_p2s_prime_max", None))
+        out["mean_distance"] = mean_distance
+        out["std_distance"] = _num(math.sqrt(variance)) if variance and variance > 0 else 0.0
+        out["p2s_max"] = maximum
+        out["n_errors"] = _num(getattr(detector, "_n_errors", None))
+        out["alpha"] = spec.alpha
+        out["beta"] = spec.beta
+    elif kind == "hddm_a":
+        out["mean"] = _mean(getattr(detector, "_z", None))
+        out["mean_min"] = _mean(getattr(detector, "_x_min", None))
+        out["mean_max"] = _mean(getattr(detector, "_x_max", None))
+        out["drift_confidence"] = spec.drift_confidence
+        out["warning_confidence"] = spec.warning_confidence
+    elif kind == "kswin":
+        out["p_value"] = _num(getattr(detector, "p_value", None))
+        out["alpha"] = spec.alpha
+        out["window_size"] = spec.window_size
+    return out

@@ -1,0 +1,107 @@
+"""Versioned snapshot bytes: one model's detection state, refused whole when incompatible.
+
+Layout::
+
+    b"DLSNAP" | u32 header length (big endian) | header (JSON) | body (pickle)
+
+The header records the snapshot ``format`` (:data:`FORMAT_VERSION`), the ``river`` and
+``python`` versions that wrote it, the ``model_id``, and the SHA-256 and length of the body.
+:func:`decode` checks all of them *before* unpickling, so a snapshot from another River version
+(whose detector internals may differ), another format, another model, or a truncated or corrupt
+one raises :class:`~detectors.exceptions.SnapshotError` and nothing is loaded.
+
+The body is a pickle: snapshots are Driftline's own state, read back from Driftline's own
+compacted state topic, never from untrusted parties.
+
+>>> data = encode("m", {"answer": 42})
+>>> decode(data, "m")
+{'answer': 42}
+>>> decode(data[:-1], "m")
+Traceback (most recent call last):
+...
+detectors.exceptions.SnapshotError: snapshot of model 'm': body is 25 bytes, header says 26
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import struct
+import sys
+from typing import Any
+
+import river
+
+from detectors.exceptions import SnapshotError
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "decode", "encode", "read_header"]
+
+MAGIC = b"DLSNAP"
+FORMAT_VERSION = 1
+_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def encode(model_id: str, payload: Any) -> bytes:
+    """Versioned bytes for ``payload`` (the model's state)."""
+    body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    header = json.dumps(
+        {
+            "format": FORMAT_VERSION,
+            "river": river.__version__,
+            "python": _PYTHON,
+            "model_id": model_id,
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "length": len(body),
+        },
+        sort_keys=True,
+    ).encode()
+    return MAGIC + struct.pack(">I", len(header)) + header + body
+
+
+def read_header(data: bytes) -> tuple[dict[str, Any], bytes]:
+    """The header and body of snapshot bytes; :class:`SnapshotError` if they are not one."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise SnapshotError(f"snapshot must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+        raise SnapshotError("not a Driftline snapshot (bad magic bytes)")
+    (length,) = struct.unpack(">I", data[len(MAGIC) : len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    try:
+        header = json.loads(data[start : start + length])
+    except ValueError as exc:
+        raise SnapshotError(f"snapshot header is not valid JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise SnapshotError("snapshot header is not a JSON object")
+    return header, data[start + length :]
+
+
+def decode(data: bytes, model_id: str) -> Any:
+    """The payload of ``data``, after every compatibility and integrity check."""
+    header, body = read_header(data)
+    where = f"snapshot of model {header.get('model_id')!r}"
+    if header.get("format") != FORMAT_VERSION:
+        raise SnapshotError(
+            f"{where}: format {header.get('format')!r}, this build reads {FORMAT_VERSION}"
+        )
+    if header.get("river") != river.__version__:
+        raise SnapshotError(
+            f"{where}: written with River {header.get('river')}, this process runs River "
+            f"{river.__version__}; detector state is not portable across River versions "
+            "(start this model's detectors fresh instead)"
+        )
+    if header.get("python") != _PYTHON:
+        raise SnapshotError(f"{where}: written by Python {header.get('python')}, this is {_PYTHON}")
+    if header.get("model_id") != model_id:
+        raise SnapshotError(f"{where}: expected a snapshot of model {model_id!r}")
+    if header.get("length") != len(body):
+        raise SnapshotError(
+            f"{where}: body is {len(body)} bytes, header says {header.get('length')}"
+        )
+    if header.get("sha256") != hashlib.sha256(body).hexdigest():
+        raise SnapshotError(f"{where}: checksum mismatch (corrupt body)")
+    try:
+        return pickle.loads(body)
+    except Exception as exc:
+        raise SnapshotError(f"{where}: cannot unpickle body: {exc!r}") from exc
