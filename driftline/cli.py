@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "driftline.commands.retrain_worker",
     "driftline.commands.trigger",
     "driftline.commands.simulate",
+    "driftline.commands.replay",
 )
 
 
