@@ -19,6 +19,7 @@ for a prediction are drained as orphans, so every line is accounted for.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -160,23 +161,20 @@ def replay_file(
     input_path = Path(input_path)
     size = input_path.stat().st_size
     disable = (size < 5_000_000) if show_progress is None else not show_progress
-    with (
-        input_path.open("rb") as source,
-        Path(output_path).open("w", encoding="utf-8") as drift_out,
-        tqdm(total=size, unit="B", unit_scale=True, desc="replay", disable=disable) as bar,
-    ):
-        labelled_out = (
-            Path(labelled_path).open("w", encoding="utf-8") if labelled_path is not None else None
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(input_path.open("rb"))
+        drift_out = stack.enter_context(Path(output_path).open("w", encoding="utf-8"))
+        bar = stack.enter_context(
+            tqdm(total=size, unit="B", unit_scale=True, desc="replay", disable=disable)
         )
-        try:
-            return replay_stream(
-                source,
-                drift_out=drift_out,
-                config=config,
-                labelled_out=labelled_out,
-                on_invalid=on_invalid,
-                progress=bar.update if not disable else None,
-            )
-        finally:
-            if labelled_out is not None:
-                labelled_out.close()
+        labelled_out = None
+        if labelled_path is not None:
+            labelled_out = stack.enter_context(Path(labelled_path).open("w", encoding="utf-8"))
+        return replay_stream(
+            source,
+            drift_out=drift_out,
+            config=config,
+            labelled_out=labelled_out,
+            on_invalid=on_invalid,
+            progress=bar.update if not disable else None,
+        )
