@@ -1,0 +1,152 @@
+"""Reading Kafka topics from start to end outside the consumer group: the labelled topic
+(training data) and the retrain topic (the decision log).
+
+Contract:
+
+* both readers use a throw-away consumer with ``assign`` (no group membership, no commits) and
+  ``isolation.level=read_committed``, so aborted transactions are never seen;
+* a read ends at the end of each partition as it was when the read began (high watermark, or the
+  last stable offset under read_committed), or at ``timeout_s``;
+* records that are not valid JSON of the expected contract are skipped and counted, never raised.
+* :func:`read_labelled` in ``last_n`` mode scans at most ``scan_limit`` records per partition and
+  keeps the model's last N (by ``predicted_at``); with a time window it starts each partition at
+  the offset for the window's start time (``offsets_for_times``: a record is produced after its
+  prediction, so that offset is a safe lower bound) and keeps the records predicted inside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from pydantic import BaseModel, ValidationError
+
+from detectors.contracts import LabelledRecord
+from retrain_worker.config import WindowConfig
+from retrain_worker.contracts import RetrainEvent
+from retrain_worker.exceptions import DecisionLogError
+
+log = logging.getLogger(__name__)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _reader(kafka_conf: Mapping[str, Any]) -> Consumer:
+    return Consumer({
+        **kafka_conf,
+        "group.id": f"driftline-reader-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "isolation.level": "read_committed",
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    })
+
+
+def _scan(
+    kafka_conf: Mapping[str, Any],
+    topic: str,
+    start: Callable[[Consumer, int, int, int], int | None],
+    timeout_s: float,
+) -> Iterator[bytes]:
+    """Values of every record from ``start(consumer, partition, low, high)`` to the end."""
+    consumer = _reader(kafka_conf)
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s)
+        info = metadata.topics.get(topic)
+        if info is None or info.error is not None:
+            raise KafkaException(info.error if info else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+        assignment, ends = [], {}
+        for partition in sorted(info.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                       timeout=timeout_s)
+            first = start(consumer, partition, low, high) if high > low else None
+            if first is None or first >= high:
+                continue
+            assignment.append(TopicPartition(topic, partition, first))
+            ends[partition] = high
+        if not assignment:
+            return
+        consumer.assign(assignment)
+        deadline = time.monotonic() + timeout_s
+        while ends and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    ends.pop(msg.partition(), None)
+                    continue
+                raise KafkaException(error)
+            partition, offset = msg.partition(), msg.offset()
+            if partition in ends and offset is not None and offset >= ends[partition] - 1:
+                ends.pop(partition)
+            value = msg.value()
+            if value is not None:
+                yield value
+        if ends:
+            log.warning("reading %s stopped after %.0f s with partitions %s unfinished",
+                        topic, timeout_s, sorted(ends))
+    finally:
+        consumer.close()
+
+
+def _parse(model: type[ModelT], raw: bytes) -> ModelT | None:
+    try:
+        return model.model_validate_json(raw)
+    except (ValidationError, ValueError):
+        return None
+
+
+def read_decision_log(
+    kafka_conf: Mapping[str, Any], topic: str, timeout_s: float = 60.0
+) -> list[RetrainEvent]:
+    """Every committed retrain event, in offset order per partition."""
+    try:
+        events = [e for raw in _scan(kafka_conf, topic, lambda c, p, low, high: low, timeout_s)
+                  if (e := _parse(RetrainEvent, raw)) is not None]
+    except KafkaException as exc:
+        raise DecisionLogError(f"cannot read the decision log {topic}: {exc}") from exc
+    events.sort(key=lambda e: e.timestamp)
+    return events
+
+
+def read_labelled(
+    kafka_conf: Mapping[str, Any],
+    topic: str,
+    model_id: str,
+    window: WindowConfig,
+    around: tuple[datetime, datetime] | None,
+    timeout_s: float = 120.0,
+) -> list[LabelledRecord]:
+    """The model's labelled records for a training window (see the module docstring)."""
+
+    def start(consumer: Consumer, partition: int, low: int, high: int) -> int | None:
+        if around is None:
+            return max(low, high - window.scan_limit)
+        wanted = TopicPartition(topic, partition, int(around[0].timestamp() * 1000))
+        [found] = consumer.offsets_for_times([wanted], timeout=timeout_s)
+        if found.offset in (OFFSET_END, -1):
+            return None
+        return max(low, found.offset, high - window.scan_limit)
+
+    records = []
+    for raw in _scan(kafka_conf, topic, start, timeout_s):
+        record = _parse(LabelledRecord, raw)
+        if record is None or record.model_id != model_id:
+            continue
+        if around is not None and not around[0] <= record.predicted_at <= around[1]:
+            continue
+        records.append(record)
+    records.sort(key=lambda r: (r.predicted_at, r.prediction_id))
+    if around is None:
+        records = records[-window.last_n:]
+    return records
+
+
+__all__ = ["read_decision_log", "read_labelled"]

@@ -1,0 +1,480 @@
+"""``driftline retrain-worker``: drift events and triggers in, exactly one decision per trigger out.
+
+Contract: every trigger the worker accepts (a drift event of a configured kind and severity, an
+on-demand trigger, a schedule slot) is answered by exactly one retrain event in the retrain topic,
+across crashes and restarts; triggers are never dropped (their input offsets are not committed
+before their answer is) and never answered twice (the decision log is read back at start-up, and
+each answer is committed atomically with the input offsets).
+
+Exactly-once, as numbered steps:
+
+1. Start-up: ``init_transactions`` with the worker's stable ``transactional.id`` fences any
+   previous incarnation and aborts its open transaction; only then the decision log (the retrain
+   topic, read_committed, from the beginning) is read: its events say which trigger ids are
+   answered, when each model last trained (cooldown, new samples) and its promoted version; the
+   registry's champion pointer is reconciled with the last promoted event.
+2. Subscribe (read_committed, no auto-commit) to the drift and triggers topics. Each consumed
+   trigger *holds* its offset: a partition's committable offset is the lowest held offset, or the
+   next offset when nothing is held. Non-trigger records hold nothing.
+3. The policy (:mod:`retrain_worker.policy`) dedupes by id, groups an episode, applies cooldown
+   and at most K concurrent trainings. Trainings run in worker threads, each driving an isolated
+   trainer process; the main loop keeps polling all the while, so a training longer than
+   ``max.poll.interval.ms`` never costs the group membership (records that arrive meanwhile are
+   buffered; partitions are paused only when ``max_pending`` triggers wait).
+4. A decision is published in one transaction: ``begin_transaction``, produce the retrain event
+   (key = model_id, ``event_id`` derived from the answered trigger ids), send the committable
+   offsets with the answered triggers' holds released (``send_offsets_to_transaction``),
+   ``commit_transaction``. Only then the holds are released, the policy records the decision,
+   metrics count it and, for ``promoted``, the registry's champion pointer moves.
+5. Abortable transaction error: abort and retry the same decision on the next loop. Fenced or
+   fatal: exit with code 6 (the newer incarnation owns the work).
+6. kill -9 at any point: the uncommitted decision is invisible (read_committed), the held offsets
+   were not committed, so the restarted worker re-reads those triggers and, the decision log not
+   listing them, trains them again: one event per trigger.
+7. Revoked or lost partitions: their waiting triggers are dropped and trainings answering them are
+   cancelled (the new owner answers them); on revoke the committable offsets are committed first.
+8. SIGTERM/SIGINT: cancel running trainings (their triggers stay unanswered, uncommitted), commit
+   the committable offsets, close, exit 0.
+
+Schedule triggers have no offsets; their slot id makes them exactly-once through the decision log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from pydantic import ValidationError
+
+from consumer.health import HealthServer, HealthState
+from detectors.contracts import DriftEvent
+from retrain_worker.config import WorkerServiceConfig
+from retrain_worker.contracts import RetrainEvent, Trigger
+from retrain_worker.exceptions import (
+    FatalTransactionError,
+    RegistryError,
+    TrainerCancelledError,
+)
+from retrain_worker.job import JobOutcome, run_job
+from retrain_worker.kafka_io import read_decision_log, read_labelled
+from retrain_worker.metrics import WorkerMetrics
+from retrain_worker.policy import Episode, Policy, Ready
+from retrain_worker.registry import FileRegistry, ModelRegistry
+from retrain_worker.triggers import (
+    TriggerRef,
+    from_drift_event,
+    from_trigger,
+    retrain_event_id,
+    schedule_trigger,
+)
+
+log = logging.getLogger(__name__)
+TP = tuple[str, int]
+
+
+@dataclass
+class _Running:
+    episode: Episode
+    future: Future[JobOutcome]
+    cancel: threading.Event
+    workdir: Path
+
+
+@dataclass
+class _Decision:
+    """A decision waiting to be committed (retried after an abortable error)."""
+
+    episode: Episode
+    outcome: JobOutcome
+    attempts: int = 0
+    causes: list[str] = field(default_factory=list)
+
+
+class RetrainWorker:
+    """The worker's main loop; see the module docstring for the exactly-once steps."""
+
+    def __init__(self, config: WorkerServiceConfig, registry: ModelRegistry | None = None) -> None:
+        self.config = config
+        self.w = config.worker
+        self.topics = config.topics
+        self.registry = registry or FileRegistry(self.w.registry_root)
+        self.metrics = WorkerMetrics()
+        self.health = HealthState()
+        self.policy = Policy(self.w.policy_for, self.w.max_concurrent)
+        self._stop = threading.Event()
+        self._holds: dict[str, list[tuple[str, int, int]]] = {}
+        self._next: dict[TP, int] = {}
+        self._committed: dict[TP, int] = {}
+        self._assigned: set[TP] = set()
+        self._running: dict[str, _Running] = {}
+        self._outbox: list[_Decision] = []
+        self._paused = False
+        self._last_commit = 0.0
+        self._assignments = 0
+        self._pool = ThreadPoolExecutor(self.w.max_concurrent, thread_name_prefix="retrain")
+        self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+        self.server: HealthServer | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def stop(self, *_: Any) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        if self.w.metrics_port is not None:
+            self.server = HealthServer(self.metrics.registry, self.health,
+                                       self.w.metrics_host, self.w.metrics_port).start()
+            log.info("metrics on http://%s:%d/metrics", self.w.metrics_host, self.server.port)
+        try:
+            self._start()
+            while not self._stop.is_set():
+                self._step()
+            self._shutdown()
+            return 0
+        except FatalTransactionError as exc:
+            log.error("fatal: %s", exc)
+            self.health.set_fatal(str(exc))
+            self._cancel_all()
+            return exc.exit_code
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            if self.consumer is not None:
+                with contextlib.suppress(Exception):
+                    self.consumer.close()
+            if self.server is not None:
+                self.server.stop()
+
+    def _start(self) -> None:
+        kafka = dict(self.config.kafka)
+        self.producer = Producer({
+            **kafka, **self.w.producer,
+            "transactional.id": self.w.transactional_id,
+            "enable.idempotence": True,
+        })
+        self.producer.init_transactions(60)  # step 1: fence the previous incarnation
+        self._reload_decisions()
+        self.consumer = Consumer({
+            **kafka, **self.w.consumer,
+            "group.id": self.w.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        })
+        self.consumer.subscribe([self.topics.drift, self.topics.triggers],
+                                on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
+        log.info("retrain worker %s started (group %s, K=%d)", self.w.transactional_id,
+                 self.w.group_id, self.w.max_concurrent)
+
+    def _reload_decisions(self) -> None:
+        decisions = read_decision_log(dict(self.config.kafka), self.topics.retrain)
+        self.policy.restore(decisions)
+        last_promoted: dict[str, str] = {}
+        for event in decisions:
+            if event.status == "promoted" and event.new_version:
+                last_promoted[event.model_id] = event.new_version
+        for model_id, version in last_promoted.items():
+            champion = self.registry.champion(model_id)
+            if champion is None or champion.version != version:
+                try:
+                    self.registry.promote(model_id, version)
+                except RegistryError as exc:
+                    log.warning("cannot reconcile the champion of %s: %s", model_id, exc)
+        log.info("decision log: %d decisions", len(decisions))
+
+    def _shutdown(self) -> None:
+        log.info("stopping: cancelling %d trainings", len(self._running))
+        self._cancel_all()
+        deadline = time.monotonic() + self.w.shutdown_timeout_s
+        for running in list(self._running.values()):
+            with contextlib.suppress(Exception):
+                running.future.result(timeout=max(0.1, deadline - time.monotonic()))
+        self._running.clear()
+        self._flush_outbox()
+        with contextlib.suppress(KafkaException, FatalTransactionError):
+            self._commit_offsets(force=True)
+
+    def _cancel_all(self) -> None:
+        for running in self._running.values():
+            running.cancel.set()
+
+    # -- rebalance (one place) -----------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.metrics.rebalances.labels("assign").inc()
+        self._assignments += 1
+        if self._assignments > 1:
+            self._reload_decisions()  # another instance may have answered triggers meanwhile
+        for tp in partitions:
+            self._assigned.add((tp.topic, tp.partition))
+        self.health.set_ready(True)
+        log.info("assigned %s", sorted(f"{t.topic}[{t.partition}]" for t in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.metrics.rebalances.labels("revoke").inc()
+        with contextlib.suppress(KafkaException, FatalTransactionError):
+            self._commit_offsets(force=True)
+        self._release_partitions({(tp.topic, tp.partition) for tp in partitions})
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.metrics.rebalances.labels("lost").inc()
+        self._release_partitions({(tp.topic, tp.partition) for tp in partitions})
+
+    def _release_partitions(self, gone: set[TP]) -> None:
+        dropped = {tid for tid, holds in self._holds.items()
+                   if any((t, p) in gone for t, p, _ in holds)}
+        self.policy.drop(dropped)
+        for model_id, running in list(self._running.items()):
+            if dropped & set(running.episode.trigger_ids):
+                running.cancel.set()
+                self.policy.abandon(model_id)
+        for tid in dropped:
+            self._holds.pop(tid, None)
+        for tp in gone:
+            self._assigned.discard(tp)
+            self._next.pop(tp, None)
+            self._committed.pop(tp, None)
+        if not self._assigned:
+            self.health.set_ready(False, "no partitions assigned")
+
+    # -- main loop -----------------------------------------------------------------------------
+    def _step(self) -> None:
+        assert self.consumer is not None
+        msg = self.consumer.poll(0.2)
+        now = time.time()
+        if msg is not None:
+            self._handle(msg, now)
+        self._schedule(now)
+        for ready in self.policy.ready(now):
+            self._act(ready)
+        self._collect()
+        self._flush_outbox()
+        if now - self._last_commit >= self.w.commit_interval_s:
+            self._commit_offsets()
+        self._flow_control()
+        self.metrics.pending.set(self.policy.pending_count)
+        self.metrics.in_flight.set(len(self._running))
+
+    def _handle(self, msg: Message, now: float) -> None:
+        error = msg.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error: %s", error)
+            return
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        assert topic is not None and partition is not None and offset is not None
+        self._next[(topic, partition)] = offset + 1
+        ref = self._parse(topic, msg.value(), now)
+        if ref is None:
+            return
+        outcome = self.policy.offer(ref, now)
+        self.metrics.triggers.labels(ref.origin, outcome).inc()
+        if outcome in ("opened", "joined", "joined_running") or (
+            outcome == "duplicate" and not self.policy.is_answered(ref.trigger_id)
+        ):
+            self._holds.setdefault(ref.trigger_id, []).append((topic, partition, offset))
+        log.info("trigger %s (%s) for %s: %s", ref.trigger_id, ref.origin, ref.model_id, outcome)
+
+    def _parse(self, topic: str, value: bytes | None, now: float) -> TriggerRef | None:
+        if value is None:
+            return None
+        try:
+            if topic == self.topics.drift:
+                return from_drift_event(DriftEvent.model_validate_json(value), now)
+            return from_trigger(Trigger.model_validate_json(value), now)
+        except (ValidationError, ValueError) as exc:
+            log.warning("ignoring an invalid record on %s: %s", topic, str(exc)[:200])
+            return None
+
+    def _schedule(self, now: float) -> None:
+        for model_id, interval in self.w.scheduled_models().items():
+            ref = schedule_trigger(model_id, interval, now)
+            if not self.policy.is_answered(ref.trigger_id):
+                outcome = self.policy.offer(ref, now)
+                if outcome != "duplicate":
+                    self.metrics.triggers.labels("schedule", outcome).inc()
+
+    def _act(self, ready: Ready) -> None:
+        episode = ready.episode
+        if ready.action == "skip":
+            self._outbox.append(_Decision(episode, JobOutcome(
+                "skipped", ready.reason, self.policy.current_version(episode.model_id)),
+                causes=["cooldown"]))
+            return
+        policy = self.w.policy_for(episode.model_id)
+        cancel = threading.Event()
+        workdir = Path(tempfile.mkdtemp(prefix="driftline-train-"))
+        kafka = dict(self.config.kafka)
+        labelled = self.topics.labelled
+
+        def reader(model_id: str, window: Any, around: Any) -> Any:
+            return read_labelled(kafka, labelled, model_id, window, around)
+
+        drift_versions = [t.model_version for t in episode.triggers if t.model_version]
+        previous = self.policy.current_version(episode.model_id) or (
+            drift_versions[-1] if drift_versions else None)
+        future = self._pool.submit(
+            run_job,
+            model_id=episode.model_id,
+            triggers=list(episode.triggers),
+            policy=policy,
+            reader=reader,
+            registry=self.registry,
+            entry_point=policy.trainer or self.w.trainer,
+            timeout_s=policy.trainer_timeout_s or self.w.trainer_timeout_s,
+            workdir=workdir,
+            previous_version=previous,
+            last_window_end=self.policy.last_window_end(episode.model_id),
+            cancel=cancel,
+        )
+        self._running[episode.model_id] = _Running(episode, future, cancel, workdir)
+        log.info("training %s for %d triggers", episode.model_id, len(episode.triggers))
+
+    def _collect(self) -> None:
+        for model_id, running in list(self._running.items()):
+            if not running.future.done():
+                continue
+            del self._running[model_id]
+            shutil.rmtree(running.workdir, ignore_errors=True)
+            try:
+                outcome = running.future.result()
+            except TrainerCancelledError:
+                log.info("training of %s cancelled; its triggers stay unanswered", model_id)
+                continue
+            except Exception as exc:  # a bug or an unreadable topic: still answer, never drop
+                log.exception("training of %s failed unexpectedly", model_id)
+                outcome = JobOutcome("failed", f"worker error: {type(exc).__name__}: {exc}",
+                                     self.policy.current_version(model_id), causes=["worker"])
+            if running.cancel.is_set():
+                continue  # revoked or stopping: the next owner answers these triggers
+            self._outbox.append(_Decision(running.episode, outcome, causes=outcome.causes))
+
+    # -- publishing ----------------------------------------------------------------------------
+    def _committable(self, released: set[str]) -> list[TopicPartition]:
+        lowest: dict[TP, int] = dict(self._next)
+        for tid, holds in self._holds.items():
+            if tid in released:
+                continue
+            for topic, partition, offset in holds:
+                tp = (topic, partition)
+                lowest[tp] = min(lowest.get(tp, offset), offset)
+        return [TopicPartition(t, p, o) for (t, p), o in sorted(lowest.items())
+                if (t, p) in self._assigned]
+
+    def _transaction(self, build: Callable[[Producer], None], offsets: list[TopicPartition]) -> bool:
+        assert self.producer is not None and self.consumer is not None
+        producer = self.producer
+        try:
+            producer.begin_transaction()
+            build(producer)
+            if offsets:
+                producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), 30)
+            producer.commit_transaction(60)
+            self.metrics.transactions.labels("committed").inc()
+            for tp in offsets:
+                self._committed[(tp.topic, tp.partition)] = tp.offset
+            return True
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and (error.fatal() or
+                                                  error.code() == KafkaError._FENCED):
+                raise FatalTransactionError(f"producer fenced or fatal: {error}") from exc
+            self.metrics.transactions.labels("aborted").inc()
+            log.warning("transaction failed, will retry: %s", exc)
+            with contextlib.suppress(KafkaException):
+                producer.abort_transaction(30)
+            return False
+
+    def _flush_outbox(self) -> None:
+        while self._outbox:
+            decision = self._outbox[0]
+            if not self._publish(decision):
+                decision.attempts += 1
+                return
+            self._outbox.pop(0)
+
+    def _publish(self, decision: _Decision) -> bool:
+        episode, outcome = decision.episode, decision.outcome
+        ids = list(dict.fromkeys(episode.trigger_ids))
+        now = time.time()
+        event = RetrainEvent(
+            event_id=retrain_event_id(ids),
+            model_id=episode.model_id,
+            status=outcome.status,
+            reason=outcome.reason,
+            triggers=ids,
+            previous_version=outcome.previous_version,
+            new_version=outcome.new_version,
+            training=outcome.training,
+            evaluation=outcome.evaluation,
+            artifact_uri=outcome.artifact_uri,
+            duration_s=round(outcome.duration_s, 3),
+            timestamp=datetime.fromtimestamp(now, UTC),
+        )
+        payload = event.model_dump_json().encode()
+
+        def build(producer: Producer) -> None:
+            producer.produce(self.topics.retrain, key=episode.model_id.encode(), value=payload)
+
+        if not self._transaction(build, self._committable(set(ids))):
+            return False
+        self._last_commit = now
+        for tid in ids:
+            self._holds.pop(tid, None)
+        self.policy.finished(event)
+        if event.status == "promoted" and event.new_version:
+            try:
+                self.registry.promote(event.model_id, event.new_version)
+            except RegistryError as exc:
+                log.error("promoted %s but cannot move the champion pointer: %s",
+                          event.new_version, exc)
+        self.metrics.decision(event.model_id, event.status, duration_s=outcome.duration_s,
+                              latencies=[now - t.received_at for t in episode.triggers],
+                              causes=decision.causes)
+        log.info("decision %s for %s: %s (%s) answering %d triggers", event.event_id,
+                 event.model_id, event.status, event.reason, len(ids))
+        print(json.dumps({"decision": event.event_id, "model_id": event.model_id,
+                          "status": event.status}), flush=True)
+        return True
+
+    def _commit_offsets(self, force: bool = False) -> None:
+        self._last_commit = time.time()
+        offsets = [tp for tp in self._committable(set())
+                   if self._committed.get((tp.topic, tp.partition)) != tp.offset]
+        if offsets and (force or not self._outbox):
+            self._transaction(lambda producer: None, offsets)
+
+    def _flow_control(self) -> None:
+        assert self.consumer is not None
+        backlog = self.policy.pending_count > self.w.max_pending
+        if backlog != self._paused:
+            assignment = self.consumer.assignment()
+            if backlog:
+                self.consumer.pause(assignment)
+            else:
+                self.consumer.resume(assignment)
+            self._paused = backlog
+
+
+def run_worker(config: WorkerServiceConfig) -> int:
+    worker = RetrainWorker(config)
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    return worker.run()
+
+
+__all__ = ["RetrainWorker", "run_worker"]
