@@ -21,8 +21,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "driftline.commands.schema",
     "driftline.commands.retrain_worker",
     "driftline.commands.trigger",
-    "driftline.commands.retrain_worker",
-    "driftline.commands.trigger",
     "driftline.commands.simulate",
     "driftline.commands.replay",
 )
