@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -30,7 +30,7 @@ def _handle(args: argparse.Namespace) -> int:
         model_id=args.model,
         reason=args.reason,
         requested_by=args.requested_by,
-        timestamp=int(time.time() * 1000),
+        timestamp=datetime.now(UTC),
     )
     errors: list[str] = []
     producer = Producer({**config.kafka, "enable.idempotence": True})
