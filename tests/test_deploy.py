@@ -1,0 +1,91 @@
+"""Deployment files: Prometheus alert rules and config (checked and unit-tested by ``promtool``),
+and every ``driftline_*`` metric they or the Grafana dashboard query exists in the services.
+
+``promtool`` comes with Debian's ``prometheus`` package; without it the promtool tests skip
+with that reason (CI installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from consumer.metrics import Metrics
+from retrain_worker.metrics import WorkerMetrics
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+GRAFANA = ROOT / "deploy" / "grafana"
+PROMTOOL = shutil.which("promtool")
+
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None,
+    reason="promtool not found: install Debian's `prometheus` package (apt-get install prometheus)",
+)
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *args], cwd=PROMETHEUS, capture_output=True, text=True,
+                          timeout=60)
+
+
+@needs_promtool
+def test_alert_rules_are_valid() -> None:
+    result = _promtool("check", "rules", "alerts.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_alert_rules_unit_tests_pass() -> None:
+    result = _promtool("test", "rules", "alerts_test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@needs_promtool
+def test_prometheus_config_is_valid() -> None:
+    result = _promtool("check", "config", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _exposed_names() -> set[str]:
+    """Every sample name the consumer and the worker can expose."""
+    suffixes = {"counter": ("_total", "_created"), "gauge": ("",),
+                "histogram": ("_bucket", "_sum", "_count", "_created")}
+    names: set[str] = set()
+    for registry in (Metrics().registry, WorkerMetrics().registry):
+        for family in registry.collect():
+            names.add(family.name)
+            names.update(family.name + s for s in suffixes.get(family.type, ("",)))
+    return names
+
+
+def _queried_names(text: str) -> set[str]:
+    return {name for name in re.findall(r"\bdriftline_[a-z0-9_]+", text) if not name.endswith("_")}
+
+
+def test_alert_rules_query_only_metrics_the_services_expose() -> None:
+    queried = _queried_names((PROMETHEUS / "alerts.yml").read_text())
+    assert len(queried) >= 8
+    assert queried <= _exposed_names(), sorted(queried - _exposed_names())
+
+
+def test_dashboard_queries_only_metrics_the_services_expose() -> None:
+    dashboards = sorted((GRAFANA / "dashboards").glob("*.json"))
+    assert dashboards, "no Grafana dashboard under deploy/grafana/dashboards"
+    exprs: list[str] = []
+    for path in dashboards:
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            exprs.extend(target["expr"] for target in panel.get("targets", []))
+        exprs.extend(a["expr"] for a in dashboard.get("annotations", {}).get("list", []) if "expr" in a)
+        exprs.extend(v["definition"] for v in dashboard.get("templating", {}).get("list", []))
+    assert exprs
+    queried = _queried_names("\n".join(exprs))
+    assert queried <= _exposed_names(), sorted(queried - _exposed_names())
