@@ -10,8 +10,8 @@ Contract:
   ``processed`` + ``dead_lettered`` once the batch is done (SPEC §5).
 
 >>> m = Metrics()
->>> m.add_batch(consumed={("prediction", "fraud"): 2}, records={("preds", 0, "consumed"): 2,
-...             ("preds", 0, "processed"): 2}, invalid={}, seconds=0.01)
+>>> m.add_batch(consumed={("prediction", "fraud"): 2}, records={(0, "consumed"): 2,
+...             (0, "processed"): 2}, invalid={}, seconds=0.01)
 >>> m.registry.get_sample_value("driftline_consumer_events_consumed_total",
 ...                             {"type": "prediction", "model_id": "fraud"})
 2.0
@@ -38,8 +38,12 @@ class Metrics:
             ["type", "model_id"], registry=r)
         self.records = Counter(
             "driftline_consumer_records",
-            "Input records per partition by outcome: consumed = processed + dead_lettered.",
-            ["topic", "partition", "outcome"], registry=r)
+            "Input records per partition number by outcome; consumed + restored_waiting = "
+            "processed + dead_lettered + waiting.", ["partition", "outcome"], registry=r)
+        self.waiting_labels = Gauge(
+            "driftline_consumer_waiting_labels",
+            "Labels waiting for their prediction, per partition number.", ["partition"],
+            registry=r)
         self.invalid = Counter(
             "driftline_consumer_invalid_events",
             "Input records dead-lettered, by reason (stage:error_class).", ["reason"], registry=r)
@@ -57,7 +61,8 @@ class Metrics:
             "severity.", ["model_id", "detector", "signal", "severity"], registry=r)
         self.suppressed = Counter(
             "driftline_consumer_suppressed_firings",
-            "Detector firings not published because of the per-key cooldown.", registry=r)
+            "Detector firings not published, by reason (warmup, cooldown).", ["reason"],
+            registry=r)
         self.rolling_metric = Gauge(
             "driftline_rolling_metric", "Latest rolling performance metric per model.",
             ["model_id", "metric"], registry=r)
@@ -109,15 +114,16 @@ class Metrics:
         self,
         *,
         consumed: Mapping[tuple[str, str], int],
-        records: Mapping[tuple[str, int, str], int],
+        records: Mapping[tuple[int, str], int],
         invalid: Mapping[str, int],
         seconds: float,
         size: int = 0,
     ) -> None:
         for (type_, model_id), n in consumed.items():
             self.events_consumed.labels(type_, model_id).inc(n)
-        for (topic, partition, outcome), n in records.items():
-            self.records.labels(topic, str(partition), outcome).inc(n)
+        for (partition, outcome), n in records.items():
+            if n:
+                self.records.labels(str(partition), outcome).inc(n)
         for reason, n in invalid.items():
             self.invalid.labels(reason).inc(n)
         self.batch_seconds.observe(seconds)

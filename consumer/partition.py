@@ -39,6 +39,9 @@ class PipelineLike(Protocol):
 
     def model_ids(self) -> Iterable[str]: ...
 
+    @property
+    def counters(self) -> Any: ...
+
 
 PipelineFactory = Callable[[], PipelineLike]
 
@@ -51,6 +54,8 @@ class PartitionTask:
     positions: dict[str, int] = field(default_factory=dict)
     #: Input topic → offset the last commit or restore left on the broker.
     committed: dict[str, int] = field(default_factory=dict)
+    #: Pipeline counter values already folded into Prometheus counters (they only grow).
+    reported: dict[str, int] = field(default_factory=dict)
 
     def has_new_offsets(self) -> bool:
         return self.positions != self.committed

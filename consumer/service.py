@@ -99,6 +99,7 @@ class ConsumerService:
         self._owner: PartitionOwner | None = None
         self._checkpointer: Checkpointer | None = None
         self._last_probe = 0.0
+        self._last_refresh = 0.0
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -312,6 +313,7 @@ class ConsumerService:
         self._checkpointer.commit(self._owner.tasks.values(),
                                   self._consumer.consumer_group_metadata(), timeout_s)
         self._update_lag()
+        self._refresh_pipeline_metrics()
 
     def _abort(self) -> None:
         assert self._tx is not None
@@ -331,6 +333,54 @@ class ConsumerService:
         assert self._consumer is not None and self._owner is not None
         self._abort()
         self._owner.rewind(self._consumer)
+
+    def _refresh_pipeline_metrics(self) -> None:
+        """Fold the pipelines' own counters into Prometheus (at most once a second)."""
+        assert self._owner is not None
+        now = time.monotonic()
+        if now - self._last_refresh < 1.0:
+            return
+        self._last_refresh = now
+        m = self.metrics
+        pending = tracked = 0
+        for task in self._owner.tasks.values():
+            pipeline: Any = task.pipeline
+            c = pipeline.counters
+            part = str(task.partition)
+            current = {
+                "joined": c.joined, "orphaned": c.orphaned, "expired": c.expired,
+                "duplicate": c.duplicates, "evicted": c.evicted,
+                "keys_refused": c.keys_refused, "restored_waiting": c.restored_waiting,
+                **{f"suppressed_{k}": v for k, v in pipeline.suppressed().items()},
+            }
+            for name, value in current.items():
+                delta = value - task.reported.get(name, 0)
+                task.reported[name] = value
+                if delta <= 0:
+                    continue
+                if name == "keys_refused":
+                    m.refused_keys.inc(delta)
+                elif name == "restored_waiting":
+                    m.records.labels(part, "restored_waiting").inc(delta)
+                elif name.startswith("suppressed_"):
+                    m.suppressed.labels(name.removeprefix("suppressed_")).inc(delta)
+                else:
+                    m.labels.labels(name).inc(delta)
+            m.waiting_labels.labels(part).set(c.waiting)
+            pending += c.pending + c.waiting
+            for model_id, version, segment in pipeline.keys():  # noqa: SIM118
+                tracked += 1
+                monitor = pipeline.monitor(model_id, version, segment)
+                for window in (getattr(monitor, "class_window", None),
+                               getattr(monitor, "reg_window", None)):
+                    if window is None or not window.full:
+                        continue
+                    names = ("mae",) if window is monitor.reg_window else (
+                        "accuracy", "precision", "recall", "f1")
+                    for name in names:
+                        m.rolling_metric.labels(model_id, name).set(window.metric(name))
+        m.pending_joins.set(pending)
+        m.tracked_keys.set(tracked)
 
     def _update_lag(self) -> None:
         assert self._consumer is not None and self._owner is not None
@@ -355,10 +405,12 @@ class ConsumerService:
         tasks = self._owner.tasks
         decode = self._decoder.decode
         emit = self._emit
+        dead_letter = self._dead_letter
         consumed: dict[tuple[str, str], int] = defaultdict(int)
-        records: dict[tuple[str, int, str], int] = defaultdict(int)
+        records: dict[tuple[int, str], int] = defaultdict(int)
         invalid: dict[str, int] = defaultdict(int)
         model_partition = self._model_partition
+        touched = set()
         n = 0
         for msg in messages:
             if msg.error() is not None:
@@ -373,35 +425,31 @@ class ConsumerService:
                 continue
             n += 1
             value = msg.value()
-            records[(topic, partition, "consumed")] += 1
+            records[(partition, "consumed")] += 1
             result = decode(value, msg.key(), topic, partition, offset)
             if isinstance(result, Rejection):
-                self._dead_letter(result, msg)
-                records[(topic, partition, "dead_lettered")] += 1
-                invalid[result.reason] += 1
+                dead_letter(result, msg, records, invalid)
             else:
                 model_id = result.model_id
                 consumed[(result.type, model_id)] += 1
-                seen = model_partition.setdefault(model_id, partition)
-                if seen != partition:
-                    self._model_conflict(model_id, seen, partition)
-                source = make_source(topic, partition, offset)
-                self_rejected = False
-                for out in task.pipeline.process(result, source, raw=value):
+                if model_partition.setdefault(model_id, partition) != partition:
+                    self._model_conflict(model_id, model_partition[model_id], partition)
+                for out in task.pipeline.process(result, make_source(topic, partition, offset),
+                                                 raw=value):
                     if isinstance(out, Rejection):
-                        if out.source.offset == offset and out.source.topic == topic \
-                                and out.source.partition == partition:
-                            self_rejected = True
-                            self._dead_letter(out, msg)
-                            invalid[out.reason] += 1
-                        else:
-                            self._dead_letter(out, None)
-                            invalid[out.reason] += 1
+                        src = out.source
+                        own = (src.offset == offset and src.partition == partition
+                               and src.topic == topic)
+                        dead_letter(out, msg if own else None, records, invalid)
                     else:
                         emit(out)
-                outcome = "dead_lettered" if self_rejected else "processed"
-                records[(topic, partition, outcome)] += 1
+                touched.add(partition)
             task.positions[topic] = offset + 1
+        for partition in touched:
+            task = tasks[partition]
+            processed = task.pipeline.counters.processed
+            records[(partition, "processed")] += processed - task.reported.get("processed", 0)
+            task.reported["processed"] = processed
         self._tx.poll()
         self.metrics.add_batch(consumed=consumed, records=records, invalid=invalid,
                                seconds=time.perf_counter() - began, size=n)
@@ -419,9 +467,20 @@ class ConsumerService:
         else:
             log.error("pipeline returned an unknown output %r; ignored", type(out).__name__)
 
-    def _dead_letter(self, rejection: Rejection, msg: Message | None) -> None:
+    def _dead_letter(
+        self,
+        rejection: Rejection,
+        msg: Message | None,
+        records: dict[tuple[int, str], int],
+        invalid: dict[str, int],
+    ) -> None:
+        """Produce ``rejection`` to the DLQ: the original record (``msg``, when it is the one
+        being processed) with the context headers; a rejection of an earlier record (an orphan
+        label expiring) is keyed by its model, with the original value."""
         assert self._tx is not None
         src = rejection.source
+        records[(src.partition, "dead_lettered")] += 1
+        invalid[rejection.reason] += 1
         context = DeadLetterContext(stage=rejection.stage, error_class=rejection.error_class,
                                     message=rejection.message, topic=src.topic,
                                     partition=src.partition, offset=src.offset)

@@ -1,0 +1,281 @@
+"""Helpers for the consumer service tests: synthetic streams, Kafka I/O, a service subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from consumer.config import TopicNames
+
+REPO = Path(__file__).resolve().parents[2]
+DRIFTLINE = [sys.executable, "-m", "driftline"]
+T0 = 1_700_000_000_000
+
+
+def synthetic_stream(
+    *, models: int = 3, per_model: int = 3000, shift_at: float = 0.6, seed: int = 7,
+    label_delay: int = 5,
+) -> list[dict[str, Any]]:
+    """Predictions and labels of ``models`` classifiers, interleaved; after ``shift_at`` of the
+    stream the ``amount`` feature moves by 3 standard deviations and the error rate goes from
+    10% to 40%. Each label follows its prediction ``label_delay`` events later (per model)."""
+    rng = random.Random(seed)
+    events: list[dict[str, Any]] = []
+    pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for i in range(per_model):
+        for m in range(models):
+            model_id = f"model-{m}"
+            drifted = i >= per_model * shift_at
+            ts = T0 + (i * models + m) * 100
+            pid = f"{model_id}-p{i}"
+            truth = rng.random() < 0.5
+            wrong = rng.random() < (0.4 if drifted else 0.1)
+            prediction = truth != wrong
+            events.append({
+                "type": "prediction", "schema_version": 1, "prediction_id": pid,
+                "model_id": model_id, "model_version": "v1", "timestamp": ts,
+                "features": {"amount": round(rng.gauss(3.0 if drifted else 0.0, 1.0), 4),
+                             "country": rng.choice(["FR", "DE", "US"])},
+                "prediction": prediction,
+                "score": round(min(0.99, max(0.01, rng.gauss(0.7 if prediction else 0.3, 0.1))),
+                               4),
+            })
+            pending[model_id].append({
+                "type": "label", "schema_version": 1, "prediction_id": pid, "model_id": model_id,
+                "timestamp": ts + 50, "label": truth,
+            })
+            if len(pending[model_id]) > label_delay:
+                events.append(pending[model_id].pop(0))
+    for queue in pending.values():
+        events.extend(queue)
+    return events
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]],
+            partition: int | None = None, **extra: Any) -> int:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
+                         "enable.idempotence": True, **extra})
+    n = 0
+    for key, value in records:
+        while True:
+            try:
+                if partition is None:
+                    producer.produce(topic, value, key)
+                else:
+                    producer.produce(topic, value, key, partition=partition)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        n += 1
+    assert producer.flush(30) == 0
+    return n
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Record]:
+    """Every committed record of ``topic`` (read_committed), partition by partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+    metadata = consumer.list_topics(topic, timeout=10)
+    partitions = sorted(metadata.topics[topic].partitions)
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    remaining = set(partitions)
+    out: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    while remaining:
+        assert time.monotonic() < deadline, f"reading {topic} timed out"
+        for msg in consumer.consume(1000, timeout=0.5):
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    remaining.discard(msg.partition())
+                    continue
+                raise AssertionError(err.str())
+            out.append(Record(msg.topic(), msg.partition(), msg.offset(), msg.key(),
+                              msg.value(), list(msg.headers() or [])))
+    consumer.close()
+    out.sort(key=lambda r: (r.partition, r.offset))
+    return out
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"w-{uuid.uuid4()}"})
+    metadata = consumer.list_topics(topic, timeout=10)
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.topics[topic].partitions}
+    consumer.close()
+    return ends
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "isolation.level": "read_committed"})
+    try:
+        for attempt in range(50):
+            try:
+                result = consumer.committed([TopicPartition(topic, p) for p in partitions],
+                                            timeout=10)
+                break
+            except KafkaException:  # coordinator loading / moving: retriable here
+                if attempt == 49:
+                    raise
+                time.sleep(0.2)
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in result}
+
+
+def wait_committed(bootstrap: str, group: str, topic: str, timeout_s: float = 90.0,
+                   procs: Iterable[ServiceProcess] = ()) -> None:
+    """Until the group's committed offsets reach the end of ``topic``."""
+    ends = end_offsets(bootstrap, topic)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = committed(bootstrap, group, topic, ends)
+        if all(got[p] >= ends[p] or ends[p] == 0 for p in ends):
+            return
+        for proc in procs:
+            assert proc.poll() is None or proc.stopped, f"service exited:\n{proc.tail()}"
+        assert time.monotonic() < deadline, f"committed {got} never reached {ends}"
+        time.sleep(0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    """``driftline consume`` as a subprocess, with its config file and log."""
+
+    def __init__(self, tmp: Path, bootstrap: str, topics: TopicNames, *, group: str,
+                 instance: str, consumer: dict[str, Any] | None = None,
+                 detection: dict[str, Any] | None = None, kafka: dict[str, Any] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.port = free_port()
+        self.config_path = tmp / f"{instance}.yaml"
+        self.log_path = tmp / f"{instance}.log"
+        config: dict[str, Any] = {
+            "kafka": {"bootstrap.servers": bootstrap, **(kafka or {})},
+            "topics": topics.model_dump(),
+            "consumer": {"group_id": group, "instance_id": instance, "metrics_port": self.port,
+                         "metrics_host": "127.0.0.1", "commit_interval_ms": 100,
+                         "consumer_properties": {"session.timeout.ms": 6000,
+                                                 "heartbeat.interval.ms": 500},
+                         **(consumer or {})},
+            **({"detection": detection} if detection else {}),
+            **(extra or {}),
+        }
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stopped = False
+
+    def start(self) -> ServiceProcess:
+        self.stopped = False
+        log = self.log_path.open("ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [*DRIFTLINE, "consume", "--config", str(self.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+        return self
+
+    def poll(self) -> int | None:
+        assert self.proc is not None
+        return self.proc.poll()
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.stopped = True
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout_s: float = 40.0) -> int:
+        assert self.proc is not None
+        self.stopped = True
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout_s)
+
+    def tail(self, n: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        _status, text = self.get("/metrics")
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                        sample.labels.get(k) == v for k, v in (labels or {}).items()):
+                    return float(sample.value)
+        return None
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert self.poll() is None, f"service exited:\n{self.tail()}"
+            try:
+                if self.get("/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"never ready:\n{self.tail()}"
+            time.sleep(0.1)
+
+    def ensure_stopped(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def drift_view(records: list[Record]) -> list[dict[str, Any]]:
+    """Drift events as dicts without ``published_at`` (wall clock), in topic order."""
+    out = []
+    for r in records:
+        assert r.value is not None
+        event = json.loads(r.value)
+        event.pop("published_at")
+        out.append(event)
+    return out
