@@ -214,10 +214,11 @@ class KeyMonitor:
                     det = w.detector
                     det.update(value)  # type: ignore[arg-type]
                     w.n += 1
-                    if det.drift_detected or (
-                        w.warns and det.warning_detected is not w.in_warning  # type: ignore[attr-defined]
+                    # River's flags, read without the property call (hot path)
+                    if det._drift_detected or (
+                        w.warns and det._warning_detected is not w.in_warning  # type: ignore[attr-defined]
                     ):
-                        event = self._fire(w, det.drift_detected, prediction.timestamp, source)
+                        event = self._fire(w, det._drift_detected, prediction.timestamp, source)
                         if event is not None:
                             out = out or []
                             out.append(event)
