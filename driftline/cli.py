@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "driftline.commands.trigger",
     "driftline.commands.simulate",
     "driftline.commands.replay",
+    "driftline.commands.demo",
+    "driftline.commands.calibrate",
 )
 
 
