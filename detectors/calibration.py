@@ -34,8 +34,9 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from detectors.config import DetectionConfig
@@ -101,7 +102,7 @@ def reference_sequences(
                 out.setdefault((event.model_id, "score"), []).append(event.score)
             for name, value in event.features.items():
                 if value.__class__ in (int, float):
-                    out.setdefault((event.model_id, "feature:" + name), []).append(value)  # type: ignore[arg-type]
+                    out.setdefault((event.model_id, "feature:" + name), []).append(value)
         for o in outputs:
             if isinstance(o, LabelledRecord):
                 if is_regression(o.prediction, task):
@@ -152,6 +153,14 @@ def _delay(
     return (statistics.median(delays) if delays else None), len(delays) / trials
 
 
+def _raise_rate(x: float, r: random.Random, *, rate: float) -> float:
+    return 1.0 if x == 1.0 or r.random() < rate else 0.0
+
+
+def _add(x: float, r: random.Random, *, step: float) -> float:
+    return x + step
+
+
 def _candidates(signal: str, values: list[float]) -> tuple[str, str, list[Any]]:
     if signal == "error":
         return (
@@ -196,18 +205,11 @@ def calibrate_sequences(
                 chosen, cal_mtbfa = spec, mtbfa
                 break
         alarms = _false_alarms(chosen, heldout, runs, int(ert), rng)
+        shifted: Callable[[float, random.Random], float]
         if signal == "error":
-            rate = shift_rate
-
-            def shifted(x: float, r: random.Random, rate: float = rate) -> float:
-                return 1.0 if x == 1.0 or r.random() < rate else 0.0
+            shifted = partial(_raise_rate, rate=shift_rate)
         else:
-            std = statistics.pstdev(heldout) or 1.0
-            step = shift_std * std
-
-            def shifted(x: float, r: random.Random, step: float = step) -> float:
-                return x + step
-
+            shifted = partial(_add, step=shift_std * (statistics.pstdev(heldout) or 1.0))
         delay, detected = _delay(chosen, heldout, shifted, rng)
         results.append(
             CalibrationResult(
