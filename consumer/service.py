@@ -120,9 +120,13 @@ class ConsumerService:
         }
 
     def _producer_conf(self) -> dict[str, Any]:
+        # A transaction stays open for one commit interval; the coordinator must not time it
+        # out (that fences the producer), yet a crashed instance's open transaction should not
+        # block readers for long when nobody with its transactional.id comes back.
+        interval_ms = self.settings.commit_interval_ms
         return {
             "linger.ms": 5,
-            "transaction.timeout.ms": 30_000,
+            "transaction.timeout.ms": max(30_000, 2 * interval_ms + 10_000),
             **self._kafka_conf(),
             "transactional.id": f"{self.settings.group_id}-{self.instance_id}",
             "enable.idempotence": True,

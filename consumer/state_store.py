@@ -110,6 +110,7 @@ class StateStore:
             "group.id": f"{self.group_id}.state-restore",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            "fetch.wait.max.ms": 20,
             "isolation.level": "read_committed",
             "auto.offset.reset": "earliest",
         }

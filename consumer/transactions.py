@@ -48,6 +48,19 @@ def classify(error: KafkaError) -> str:
     return "abort"
 
 
+def _kafka_error(exc: BaseException) -> KafkaError | None:
+    """The librdkafka error behind ``exc``: callbacks can wrap it (``SystemError`` whose cause
+    is the ``KafkaException``)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, KafkaException) and isinstance(seen.args[0], KafkaError):
+            return seen.args[0]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class Transactor:
     """Owns the transactional producer."""
 
@@ -129,7 +142,15 @@ class Transactor:
         self._producer.poll(0)
 
     def flush(self, deadline: float) -> None:
-        remaining = self._producer.flush(max(0.0, deadline - time.monotonic()))
+        try:
+            remaining = self._producer.flush(max(0.0, deadline - time.monotonic()))
+        except Exception as exc:
+            error = _kafka_error(exc)
+            if error is not None and classify(error) == "fatal":
+                raise FatalTransactionError(
+                    f"flush: {error.name()}: {error.str()} (transactional.id "
+                    f"{self.transactional_id})") from exc
+            raise AbortableTransactionError(f"flush: {exc}") from exc
         if remaining:
             raise AbortableTransactionError(f"flush: {remaining} records undelivered in time")
         if self._delivery_errors:

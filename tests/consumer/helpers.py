@@ -22,6 +22,7 @@ import yaml
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from consumer.config import TopicNames
+from detectors.contracts import Source
 
 REPO = Path(__file__).resolve().parents[2]
 DRIFTLINE = [sys.executable, "-m", "driftline"]
@@ -279,3 +280,78 @@ def drift_view(records: list[Record]) -> list[dict[str, Any]]:
         event.pop("published_at")
         out.append(event)
     return out
+
+
+def oracle(bootstrap: str, topic: str, detection: dict[str, Any] | None = None
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Drift events and labelled records an uninterrupted run must publish: one pipeline per
+    partition over the input topic as stored (offset order), sorted for comparison."""
+    from detectors.config import DetectionConfig
+    from detectors.contracts import DriftEvent, LabelledRecord
+    from detectors.pipeline import Pipeline
+
+    config = DetectionConfig.model_validate(detection or {})
+    pipelines: dict[int, Pipeline] = {}
+    drift: list[dict[str, Any]] = []
+    labelled: list[dict[str, Any]] = []
+    for record in read_topic(bootstrap, topic):
+        pipeline = pipelines.setdefault(record.partition, Pipeline(config))
+        source = Source(topic=record.topic, partition=record.partition, offset=record.offset)
+        for out in pipeline.process_raw(record.value or b"", source):
+            if isinstance(out, DriftEvent):
+                drift.append(json.loads(out.model_dump_json()))
+            elif isinstance(out, LabelledRecord):
+                labelled.append(json.loads(out.model_dump_json()))
+    return canonical(drift), canonical(labelled)
+
+
+def canonical(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Without wall-clock fields, in a stable order."""
+    out = []
+    for item in items:
+        item = dict(item)
+        item.pop("published_at", None)
+        out.append(item)
+    return sorted(out, key=lambda x: json.dumps(x, sort_keys=True))
+
+
+def topic_values(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    return [json.loads(r.value or b"") for r in read_topic(bootstrap, topic)]
+
+
+class Trickle:
+    """Produces ``lines`` to one partition at about ``rate`` records/s in a background thread."""
+
+    def __init__(self, bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
+                 rate: float) -> None:
+        import threading
+
+        self._args = (bootstrap, topic, items, rate)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        bootstrap, topic, items, rate = self._args
+        try:
+            producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
+                                 "enable.idempotence": True})
+            chunk = max(1, int(rate / 20))
+            began = time.monotonic()
+            for start in range(0, len(items), chunk):
+                for key, value in items[start:start + chunk]:
+                    producer.produce(topic, value, key, partition=0)
+                producer.poll(0)
+                target = began + (start + chunk) / rate
+                time.sleep(max(0.0, target - time.monotonic()))
+            assert producer.flush(30) == 0
+        except BaseException as exc:
+            self.error = exc
+
+    def start(self) -> Trickle:
+        self.thread.start()
+        return self
+
+    def join(self, timeout: float = 120) -> None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "producer did not finish"
+        assert self.error is None, self.error
