@@ -131,7 +131,7 @@ class StateStore:
                         f"reading {self.topic}[{tp.partition}] for input partition "
                         f"{input_partition} took longer than {self.timeout_s}s"
                     )
-                for msg in consumer.consume(500, timeout=0.5):
+                for msg in consumer.consume(500, timeout=0.05):
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:

@@ -320,13 +320,14 @@ def topic_values(bootstrap: str, topic: str) -> list[dict[str, Any]]:
 
 
 class Trickle:
-    """Produces ``lines`` to one partition at about ``rate`` records/s in a background thread."""
+    """Produces ``items`` (to one partition, or keyed) at about ``rate`` records/s in a background thread."""
 
     def __init__(self, bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
-                 rate: float) -> None:
+                 rate: float, partition: int | None = 0) -> None:
         import threading
 
         self._args = (bootstrap, topic, items, rate)
+        self._partition = partition
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.error: BaseException | None = None
 
@@ -339,7 +340,10 @@ class Trickle:
             began = time.monotonic()
             for start in range(0, len(items), chunk):
                 for key, value in items[start:start + chunk]:
-                    producer.produce(topic, value, key, partition=0)
+                    if self._partition is None:
+                        producer.produce(topic, value, key)
+                    else:
+                        producer.produce(topic, value, key, partition=self._partition)
                 producer.poll(0)
                 target = began + (start + chunk) / rate
                 time.sleep(max(0.0, target - time.monotonic()))

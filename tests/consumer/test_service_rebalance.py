@@ -1,0 +1,58 @@
+"""Against the real broker: a second consumer joins mid-stream, the first leaves later."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from consumer.config import TopicNames
+from tests.consumer.helpers import (
+    ServiceProcess,
+    Trickle,
+    canonical,
+    encode,
+    oracle,
+    synthetic_stream,
+    topic_values,
+    wait_committed,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def test_two_consumers_join_and_leave_mid_stream(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    topics = one_input_topics(4)
+    events = synthetic_stream(models=8, per_model=1200, seed=23)
+    items = [(e["model_id"].encode(), encode(e)) for e in events]
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    a = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    b = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="b")
+    services.extend([a.start()])
+    a.wait_ready()
+    trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=2000,
+                      partition=None).start()
+    time.sleep(2.0)
+    services.append(b.start())  # added mid-stream
+    b.wait_ready()
+    time.sleep(2.0)
+    assert trickle.thread.is_alive(), "the stream should still flow when the first one stops"
+    assert a.terminate() == 0, a.tail()  # stopped later, while the stream still flows
+    trickle.join()
+    wait_committed(kafka_bootstrap, group, topics.predictions, procs=[b])
+    assert b.terminate() == 0, b.tail()
+
+    assert "assigned partitions" in b.log_text()
+    expected_drift, expected_labelled = oracle(kafka_bootstrap, topics.predictions)
+    drift = topic_values(kafka_bootstrap, topics.drift)
+    assert all(n == 1 for n in Counter(e["event_id"] for e in drift).values()), "duplicates"
+    assert canonical(drift) == expected_drift
+    assert len(expected_drift) >= 8
+    assert canonical(topic_values(kafka_bootstrap, topics.labelled)) == expected_labelled
