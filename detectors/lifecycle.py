@@ -1,8 +1,9 @@
 """Alert lifecycle of one (key, detector): warm-up, warning vs drift, cooldown, re-arm.
 
 A :class:`Watcher` owns one River detector watching one signal of one key
-(model_id, model_version, segment). The caller feeds the detector (``watcher.detector.update``)
-and counts the sample (``watcher.n += 1``) on its hot path; only when River reports something
+(model_id, model_version, segment). The caller feeds the detector (``watcher.detector.update``),
+counts the sample (``watcher.n += 1``) and adds it to the running sum (``watcher.total += x``)
+on its hot path; only when River reports something
 does it call :meth:`Watcher.on_drift` or :meth:`Watcher.on_warning_change`, which decide whether
 the firing is *published*. The detector itself is never skipped or reset by Driftline, so
 firing positions are exactly River's.
@@ -17,6 +18,11 @@ Rules (``n`` is the 1-based count of samples this watcher has fed its detector):
 * a warning is published on the *rising edge* of River's ``warning_detected`` unless
   ``n <= warn_quiet_until``; a published warning or drift silences warnings for ``cooldown``.
 
+``total`` is the sum of the values fed since River last reset the detector: River resets every
+detector on the update after a drift, so :meth:`Watcher.on_drift` moves it to ``fired_total``
+and starts again from zero. ADWIN's evidence uses it to recover the mean of the part its cut
+dropped (see :func:`detectors.river_detectors.evidence`).
+
 >>> import random
 >>> from detectors.river_detectors import DDMSpec
 >>> rng = random.Random(7)
@@ -26,6 +32,7 @@ Rules (``n`` is the 1-based count of samples this watcher has fed its detector):
 >>> for x in stream:
 ...     w.detector.update(x)
 ...     w.n += 1
+...     w.total += x
 ...     if w.detector.drift_detected:
 ...         if w.on_drift():
 ...             published.append(("drift", w.n))
@@ -67,6 +74,7 @@ class Watcher:
         "cooldown",
         "detector",
         "fired_samples",
+        "fired_total",
         "in_warning",
         "kind",
         "label",
@@ -78,6 +86,7 @@ class Watcher:
         "spec",
         "suppressed_cooldown",
         "suppressed_warmup",
+        "total",
         "warmup",
         "warn_quiet_until",
         "warns",
@@ -95,6 +104,8 @@ class Watcher:
         self.n = 0
         self.reset_at = 0
         self.fired_samples = 0
+        self.total = 0.0
+        self.fired_total = 0.0
         self.quiet_until = warmup
         self.warn_quiet_until = warmup
         self.in_warning = False
@@ -108,6 +119,9 @@ class Watcher:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             setattr(self, name, value)
+        if "total" not in state:  # a snapshot from before the running sum existed
+            self.fired_total = 0.0
+            self.total = _window_total(self.detector)
 
     def on_drift(self) -> bool:
         """River reported a drift at sample ``n``: publish it? Sets :attr:`severity`."""
@@ -115,6 +129,8 @@ class Watcher:
         self.severity = "drift"
         self.fired_samples = n - self.reset_at
         self.reset_at = n  # River resets the detector on its next update
+        self.fired_total = self.total
+        self.total = 0.0
         if self.warns:
             self.in_warning = bool(getattr(self.detector, "warning_detected", False))
         if n <= self.quiet_until:
@@ -147,4 +163,19 @@ class Watcher:
 
     def evidence(self) -> dict[str, Any]:
         """The detector's evidence for the current firing."""
+        if self.severity == "drift":
+            return evidence(
+                self.spec, self.detector, samples=self.fired_samples, total=self.fired_total
+            )
         return evidence(self.spec, self.detector)
+
+
+def _window_total(detector: Any) -> float:
+    """Sum since River's last reset, recovered from a restored detector.
+
+    ADWIN's window only shrinks at a drift, after which River resets it, so between drifts its
+    ``total`` is exactly that sum; other detectors' evidence does not use it.
+    """
+    if getattr(detector, "_drift_detected", False):
+        return 0.0
+    return float(getattr(detector, "total", 0.0))

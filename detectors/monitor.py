@@ -23,9 +23,11 @@ Drift events: ``detected_at`` and ``source`` are the triggering event's (the pre
 ...                    timestamp=1_700_000_000_000 + i, prediction=True,
 ...                    features={"amount": rng.gauss(0 if i < 2000 else 3, 1), "country": "FR"})
 ...     for event in monitor.observe_prediction(p, Source(topic="t", partition=0, offset=i)):
+...         s = event.stats
 ...         print(event.signal, event.detector, event.severity, event.source.offset,
-...               event.samples_seen, round(event.stats["mean_after"], 2))
-feature:amount adwin drift 2015 2016 0.59
+...               event.samples_seen, s["width_before"], s["width"],
+...               round(s["mean_before"], 2), round(s["mean_after"], 2))
+feature:amount adwin drift 2015 2016 2016 80 0.02 0.59
 """
 
 from __future__ import annotations
@@ -196,6 +198,7 @@ class KeyMonitor:
                 det = w.detector
                 det.update(score)
                 w.n += 1
+                w.total += score
                 if det.drift_detected or (
                     w.warns and det.warning_detected is not w.in_warning  # type: ignore[attr-defined]
                 ):
@@ -214,6 +217,7 @@ class KeyMonitor:
                     det = w.detector
                     det.update(value)  # type: ignore[arg-type]
                     w.n += 1
+                    w.total += value  # type: ignore[operator]
                     # River's flags, read without the property call (hot path)
                     if det._drift_detected or (
                         w.warns and det._warning_detected is not w.in_warning  # type: ignore[attr-defined]
@@ -261,6 +265,7 @@ class KeyMonitor:
             det = w.detector
             det.update(value)
             w.n += 1
+            w.total += value
             if det.drift_detected or (
                 w.warns and det.warning_detected is not w.in_warning  # type: ignore[attr-defined]
             ):

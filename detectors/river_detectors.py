@@ -19,6 +19,27 @@ signal); the others read any number.
 ...         break
 >>> sorted(evidence(spec, detector))
 ['mean', 'statistic', 'threshold']
+
+ADWIN's evidence is the window width and the means before and after its cut. River drops the
+cut-off buckets at the detection, so the caller passes what it fed the detector since River last
+reset it (``samples`` and their ``total``, one float add per update) and the part that was
+dropped is derived: ``mean_before = (total - mean_after * width) / (samples - width)``. River
+cuts at bucket granularity, so the kept window (``mean_after``) can still hold samples from
+before the change:
+
+>>> import random
+>>> rng = random.Random(3)
+>>> spec = ADWINSpec()
+>>> detector = build(spec)
+>>> samples, total = 0, 0.0
+>>> for x in [rng.gauss(0.1, 0.1) for _ in range(1000)] + [rng.gauss(0.9, 0.1) for _ in range(200)]:
+...     detector.update(x)
+...     samples, total = samples + 1, total + x
+...     if detector.drift_detected:
+...         break
+>>> stats = evidence(spec, detector, samples=samples, total=total)
+>>> {k: round(v, 3) for k, v in stats.items() if k not in ("variance", "delta")}
+{'width': 80, 'mean_after': 0.352, 'width_before': 1024, 'mean_before': 0.096}
 """
 
 from __future__ import annotations
@@ -170,16 +191,31 @@ def _mean(stat: Any) -> float | None:
         return None
 
 
-def evidence(spec: Any, detector: Any) -> dict[str, float | int | None]:
+def _adwin_before(width: int, mean_after: float, samples: int | None, total: float | None) -> Any:
+    """Mean of the part ADWIN dropped at its cut (``None`` when nothing was dropped or unknown)."""
+    if samples is None or total is None or samples <= width:
+        return None
+    return _num((total - mean_after * width) / (samples - width))
+
+
+def evidence(
+    spec: Any, detector: Any, *, samples: int | None = None, total: float | None = None
+) -> dict[str, float | int | None]:
     """The detector's own evidence right after an update, as JSON-safe numbers.
 
     Reads River's attributes (some private); a name River no longer has reads as ``None``.
+    ``samples`` and ``total`` are the count and sum of the values fed since River last reset
+    the detector (this update included); ADWIN's ``width_before`` and ``mean_before`` need them.
     """
     kind = spec.type
     out: dict[str, float | int | None] = {}
     if kind == "adwin":
-        out["width"] = _num(detector.width)
-        out["mean_after"] = _num(detector.estimation)
+        width = int(detector.width)
+        mean_after = float(detector.estimation)
+        out["width"] = width
+        out["mean_after"] = _num(mean_after)
+        out["width_before"] = samples
+        out["mean_before"] = _adwin_before(width, mean_after, samples, total)
         out["variance"] = _num(detector.variance)
         out["delta"] = spec.delta
     elif kind == "page_hinkley":
