@@ -32,7 +32,7 @@ feature:amount adwin drift 2015 2016 2016 80 0.02 0.59
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,7 +52,8 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-_EMPTY: tuple[Watcher, ...] = ()
+#: What :meth:`KeyMonitor.observe_prediction` returns when nothing fired (no allocation).
+_NO_EVENTS: tuple[DriftEvent, ...] = ()
 
 
 class KeyMonitor:
@@ -122,10 +123,13 @@ class KeyMonitor:
 
     def _watchers(self, signal: str) -> tuple[Watcher, ...]:
         specs = self.config.detectors_for(self.model_id, signal)
-        return tuple(
+        group = tuple(
             Watcher(spec, signal=signal, warmup=self.warmup, cooldown=self.cooldown)
             for spec in specs
         )
+        if signal != "error" and any(w.warns for w in group):  # pragma: no cover - config
+            raise ValueError(f"signal {signal!r}: warning detectors watch 'error' only")
+        return group
 
     def watchers(self) -> list[Watcher]:
         """Every detector watcher of this key."""
@@ -189,8 +193,15 @@ class KeyMonitor:
             source=source,
         )
 
-    def observe_prediction(self, prediction: Prediction, source: Source) -> list[DriftEvent]:
-        """Feed the prediction's score and numeric features; return the published events."""
+    def observe_prediction(self, prediction: Prediction, source: Source) -> Sequence[DriftEvent]:
+        """Feed the prediction's score and numeric features; return the published events.
+
+        Hot path: per detector update, River's ``update``, the sample count, the running sum
+        and a read of River's drift flag (without the property call). Score and feature
+        detectors never raise warnings (binary detectors watch ``error`` only, see
+        :mod:`detectors.config`), so no warning edge is checked here. Nothing is allocated
+        unless a detector fires.
+        """
         out: list[DriftEvent] | None = None
         score = prediction.score
         if score is not None:
@@ -199,10 +210,8 @@ class KeyMonitor:
                 det.update(score)
                 w.n += 1
                 w.total += score
-                if det.drift_detected or (
-                    w.warns and det.warning_detected is not w.in_warning  # type: ignore[attr-defined]
-                ):
-                    event = self._fire(w, det.drift_detected, prediction.timestamp, source)
+                if det._drift_detected:
+                    event = self._fire(w, True, prediction.timestamp, source)
                     if event is not None:
                         out = out or []
                         out.append(event)
@@ -218,15 +227,12 @@ class KeyMonitor:
                     det.update(value)  # type: ignore[arg-type]
                     w.n += 1
                     w.total += value  # type: ignore[operator]
-                    # River's flags, read without the property call (hot path)
-                    if det._drift_detected or (
-                        w.warns and det._warning_detected is not w.in_warning  # type: ignore[attr-defined]
-                    ):
-                        event = self._fire(w, det._drift_detected, prediction.timestamp, source)
+                    if det._drift_detected:
+                        event = self._fire(w, True, prediction.timestamp, source)
                         if event is not None:
                             out = out or []
                             out.append(event)
-        return out or []
+        return out or _NO_EVENTS
 
     def observe_label(
         self, predicted: Any, actual: Any, when: datetime, source: Source
