@@ -187,6 +187,8 @@ class RetrainWorker:
         for event in decisions:
             if event.status == "promoted" and event.new_version:
                 last_promoted[event.model_id] = event.new_version
+                # Seed the gauge so "no successful retrain in N days" survives a restart.
+                self.metrics.last_success.labels(event.model_id).set(event.timestamp.timestamp())
         for model_id, version in last_promoted.items():
             champion = self.registry.champion(model_id)
             if champion is None or champion.version != version:
