@@ -3,7 +3,9 @@
 ``driftline replay --input events.jsonl --output drift.jsonl [--config driftline.yaml]``
 validates, joins and detects exactly as the consumer does (``source.offset`` is the 0-based line
 number), reports invalid lines with their number and reason, and prints a summary at the end.
-The work is :mod:`detectors.replay`.
+With ``--report report.html`` it then writes a self-contained HTML backtest report (per model:
+signals, detector statistics, detections; :mod:`detectors.report`) in a second pass, so the
+replay itself does no extra work for it. The work is :mod:`detectors.replay`.
 """
 
 from __future__ import annotations
@@ -54,6 +56,20 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary.render(), file=sys.stderr)
+    if args.report:
+        from pathlib import Path
+
+        from detectors.contracts import DriftEvent
+        from detectors.report import write_report
+
+        with Path(args.output).open(encoding="utf-8") as drift_lines:
+            events = [DriftEvent.model_validate_json(line) for line in drift_lines]
+        try:
+            write_report(args.input, events, args.report, config)
+        except OSError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote report {args.report}", file=sys.stderr)
     return 0
 
 
@@ -66,4 +82,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", help="YAML file; its 'detection:' section is used")
     parser.add_argument("--labelled", help="also write joined (labelled) records to this JSONL")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    parser.add_argument(
+        "--report",
+        metavar="HTML",
+        help="also write a self-contained HTML report (signals, detector statistics, detections)",
+    )
     parser.set_defaults(handler=_handle)

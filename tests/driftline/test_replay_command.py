@@ -114,3 +114,47 @@ def test_missing_input_and_bad_config_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "error:" in proc.stderr
     assert main(["replay", "--input", str(source), "--output", str(out), "--config",
                  str(bad)]) == 2  # fmt: skip
+
+
+def test_html_report_has_one_section_per_model_with_embedded_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = events(1200, shift_at=700, seed=5)
+    other = events(400, shift_at=None, seed=6)
+    for row in other:
+        row["model_id"] = "churn"
+        row["prediction_id"] = "c" + row["prediction_id"]
+    source, output, report = tmp_path / "e.jsonl", tmp_path / "d.jsonl", tmp_path / "r.html"
+    write_jsonl(source, [*rows, *other, "not json"])
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "detection:\n  signals:\n    score: [{type: page_hinkley, threshold: 5}]\n"
+        "    error: [{type: ddm, warm_start: 30}]\n    feature: [{type: adwin}]\n"
+    )
+    code = main(["replay", "--input", str(source), "--output", str(output), "--config",
+                 str(config), "--report", str(report), "--no-progress"])  # fmt: skip
+    assert code == 0
+    assert f"wrote report {report}" in capsys.readouterr().err
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    sections = re.findall(r'<section class="model" id="model-([^"]+)">', page)
+    assert sorted(sections) == ["churn", "fraud"]
+    # per model: score, feature:amount and error signals, each an inline PNG
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert {alt for alt, _ in images} == {
+        f"{m} / v1 / - / {s}"
+        for m in ("fraud", "churn")
+        for s in ("score", "feature:amount", "error")
+    }
+    assert all(len(data) > 1000 for _, data in images)
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    fraud = page.split('id="model-fraud"')[1].split("</section>")[0]
+    assert "<td>feature:amount</td><td>adwin</td><td>drift</td>" in fraud
+
+
+def test_no_report_file_without_the_option(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    write_jsonl(source, events(100, shift_at=None))
+    assert main(["replay", "--input", str(source), "--output", str(tmp_path / "o.jsonl"),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "o.jsonl"]
