@@ -35,16 +35,16 @@ from __future__ import annotations
 
 import json
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from consumer.field_mapping import FieldMapper, FieldMapping
 from detectors.contracts import (
+    InputEvent,
     Label,
     Prediction,
     Source,
     describe_validation_error,
     parse_input,
-    parse_input_json,
 )
 from detectors.rejection import Rejection, Stage
 
@@ -52,9 +52,28 @@ from detectors.rejection import Rejection, Stage
 _JSON_ERROR_TYPES = frozenset({"json_invalid", "json_type"})
 
 
+#: The contract's own discriminated union; its core validator is called directly (no Python
+#: wrapper per record).
+_INPUT_ADAPTER: TypeAdapter[Prediction | Label] = TypeAdapter(InputEvent)
+_SOURCE_FIELDS = frozenset({"topic", "partition", "offset"})
+_new = object.__new__
+_set = object.__setattr__
+
+
 def make_source(topic: str, partition: int, offset: int) -> Source:
-    """A :class:`Source` without re-validating Kafka's own (already valid) coordinates."""
-    return Source.model_construct(topic=topic, partition=partition, offset=offset)
+    """A :class:`Source` without re-validating Kafka's own (already valid) coordinates.
+
+    What ``Source.model_construct`` does, at a third of its cost (one per record adds up).
+
+    >>> make_source("t", 1, 2) == Source(topic="t", partition=1, offset=2)
+    True
+    """
+    source = _new(Source)
+    _set(source, "__dict__", {"topic": topic, "partition": partition, "offset": offset})
+    _set(source, "__pydantic_fields_set__", _SOURCE_FIELDS)
+    _set(source, "__pydantic_extra__", None)
+    _set(source, "__pydantic_private__", None)
+    return source
 
 
 class Decoder:
@@ -68,6 +87,7 @@ class Decoder:
         accept_unaddressed: bool = False,
     ) -> None:
         self._mapper = FieldMapper(mapping) if mapping is not None else None
+        self._validate_json = _INPUT_ADAPTER.validator.validate_json
         self._max = max_record_bytes
         self._accept_unaddressed = accept_unaddressed
 
@@ -89,7 +109,8 @@ class Decoder:
                 "(or set consumer.accept_unaddressed)", topic, partition, offset, value)
         if self._mapper is None:
             try:
-                return parse_input_json(value)
+                result: Prediction | Label = self._validate_json(value)
+                return result
             except ValidationError as exc:
                 return self._from_validation_error(exc, topic, partition, offset, value)
         try:

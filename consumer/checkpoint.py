@@ -5,18 +5,23 @@ labelled records, dead letters) into the open transaction as they are computed. 
 ``consumer.commit_interval_ms`` — and on revoke and on shutdown — :meth:`Checkpointer.commit` runs:
 
 1. **Skip if idle.** No task has new offsets and no transaction is open: nothing to do.
-2. **Snapshot.** For every owned partition, every model its pipeline marks dirty is snapshotted
-   and produced to the compacted state topic (key ``<group>/<partition>/<model_id>``, state
-   partition ``partition % state_partitions``), in an envelope recording the input offsets it
-   reflects and the River version (:mod:`consumer.state_store`).
+2. **Snapshot** (a *checkpoint*; for the partitions whose last one is older than
+   ``consumer.snapshot_interval_ms``, or all of them when forced: on revoke and shutdown). Every
+   model the partition's pipeline marks dirty since its last checkpoint is snapshotted and
+   produced to the compacted state topic (key ``<group>/<partition>/<model_id>``, state partition
+   ``partition % state_partitions``), in an envelope recording the input offsets it reflects and
+   the River version; then the partition's checkpoint marker (key ``<group>/<partition>/``) with
+   the same offsets (:mod:`consumer.state_store`). With ``snapshot_interval_ms`` at or below the
+   commit interval, every commit is a checkpoint. Between checkpoints, restore replays the
+   inputs from the checkpoint to the committed offsets (:mod:`consumer.catchup`).
 3. **Flush.** Wait until every record of the transaction is acknowledged; any failed delivery
    makes the transaction abortable.
 4. **Offsets.** ``send_offsets_to_transaction`` with the next offset of every input partition
    read, and the consumer's group metadata (so a zombie from an older generation is fenced).
 5. **Commit.** ``commit_transaction``. Outputs, snapshots and offsets become visible to
    ``read_committed`` readers together, or not at all.
-6. **Mark clean.** Only now are the pipelines told their state is persisted and the tasks'
-   committed offsets moved forward.
+6. **Mark clean.** Only now are the checkpointed pipelines told their state is persisted, and
+   the tasks' committed offsets moved forward.
 
 Failures (classified in :mod:`consumer.transactions`):
 
@@ -36,7 +41,7 @@ from typing import Any
 
 from consumer.metrics import Metrics
 from consumer.partition import PartitionTask
-from consumer.state_store import StateStore, encode_envelope
+from consumer.state_store import CHECKPOINT, StateStore, encode_envelope
 from consumer.transactions import Transactor
 
 log = logging.getLogger(__name__)
@@ -50,28 +55,47 @@ class Checkpointer:
         self._store = store
         self._metrics = metrics
 
-    def commit(self, tasks: Iterable[PartitionTask], group_metadata: Any, timeout_s: float) -> bool:
+    def commit(
+        self,
+        tasks: Iterable[PartitionTask],
+        group_metadata: Any,
+        timeout_s: float,
+        *,
+        snapshot_interval_s: float = 0.0,
+        force_checkpoint: bool = False,
+    ) -> bool:
         """Run steps 1–6; True if a transaction was committed."""
         tasks = list(tasks)
         # 1. Skip if idle.
-        if not self._tx.in_transaction and not any(t.has_new_offsets() for t in tasks):
+        if (not self._tx.in_transaction and not any(t.has_new_offsets() for t in tasks)
+                and not (force_checkpoint
+                         and any(t.checkpoint_offsets != t.positions for t in tasks))):
             return False
         began = time.monotonic()
         deadline = began + timeout_s
-        # 2. Snapshot every dirty model of every owned partition.
+        # 2. Snapshot the dirty models of the partitions due a checkpoint, then their marker.
         snapshots = 0
-        for task in tasks:
+        checkpointed = [t for t in tasks if force_checkpoint or t.last_checkpoint == 0.0
+                        or began - t.last_checkpoint >= snapshot_interval_s]
+        for task in checkpointed:
             offsets = dict(task.positions)
-            for model_id in list(task.pipeline.dirty_models()):
-                payload = task.pipeline.snapshot_model(model_id)
+            state_partition = self._store.state_partition(task.partition)
+            for model_id in sorted(task.pipeline.dirty_models()):
                 self._tx.produce(
                     self._store.topic,
-                    encode_envelope(payload, partition=task.partition, model_id=model_id,
-                                    offsets=offsets),
+                    encode_envelope(task.pipeline.snapshot_model(model_id),
+                                    partition=task.partition, model_id=model_id, offsets=offsets),
                     key=self._store.key(task.partition, model_id),
-                    partition=self._store.state_partition(task.partition),
+                    partition=state_partition,
                 )
                 snapshots += 1
+            self._tx.produce(
+                self._store.topic,
+                encode_envelope(b"", partition=task.partition, model_id=CHECKPOINT,
+                                offsets=offsets),
+                key=self._store.key(task.partition, CHECKPOINT),
+                partition=state_partition,
+            )
         # 3. Flush: every record acknowledged, none failed.
         self._tx.flush(deadline)
         # 4. Offsets of every input partition read, with the group metadata.
@@ -81,8 +105,11 @@ class Checkpointer:
         # 5. Commit.
         self._tx.commit(deadline)
         # 6. Mark clean.
-        for task in tasks:
+        for task in checkpointed:
             task.pipeline.mark_clean()
+            task.last_checkpoint = began
+            task.checkpoint_offsets = dict(task.positions)
+        for task in tasks:
             task.mark_committed()
         self._metrics.snapshots.inc(snapshots)
         self._metrics.transactions.labels("committed").inc()

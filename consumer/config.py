@@ -98,6 +98,11 @@ class ConsumerSettings(BaseModel):
     instance_id: str | None = None
     #: How often outputs, state snapshots and input offsets are committed in one transaction.
     commit_interval_ms: int = Field(default=200, ge=1, le=60_000)
+    #: How often each partition's changed state is snapshotted to the state topic (in the commit
+    #: transaction); a restore replays the inputs committed since. At or below
+    #: ``commit_interval_ms``: every commit writes snapshots (no replay, slower when state is
+    #: large: a snapshot holds the model's pending joins).
+    snapshot_interval_ms: int = Field(default=10_000, ge=0, le=3_600_000)
     #: Most records taken from the client per batch.
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     #: How long one poll waits for records when the topics are idle.

@@ -95,6 +95,10 @@ class Metrics:
         self.restored_models = Counter(
             "driftline_consumer_restored_models", "Model snapshots restored from the state topic.",
             registry=r)
+        self.replayed_records = Counter(
+            "driftline_consumer_replayed_records",
+            "Input records replayed into restored state (checkpoint to committed offsets).",
+            registry=r)
         self.snapshots = Counter(
             "driftline_consumer_state_snapshots", "State snapshots written to the state topic.",
             registry=r)

@@ -46,6 +46,17 @@ class PipelineLike(Protocol):
 PipelineFactory = Callable[[], PipelineLike]
 
 
+def pipeline_counts(pipeline: Any) -> dict[str, int]:
+    """The pipeline's cumulative counters that Prometheus counters follow (by delta)."""
+    c = pipeline.counters
+    return {
+        "processed": c.processed, "joined": c.joined, "orphaned": c.orphaned,
+        "expired": c.expired, "duplicate": c.duplicates, "evicted": c.evicted,
+        "keys_refused": c.keys_refused,
+        **{f"suppressed_{k}": v for k, v in pipeline.suppressed().items()},
+    }
+
+
 @dataclass
 class PartitionTask:
     partition: int
@@ -56,6 +67,10 @@ class PartitionTask:
     committed: dict[str, int] = field(default_factory=dict)
     #: Pipeline counter values already folded into Prometheus counters (they only grow).
     reported: dict[str, int] = field(default_factory=dict)
+    #: When (monotonic seconds) the last checkpoint wrote this partition's snapshots; 0: never.
+    last_checkpoint: float = 0.0
+    #: Input offsets the state topic's snapshots of this partition reflect.
+    checkpoint_offsets: dict[str, int] | None = None
 
     def has_new_offsets(self) -> bool:
         return self.positions != self.committed
@@ -68,4 +83,4 @@ class PartitionTask:
         self.committed = dict(self.positions)
 
 
-__all__ = ["PartitionTask", "PipelineFactory", "PipelineLike"]
+__all__ = ["PartitionTask", "PipelineFactory", "PipelineLike", "pipeline_counts"]

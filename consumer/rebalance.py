@@ -27,10 +27,13 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartiti
 
 from consumer.health import HealthState
 from consumer.metrics import Metrics
-from consumer.partition import PartitionTask, PipelineFactory
+from consumer.partition import PartitionTask, PipelineFactory, PipelineLike, pipeline_counts
 from consumer.state_store import StateStore
 
 log = logging.getLogger(__name__)
+
+#: ``(pipeline, partition, {topic: (start, end)}) -> records replayed`` (:mod:`consumer.catchup`).
+CatchUp = Callable[[PipelineLike, int, dict[str, tuple[int, int]]], int]
 
 
 class PartitionOwner:
@@ -44,11 +47,12 @@ class PartitionOwner:
         pipeline_factory: PipelineFactory,
         metrics: Metrics,
         health: HealthState,
-        commit: Callable[[float], None],
+        commit: Callable[[float, bool], None],
         abort: Callable[[], None],
         revoke_timeout_s: float,
         auto_offset_reset: str = "earliest",
         snapshot_error: type[Exception] = Exception,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self.inputs = inputs
         self.tasks: dict[int, PartitionTask] = {}
@@ -62,6 +66,7 @@ class PartitionOwner:
         self._revoke_timeout_s = revoke_timeout_s
         self._reset = OFFSET_BEGINNING if auto_offset_reset == "earliest" else OFFSET_END
         self._snapshot_error = snapshot_error
+        self._catch_up = catch_up
         #: Set when the process must not commit any more (fatal error).
         self.frozen = False
 
@@ -93,7 +98,7 @@ class PartitionOwner:
             self._drop(numbers)
             return
         try:
-            self._commit(self._revoke_timeout_s)
+            self._commit(self._revoke_timeout_s, True)  # checkpoint: the next owner replays less
         except Exception:
             log.exception("commit on revoke failed; aborting and dropping the revoked state")
             self._abort()
@@ -146,26 +151,40 @@ class PartitionOwner:
         return start
 
     def _restore(self, p: int, committed: dict[str, int]) -> PartitionTask:
+        """A fresh pipeline, loaded with the partition's snapshots, caught up to ``committed``."""
         began = time.monotonic()
         pipeline = self._factory()
         restored = self._store.restore(p)
-        for model_id, snap in restored.items():
-            ahead = {t: o for t, o in snap.offsets.items() if o > committed.get(t, 0)}
-            if ahead:
-                log.error("partition %d model %s: snapshot reflects offsets %s beyond the "
-                          "committed %s", p, model_id, ahead, committed)
+        for model_id, snap in restored.models.items():
             try:
                 pipeline.restore_model(model_id, snap.payload)
             except self._snapshot_error as exc:
                 log.error("partition %d model %s: snapshot refused (%s); the model starts fresh",
                           p, model_id, exc)
-        self._metrics.restored_models.inc(len(restored))
+        checkpoint = restored.checkpoint or {}
+        ahead = {t: o for t, o in checkpoint.items() if o > committed.get(t, -1)}
+        if ahead:
+            log.error("partition %d: state checkpoint %s is beyond the committed offsets %s",
+                      p, checkpoint, committed)
+        # Inputs committed after the checkpoint: replay them into the state, outputs dropped.
+        ranges = {t: (checkpoint.get(t, 0), c) for t, c in committed.items()
+                  if c > checkpoint.get(t, 0)}
+        replayed = 0
+        if ranges and self._catch_up is not None:
+            replayed = self._catch_up(pipeline, p, ranges)
+            self._metrics.replayed_records.inc(replayed)
+        self._metrics.restored_models.inc(len(restored.models))
         seconds = time.monotonic() - began
         self._metrics.restore_seconds.observe(seconds)
-        log.info("partition %d: restored %d model snapshots in %.3fs (committed offsets %s)",
-                 p, len(restored), seconds, committed)
-        return PartitionTask(partition=p, pipeline=pipeline, positions=dict(committed),
-                             committed=dict(committed))
+        log.info("partition %d: restored %d model snapshots (checkpoint %s) and replayed %d "
+                 "records up to the committed offsets %s in %.3fs", p, len(restored.models),
+                 checkpoint, replayed, committed, seconds)
+        task = PartitionTask(partition=p, pipeline=pipeline, positions=dict(committed),
+                             committed=dict(committed), checkpoint_offsets=dict(checkpoint))
+        # Counters already include the replay: only what happens from now on is reported.
+        task.reported = pipeline_counts(pipeline)
+        self._metrics.records.labels(str(p), "restored_waiting").inc(pipeline.counters.waiting)
+        return task
 
     def rewind(self, consumer: Consumer) -> None:
         """After an abort: every owned partition back to its committed offsets and state."""

@@ -34,6 +34,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from consumer.batch import Decoder, make_source
+from consumer.catchup import catch_up
 from consumer.checkpoint import Checkpointer
 from consumer.config import ConsumerServiceConfig
 from consumer.dead_letter import DeadLetterContext
@@ -46,7 +47,7 @@ from consumer.exceptions import (
 )
 from consumer.health import HealthServer, HealthState
 from consumer.metrics import Metrics
-from consumer.partition import PipelineFactory
+from consumer.partition import PipelineFactory, pipeline_counts
 from consumer.rebalance import PartitionOwner
 from consumer.state_store import StateStore
 from consumer.topics import TopicError, check_copartitioned, partition_counts
@@ -191,6 +192,7 @@ class ConsumerService:
             metrics=self.metrics, health=self.health, commit=self._commit,
             abort=self._abort, revoke_timeout_s=self.settings.revoke_timeout_s,
             auto_offset_reset=self.settings.auto_offset_reset, snapshot_error=SnapshotError,
+            catch_up=self._catch_up,
         )
         self._consumer = Consumer(self._consumer_conf())
         owner = self._owner
@@ -267,7 +269,7 @@ class ConsumerService:
 
     def _shutdown(self) -> int:
         log.info("stopping: final commit")
-        self._commit_or_recover()
+        self._commit_or_recover(force_checkpoint=True)
         self._close(commit=True)
         log.info("stopped cleanly after a final commit")
         return 0
@@ -312,10 +314,16 @@ class ConsumerService:
 
     # -- commit ---------------------------------------------------------------------------------
 
-    def _commit(self, timeout_s: float) -> None:
+    def _catch_up(self, pipeline: Any, partition: int, ranges: dict[str, tuple[int, int]]) -> int:
+        return catch_up(self.config.kafka, pipeline, self._decoder, partition, ranges,
+                        timeout_s=self.settings.broker_timeout_s)
+
+    def _commit(self, timeout_s: float, force_checkpoint: bool = False) -> None:
         assert self._checkpointer and self._consumer and self._owner and self._tx
         self._checkpointer.commit(self._owner.tasks.values(),
-                                  self._consumer.consumer_group_metadata(), timeout_s)
+                                  self._consumer.consumer_group_metadata(), timeout_s,
+                                  snapshot_interval_s=self.settings.snapshot_interval_ms / 1000,
+                                  force_checkpoint=force_checkpoint)
         self._update_lag()
         self._refresh_pipeline_metrics()
 
@@ -324,9 +332,9 @@ class ConsumerService:
         self._tx.abort(self.settings.revoke_timeout_s)
         self.metrics.transactions.labels("aborted").inc()
 
-    def _commit_or_recover(self) -> None:
+    def _commit_or_recover(self, force_checkpoint: bool = False) -> None:
         try:
-            self._commit(self.settings.revoke_timeout_s)
+            self._commit(self.settings.revoke_timeout_s, force_checkpoint)
             if self.health.broker_down_since is not None and self._tx is not None:
                 self.health.broker_up()
         except AbortableTransactionError as exc:
@@ -351,21 +359,15 @@ class ConsumerService:
             pipeline: Any = task.pipeline
             c = pipeline.counters
             part = str(task.partition)
-            current = {
-                "joined": c.joined, "orphaned": c.orphaned, "expired": c.expired,
-                "duplicate": c.duplicates, "evicted": c.evicted,
-                "keys_refused": c.keys_refused, "restored_waiting": c.restored_waiting,
-                **{f"suppressed_{k}": v for k, v in pipeline.suppressed().items()},
-            }
-            for name, value in current.items():
+            for name, value in pipeline_counts(pipeline).items():
+                if name == "processed":
+                    continue  # folded in per batch
                 delta = value - task.reported.get(name, 0)
                 task.reported[name] = value
                 if delta <= 0:
                     continue
                 if name == "keys_refused":
                     m.refused_keys.inc(delta)
-                elif name == "restored_waiting":
-                    m.records.labels(part, "restored_waiting").inc(delta)
                 elif name.startswith("suppressed_"):
                     m.suppressed.labels(name.removeprefix("suppressed_")).inc(delta)
                 else:

@@ -11,6 +11,10 @@ Contract:
   (:mod:`consumer.checkpoint`), so whatever a ``read_committed`` reader sees is consistent with
   the committed offsets. A model whose state did not change keeps its older record, which is still
   its current state.
+* Snapshots are written at *checkpoints* (every ``consumer.snapshot_interval_ms``, and on revoke
+  and shutdown); each checkpoint also writes a marker, key ``<group>/<partition>/`` (empty model
+  id), recording the input offsets the partition's snapshots reflect. Records between the
+  checkpoint and the committed offsets are replayed on restore (:mod:`consumer.catchup`).
 * :meth:`StateStore.restore` reads the state partition from the beginning to its end (the last
   stable offset: ``read_committed``), keeps the last record per key of the asked input partition
   (a tombstone deletes), and returns model → snapshot bytes.
@@ -78,6 +82,20 @@ class RestoredModel:
     offsets: dict[str, int]
 
 
+#: The "model id" of a partition's checkpoint marker (model ids are never empty).
+CHECKPOINT = ""
+
+
+@dataclass(frozen=True)
+class RestoredPartition:
+    """What the state topic holds for one input partition."""
+
+    models: dict[str, RestoredModel]
+    #: Input offsets of the last checkpoint (state snapshots reflect them); None: never
+    #: checkpointed.
+    checkpoint: dict[str, int] | None
+
+
 class StateStore:
     """Reads a partition's snapshots back; writing goes through the transactional producer."""
 
@@ -102,8 +120,9 @@ class StateStore:
     def key(self, input_partition: int, model_id: str) -> bytes:
         return state_key(self.group_id, input_partition, model_id).encode()
 
-    def restore(self, input_partition: int) -> dict[str, RestoredModel]:
-        """The latest committed snapshot of every model of ``input_partition``."""
+    def restore(self, input_partition: int) -> RestoredPartition:
+        """The latest committed snapshot of every model of ``input_partition``, and the offsets
+        of its last checkpoint."""
         prefix = f"{self.group_id}/{input_partition}/".encode()
         conf = {
             **self._kafka_conf,
@@ -122,7 +141,7 @@ class StateStore:
                                 OFFSET_BEGINNING)
             low, high = consumer.get_watermark_offsets(tp, timeout=self.timeout_s)
             if high <= low:
-                return {}
+                return RestoredPartition({}, None)
             consumer.assign([tp])
             done = False
             while not done:
@@ -146,20 +165,25 @@ class StateStore:
         finally:
             consumer.close()
         restored: dict[str, RestoredModel] = {}
+        checkpoint: dict[str, int] | None = None
         for value in latest.values():
             if value is None:
                 continue
             header, payload = decode_envelope(value)
+            offsets = {str(k): int(v) for k, v in header.get("offsets", {}).items()}
+            if header["model_id"] == CHECKPOINT:
+                checkpoint = offsets
+                continue
             restored[header["model_id"]] = RestoredModel(
-                model_id=header["model_id"], payload=payload,
-                offsets={str(k): int(v) for k, v in header.get("offsets", {}).items()},
-            )
-        return restored
+                model_id=header["model_id"], payload=payload, offsets=offsets)
+        return RestoredPartition(restored, checkpoint)
 
 
 __all__ = [
+    "CHECKPOINT",
     "ENVELOPE_VERSION",
     "RestoredModel",
+    "RestoredPartition",
     "StateStore",
     "decode_envelope",
     "encode_envelope",
