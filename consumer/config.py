@@ -106,7 +106,7 @@ class ConsumerSettings(BaseModel):
     #: Most records taken from the client per batch.
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     #: How long one poll waits for records when the topics are idle.
-    poll_timeout_s: float = Field(default=0.1, gt=0, le=10)
+    poll_timeout_s: float = Field(default=0.05, gt=0, le=10)
     #: Port of the HTTP server for ``/metrics``, ``/healthz`` and ``/readyz``; 0 picks a free one.
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"

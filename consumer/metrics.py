@@ -76,7 +76,7 @@ class Metrics:
             ["topic", "partition"], registry=r)
         self.model_partition_conflicts = Counter(
             "driftline_consumer_model_partition_conflicts",
-            "Models seen on more than one partition (producers should key by model_id).",
+            "Further partitions a model was seen on (producers should key by model_id).",
             ["model_id"], registry=r)
         self.batch_seconds = Histogram(
             "driftline_consumer_batch_duration_seconds", "Time to process one batch.",

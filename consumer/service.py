@@ -50,7 +50,7 @@ from consumer.metrics import Metrics
 from consumer.partition import PipelineFactory, pipeline_counts
 from consumer.rebalance import PartitionOwner
 from consumer.state_store import StateStore
-from consumer.topics import TopicError, check_copartitioned, partition_counts
+from consumer.topics import TopicError, partition_counts
 from consumer.transactions import Transactor
 from detectors.contracts import DriftEvent, LabelledRecord
 from detectors.rejection import Rejection
@@ -93,7 +93,9 @@ class ConsumerService:
         self._decoder = Decoder(config.field_mapping,
                                 max_record_bytes=self.settings.max_record_bytes,
                                 accept_unaddressed=self.settings.accept_unaddressed)
+        #: model → the first partition it was seen on; and every (model, partition) seen.
         self._model_partition: dict[str, int] = {}
+        self._model_partitions: set[tuple[str, int]] = set()
         self._server: HealthServer | None = None
         self._consumer: Consumer | None = None
         self._tx: Transactor | None = None
@@ -101,11 +103,17 @@ class ConsumerService:
         self._checkpointer: Checkpointer | None = None
         self._last_probe = 0.0
         self._last_refresh = 0.0
+        self._fatal_reason: str | None = None
 
     # -- wiring ---------------------------------------------------------------------------------
 
+    @property
+    def _client_conf(self) -> dict[str, Any]:
+        """``kafka:`` plus librdkafka's own log lines routed through Python logging."""
+        return {**self.config.kafka, "logger": logging.getLogger("librdkafka")}
+
     def _kafka_conf(self) -> dict[str, Any]:
-        return {**self.config.kafka, "error_cb": self._on_kafka_error}
+        return {**self._client_conf, "error_cb": self._on_kafka_error}
 
     def _consumer_conf(self) -> dict[str, Any]:
         return {
@@ -139,8 +147,9 @@ class ConsumerService:
             if error.code() == KafkaError._ALL_BROKERS_DOWN:
                 self.health.broker_down()
             log.warning("kafka: %s", error.str())
-        elif error.fatal():
+        elif error.fatal() or error.code() == KafkaError._FATAL:
             log.error("kafka fatal error: %s", error.str())
+            self._fatal_reason = error.str()
             self.health.set_fatal(error.str())
         else:
             log.warning("kafka: %s", error.str())
@@ -159,8 +168,14 @@ class ConsumerService:
         try:
             return self._run()
         except FatalTransactionError as exc:
-            log.critical("fatal: %s; exiting with code %d without committing further",
-                         exc, exc.exit_code)
+            if self._tx is not None:
+                try:
+                    self._tx.poll()  # serve error_cb: librdkafka says *why* it is fatal
+                except KafkaException as cause:
+                    self._fatal_reason = self._fatal_reason or cause.args[0].str()
+            why = f" ({self._fatal_reason})" if self._fatal_reason else ""
+            log.critical("fatal: %s%s; exiting with code %d without committing further",
+                         exc, why, exc.exit_code)
             self.health.set_fatal(str(exc))
             self._close(commit=False)
             return exc.exit_code
@@ -182,7 +197,7 @@ class ConsumerService:
         state_partitions = self._wait_for_topics()
         self._tx = Transactor(self._producer_conf())
         self._tx.init(self.settings.broker_timeout_s)
-        store = StateStore(self.config.kafka, topic=self.topics.state,
+        store = StateStore(self._client_conf, topic=self.topics.state,
                            group_id=self.settings.group_id, state_partitions=state_partitions)
         self._checkpointer = Checkpointer(self._tx, store, self.metrics)
         from detectors.exceptions import SnapshotError
@@ -206,25 +221,33 @@ class ConsumerService:
     def _wait_for_topics(self) -> int:
         """Wait for a broker; check the inputs are co-partitioned; return state partitions."""
         deadline = time.monotonic() + self.settings.broker_timeout_s
+        names = [*self.inputs, self.topics.state]
         while True:
+            attempt = min(5.0, max(1.0, deadline - time.monotonic()))
             try:
-                partitions = check_copartitioned(self.config.kafka, self.inputs)
-                state = partition_counts(self.config.kafka, [self.topics.state])
-                log.info("input topics %s co-partitioned with %d partitions", self.inputs,
-                         partitions)
-                self.health.broker_up()
-                return state[self.topics.state]
+                counts = partition_counts(self._client_conf, names, timeout_s=attempt)
             except TopicError as exc:
                 raise TopicLayoutError(str(exc)) from exc
             except KafkaException as exc:
                 self.health.broker_down()
-                if time.monotonic() > deadline:
+                if time.monotonic() >= deadline:
                     raise BrokerUnavailableError(
                         f"no broker reachable at {self.config.kafka.get('bootstrap.servers')} "
-                        f"for {self.settings.broker_timeout_s}s: {exc}"
+                        f"for {self.settings.broker_timeout_s}s (consumer.broker_timeout_s): "
+                        f"{exc.args[0].str() if exc.args else exc}"
                     ) from exc
-                log.warning("waiting for a broker: %s", exc)
-                time.sleep(1.0)
+                log.warning("waiting for a broker: %s", exc.args[0].str() if exc.args else exc)
+                continue
+            self.health.broker_up()
+            inputs = {name: counts[name] for name in self.inputs}
+            if len(set(inputs.values())) > 1:
+                listing = ", ".join(f"{name}={n}" for name, n in inputs.items())
+                raise TopicLayoutError(
+                    f"input topics are not co-partitioned ({listing}): predictions and labels "
+                    "must have the same partition count, keyed by model_id")
+            log.info("input topics %s co-partitioned with %d partitions", self.inputs,
+                     next(iter(inputs.values())))
+            return counts[self.topics.state]
 
     def _install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: Any) -> None:
@@ -260,7 +283,12 @@ class ConsumerService:
         while not self._stop.is_set():
             messages = consumer.consume(batch_size, timeout=poll_timeout)
             if messages:
-                self._process(messages)
+                try:
+                    self._process(messages)
+                except AbortableTransactionError as exc:  # a produce into the transaction
+                    log.warning("transaction aborted: %s; rewinding to the committed offsets", exc)
+                    self._recover()
+                    continue
             now = time.monotonic()
             if now - last_commit >= interval:
                 self._commit_or_recover()
@@ -315,7 +343,7 @@ class ConsumerService:
     # -- commit ---------------------------------------------------------------------------------
 
     def _catch_up(self, pipeline: Any, partition: int, ranges: dict[str, tuple[int, int]]) -> int:
-        return catch_up(self.config.kafka, pipeline, self._decoder, partition, ranges,
+        return catch_up(self._client_conf, pipeline, self._decoder, partition, ranges,
                         timeout_s=self.settings.broker_timeout_s)
 
     def _commit(self, timeout_s: float, force_checkpoint: bool = False) -> None:
@@ -508,10 +536,13 @@ class ConsumerService:
         self.metrics.dead_letters.inc()
 
     def _model_conflict(self, model_id: str, first: int, now: int) -> None:
+        """Count and log each further partition a model shows up on (once per partition)."""
+        if (model_id, now) in self._model_partitions:
+            return
+        self._model_partitions.add((model_id, now))
         self.metrics.model_partition_conflicts.labels(model_id).inc()
-        if self.metrics.model_partition_conflicts.labels(model_id)._value.get() == 1:
-            log.warning("model %s seen on partitions %d and %d: producers should key by model_id; "
-                        "its state is split between partitions", model_id, first, now)
+        log.warning("model %s seen on partition %d after partition %d: producers should key by "
+                    "model_id; its state is split between partitions", model_id, now, first)
 
     def _on_message_error(self, msg: Message) -> None:
         err = msg.error()

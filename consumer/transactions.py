@@ -30,6 +30,7 @@ T = TypeVar("T")
 _FENCED = frozenset(
     {
         KafkaError._FENCED,
+        KafkaError._FATAL,
         KafkaError.PRODUCER_FENCED,
         KafkaError.INVALID_PRODUCER_EPOCH,
         KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,

@@ -1,0 +1,177 @@
+"""Against the real broker: start-up checks, broker loss, fencing, abort-and-rewind, metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from consumer.config import ConsumerServiceConfig, TopicLayout, TopicNames
+from consumer.exceptions import AbortableTransactionError
+from consumer.service import ConsumerService
+from consumer.topics import create_topics
+from consumer.transactions import Transactor
+from tests.conftest import unique_topic_names
+from tests.consumer.helpers import (
+    ServiceProcess,
+    canonical,
+    encode,
+    free_port,
+    oracle,
+    produce,
+    synthetic_stream,
+    topic_values,
+    wait_committed,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def _wait_exit(service: ServiceProcess, timeout_s: float) -> int:
+    assert service.proc is not None
+    return service.proc.wait(timeout_s)
+
+
+def test_input_topics_not_copartitioned_is_a_clear_error(
+    kafka_bootstrap: str, kafka_conf: dict[str, str], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    names = unique_topic_names("copart")
+    create_topics(kafka_conf, names.model_copy(update={"labels": names.predictions}),
+                  TopicLayout(partitions=2))
+    admin = AdminClient(kafka_conf)
+    for future in admin.create_topics([NewTopic(names.labels, 3, 1)]).values():
+        future.result()
+    time.sleep(1.0)
+    service = ServiceProcess(tmp_path, kafka_bootstrap, names, group="g", instance="a")
+    services.append(service.start())
+    assert _wait_exit(service, 30) == 2
+    assert "not co-partitioned" in service.log_text()
+    assert f"{names.predictions}=2, {names.labels}=3" in service.log_text()
+
+
+def test_unreachable_broker_reports_unhealthy_then_exits_non_zero(
+    tmp_path: Path, services: list[ServiceProcess],
+) -> None:
+    service = ServiceProcess(tmp_path, f"127.0.0.1:{free_port()}", unique_topic_names("gone"),
+                             group="g", instance="a", consumer={"broker_timeout_s": 8})
+    services.append(service.start())
+    deadline = time.monotonic() + 15
+    status = None
+    while service.poll() is None and time.monotonic() < deadline:
+        try:
+            status = service.get("/healthz")[0]
+            if status == 503:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    assert status == 503, service.tail()
+    assert _wait_exit(service, 30) == 3, service.tail()
+    assert "no broker reachable" in service.log_text()
+
+
+def test_a_second_instance_with_the_same_id_fences_the_first(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    """Two processes with one ``instance_id`` (so one ``transactional.id``): the newer fences the
+    older, which exits 6 with a clear line the next time it commits; output stays exactly-once."""
+    topics = one_input_topics(2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    first = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="same")
+    services.append(first.start())
+    first.wait_ready()
+    (tmp_path / "second").mkdir()
+    second = ServiceProcess(tmp_path / "second", kafka_bootstrap, topics, group=group,
+                            instance="same")
+    services.append(second.start())
+    second.wait_ready()
+    events = synthetic_stream(models=2, per_model=300)
+    for partition in (0, 1):  # whichever partition the first owns, it gets records
+        produce(kafka_bootstrap, topics.predictions,
+                ((e["model_id"].encode(), encode(e)) for e in events), partition=partition)
+    assert _wait_exit(first, 60) == 6, first.tail()
+    assert "fatal:" in first.log_text() and "fenced" in first.log_text()
+    wait_committed(kafka_bootstrap, group, topics.predictions, procs=[second])
+    assert second.terminate() == 0
+    expected_drift, expected_labelled = oracle(kafka_bootstrap, topics.predictions)
+    assert canonical(topic_values(kafka_bootstrap, topics.drift)) == expected_drift
+    assert canonical(topic_values(kafka_bootstrap, topics.labelled)) == expected_labelled
+
+
+def test_model_on_two_partitions_is_counted_and_logged(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    topics = one_input_topics(2)
+    events = synthetic_stream(models=1, per_model=20)
+    for partition in (0, 1):
+        produce(kafka_bootstrap, topics.predictions,
+                ((b"model-0", encode({**e, "prediction_id": f"{e['prediction_id']}-{partition}"}))
+                 for e in events), partition=partition)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    services.append(service.start())
+    service.wait_ready()
+    wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
+    assert service.metric("driftline_consumer_model_partition_conflicts_total",
+                          {"model_id": "model-0"}) == 1
+    assert service.metric("driftline_consumer_events_consumed_total",
+                          {"type": "prediction", "model_id": "model-0"}) == 40
+    assert service.metric("driftline_consumer_batch_duration_seconds_count") >= 1
+    assert service.get("/readyz")[0] == 200
+    assert service.terminate() == 0
+    assert "seen on partition" in service.log_text()
+
+
+def test_abortable_commit_rewinds_and_output_stays_exactly_once(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In process: every third commit fails as abortable; the service aborts, rewinds to the
+    committed offsets, reloads state, and the outputs still equal the oracle."""
+    topics = one_input_topics(1)
+    events = synthetic_stream(models=3, per_model=1500, seed=9)
+    calls = {"n": 0, "aborted": 0}
+    real_commit = Transactor.commit
+
+    def flaky_commit(self: Transactor, deadline: float) -> None:
+        calls["n"] += 1
+        if calls["n"] % 3 == 0:
+            calls["aborted"] += 1
+            raise AbortableTransactionError("injected: commit_transaction failed")
+        real_commit(self, deadline)
+
+    monkeypatch.setattr(Transactor, "commit", flaky_commit)
+    config = ConsumerServiceConfig.model_validate({
+        "kafka": {"bootstrap.servers": kafka_bootstrap}, "topics": topics.model_dump(),
+        "consumer": {"group_id": f"g-{uuid.uuid4().hex[:8]}", "instance_id": "inproc",
+                     "metrics_port": 0, "commit_interval_ms": 50, "batch_size": 300,
+                     "snapshot_interval_ms": 500},
+    })
+    service = ConsumerService(config, install_signal_handlers=False)
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(code=service.run()), daemon=True)
+    thread.start()
+    produce(kafka_bootstrap, topics.predictions,
+            ((e["model_id"].encode(), encode(e)) for e in events))
+    wait_committed(kafka_bootstrap, config.consumer.group_id, topics.predictions)
+    aborted = service.metrics.registry.get_sample_value(
+        "driftline_consumer_transactions_total", {"outcome": "aborted"})
+    service.stop()
+    thread.join(30)
+    assert result.get("code") == 0
+    assert calls["aborted"] >= 2 and aborted == calls["aborted"]
+    expected_drift, expected_labelled = oracle(kafka_bootstrap, topics.predictions)
+    drift = topic_values(kafka_bootstrap, topics.drift)
+    assert all(n == 1 for n in Counter(e["event_id"] for e in drift).values())
+    assert canonical(drift) == expected_drift
+    assert canonical(topic_values(kafka_bootstrap, topics.labelled)) == expected_labelled
