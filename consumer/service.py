@@ -220,14 +220,20 @@ class ConsumerService:
 
     def _wait_for_topics(self) -> int:
         """Wait for a broker; check the inputs are co-partitioned; return state partitions."""
-        deadline = time.monotonic() + self.settings.broker_timeout_s
+        began = time.monotonic()
+        deadline = began + self.settings.broker_timeout_s
         names = [*self.inputs, self.topics.state]
         while True:
             attempt = min(5.0, max(1.0, deadline - time.monotonic()))
             try:
                 counts = partition_counts(self._client_conf, names, timeout_s=attempt)
             except TopicError as exc:
-                raise TopicLayoutError(str(exc)) from exc
+                # Topics created a moment ago may not be in the metadata yet: a short grace.
+                if time.monotonic() - began > min(15.0, self.settings.broker_timeout_s):
+                    raise TopicLayoutError(str(exc)) from exc
+                log.warning("%s; retrying", exc)
+                time.sleep(1.0)
+                continue
             except KafkaException as exc:
                 self.health.broker_down()
                 if time.monotonic() >= deadline:
