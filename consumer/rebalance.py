@@ -23,8 +23,15 @@ import logging
 import time
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaException,
+    TopicPartition,
+)
 
+from consumer.exceptions import StateRestoreError
 from consumer.health import HealthState
 from consumer.metrics import Metrics
 from consumer.partition import PartitionTask, PipelineFactory, PipelineLike, pipeline_counts
@@ -131,9 +138,21 @@ class PartitionOwner:
         self._metrics.assigned_partitions.set(len(self.tasks))
 
     def committed_offsets(self, consumer: Consumer, p: int) -> dict[str, int]:
+        """The group's committed offsets of partition ``p`` of every input topic (stable:
+        ``read_committed`` waits for pending transactional commits)."""
         tps = [TopicPartition(topic, p) for topic in self.inputs]
-        result = consumer.committed(tps, timeout=self._revoke_timeout_s)
-        return {tp.topic: tp.offset for tp in result if tp.offset >= 0}
+        deadline = time.monotonic() + self._revoke_timeout_s
+        while True:
+            try:
+                result = consumer.committed(tps, timeout=max(1.0, deadline - time.monotonic()))
+                return {tp.topic: tp.offset for tp in result if tp.offset >= 0}
+            except KafkaException as exc:
+                if time.monotonic() >= deadline:
+                    raise StateRestoreError(
+                        f"committed offsets of partition {p}: {exc.args[0].str()}") from exc
+                log.warning("committed offsets of partition %d: %s; retrying", p,
+                            exc.args[0].str())
+                time.sleep(0.2)
 
     def load(self, consumer: Consumer, numbers: list[int]) -> list[TopicPartition]:
         """Build the tasks of ``numbers`` (reuse or restore); return where to start reading."""

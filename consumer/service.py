@@ -43,6 +43,7 @@ from consumer.exceptions import (
     BrokerUnavailableError,
     ConsumerError,
     FatalTransactionError,
+    ShutdownTimeoutError,
     TopicLayoutError,
 )
 from consumer.health import HealthServer, HealthState
@@ -177,11 +178,13 @@ class ConsumerService:
             log.critical("fatal: %s%s; exiting with code %d without committing further",
                          exc, why, exc.exit_code)
             self.health.set_fatal(str(exc))
+            self._start_watchdog(exc.exit_code)  # closing must not hang the exit
             self._close(commit=False)
             return exc.exit_code
         except ConsumerError as exc:
             log.critical("fatal: %s: %s; exiting with code %d", type(exc).__name__, exc,
                          exc.exit_code)
+            self._start_watchdog(exc.exit_code)
             self._close(commit=False)
             return exc.exit_code
         finally:
@@ -261,19 +264,22 @@ class ConsumerService:
                 log.info("%s: finishing the batch, committing and exiting",
                          signal.Signals(signum).name)
                 self._stop.set()
-                self._start_watchdog()
+                self._start_watchdog(ShutdownTimeoutError.exit_code)
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
 
-    def _start_watchdog(self) -> None:
+    def _start_watchdog(self, code: int) -> None:
+        """Exit with ``code`` if the process is still here after ``shutdown_timeout_s``."""
+        if not self._install_signals:
+            return  # in-process use (tests, benchmarks): never kill the host process
         bound = self.settings.shutdown_timeout_s
 
         def expire() -> None:
             log.critical("fatal: shutdown did not finish within consumer.shutdown_timeout_s=%ss; "
-                         "exiting with code 5", bound)
+                         "exiting with code %d", bound, code)
             logging.shutdown()
-            os._exit(5)
+            os._exit(code)
 
         timer = threading.Timer(bound, expire)
         timer.daemon = True
