@@ -86,3 +86,41 @@ def test_drift_topic_equals_replay(
     # Metrics kept the accounting identity (read before the process exited is not possible;
     # the log says it stopped after a final commit).
     assert "stopped cleanly after a final commit" in service.log_text()
+
+
+def test_separate_prediction_and_label_topics(
+    kafka_bootstrap: str, kafka_conf: dict[str, str], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    """The default layout: predictions and labels on their own co-partitioned topics. Partition
+    p of both feeds one pipeline, so every label meets its prediction whatever the interleaving."""
+    from consumer.config import TopicLayout
+    from consumer.topics import create_topics
+    from tests.conftest import unique_topic_names
+    from tests.consumer.helpers import topic_values, wait_committed
+
+    topics = unique_topic_names("split")
+    create_topics(kafka_conf, topics, TopicLayout(partitions=3))
+    events = synthetic_stream(models=6, per_model=400, seed=17)
+    for kind, topic in (("prediction", topics.predictions), ("label", topics.labels)):
+        produce(kafka_bootstrap, topic, ((e["model_id"].encode(), encode(e))
+                                         for e in events if e["type"] == kind))
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    services.append(service.start())
+    service.wait_ready()
+    wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
+    wait_committed(kafka_bootstrap, group, topics.labels, procs=[service])
+    for p in range(3):
+        consumed = service.metric("driftline_consumer_records_total",
+                                  {"partition": str(p), "outcome": "consumed"}) or 0
+        processed = service.metric("driftline_consumer_records_total",
+                                   {"partition": str(p), "outcome": "processed"}) or 0
+        assert consumed == processed
+    assert service.terminate() == 0
+    labelled = topic_values(kafka_bootstrap, topics.labelled)
+    assert sorted(r["prediction_id"] for r in labelled) == sorted(
+        e["prediction_id"] for e in events if e["type"] == "label")
+    assert read_topic(kafka_bootstrap, topics.dlq) == []
+    drift = topic_values(kafka_bootstrap, topics.drift)
+    assert drift and all(n == 1 for n in Counter(e["event_id"] for e in drift).values())
