@@ -8,6 +8,7 @@ left are errors of the runtime itself::
     ├── StateRestoreError              the state topic cannot be read back          (exit 4)
     ├── BrokerUnavailableError         no broker reachable for consumer.broker_timeout_s (exit 3)
     ├── ShutdownTimeoutError           SIGTERM/SIGINT not completed within the bound  (exit 5)
+    ├── ClientStuckError               a Kafka client call blocked far past its timeout (exit 7)
     └── TransactionError               a Kafka transaction failed
         ├── AbortableTransactionError  abort, rewind to the committed offsets, reload state; go on
         └── FatalTransactionError      fenced or fatal producer: exit non-zero          (exit 6)
@@ -51,6 +52,14 @@ class ShutdownTimeoutError(ConsumerError):
     exit_code = 5
 
 
+class ClientStuckError(ConsumerError):
+    """A librdkafka call blocked far past its own timeout (``send_offsets_to_transaction`` can,
+    after a coordinator outage: librdkafka issues #5456, #5511). The guard thread exits the
+    process; a restart with the same ``transactional.id`` fences and aborts what was open."""
+
+    exit_code = 7
+
+
 class TransactionError(ConsumerError):
     """A Kafka transaction could not be committed."""
 
@@ -68,6 +77,7 @@ class FatalTransactionError(TransactionError):
 __all__ = [
     "AbortableTransactionError",
     "BrokerUnavailableError",
+    "ClientStuckError",
     "ConsumerError",
     "FatalTransactionError",
     "ShutdownTimeoutError",

@@ -21,6 +21,7 @@ Contract:
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -41,6 +42,7 @@ from consumer.dead_letter import DeadLetterContext
 from consumer.exceptions import (
     AbortableTransactionError,
     BrokerUnavailableError,
+    ClientStuckError,
     ConsumerError,
     FatalTransactionError,
     ShutdownTimeoutError,
@@ -52,7 +54,7 @@ from consumer.partition import PipelineFactory, pipeline_counts
 from consumer.rebalance import PartitionOwner
 from consumer.state_store import StateStore
 from consumer.topics import TopicError, partition_counts
-from consumer.transactions import Transactor
+from consumer.transactions import CallGuard, Transactor
 from detectors.contracts import DriftEvent, LabelledRecord
 from detectors.rejection import Rejection
 
@@ -144,10 +146,11 @@ class ConsumerService:
         }
 
     def _on_kafka_error(self, error: KafkaError) -> None:
-        if error.code() in _BROKER_DOWN_CODES:
-            if error.code() == KafkaError._ALL_BROKERS_DOWN:
-                self.health.broker_down()
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.health.broker_down()
             log.warning("kafka: %s", error.str())
+        elif error.code() in _BROKER_DOWN_CODES:
+            log.debug("kafka: %s", error.str())  # librdkafka's own log line says it already
         elif error.fatal() or error.code() == KafkaError._FATAL:
             log.error("kafka fatal error: %s", error.str())
             self._fatal_reason = error.str()
@@ -198,7 +201,7 @@ class ConsumerService:
         if self._install_signals:
             self._install_signal_handlers()
         state_partitions = self._wait_for_topics()
-        self._tx = Transactor(self._producer_conf())
+        self._tx = Transactor(self._producer_conf(), CallGuard(self._on_stuck))
         self._tx.init(self.settings.broker_timeout_s)
         store = StateStore(self._client_conf, topic=self.topics.state,
                            group_id=self.settings.group_id, state_partitions=state_partitions)
@@ -268,6 +271,20 @@ class ConsumerService:
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
+        faulthandler.register(signal.SIGUSR2, all_threads=True)  # stacks of a stuck process
+
+    def _on_stuck(self, what: str, seconds: float) -> None:
+        """From the guard thread: the main thread is blocked inside librdkafka."""
+        reason = (f"{what} blocked for {seconds:.0f}s, far past its timeout (librdkafka "
+                  "#5456/#5511 after a coordinator outage)")
+        self.health.set_fatal(reason)
+        if not self._install_signals:
+            log.critical("fatal: %s; in-process: not exiting", reason)
+            return
+        log.critical("fatal: %s; exiting with code %d: a restart fences and aborts the open "
+                     "transaction", reason, ClientStuckError.exit_code)
+        logging.shutdown()
+        os._exit(ClientStuckError.exit_code)
 
     def _start_watchdog(self, code: int) -> None:
         """Exit with ``code`` if the process is still here after ``shutdown_timeout_s``."""
@@ -294,9 +311,10 @@ class ConsumerService:
         last_commit = time.monotonic()
         while not self._stop.is_set():
             messages = consumer.consume(batch_size, timeout=poll_timeout)
+            received = 0
             if messages:
                 try:
-                    self._process(messages)
+                    received = self._process(messages)
                 except AbortableTransactionError as exc:  # a produce into the transaction
                     log.warning("transaction aborted: %s; rewinding to the committed offsets", exc)
                     self._recover()
@@ -305,7 +323,7 @@ class ConsumerService:
             if now - last_commit >= interval:
                 self._commit_or_recover()
                 last_commit = time.monotonic()
-            self._check_broker(bool(messages))
+            self._check_broker(received > 0)
 
     def _shutdown(self) -> int:
         log.info("stopping: final commit")
@@ -328,11 +346,13 @@ class ConsumerService:
 
     # -- broker health --------------------------------------------------------------------------
 
-    def _check_broker(self, got_messages: bool) -> None:
+    def _check_broker(self, received: bool) -> None:
+        """Healthy again on a record received, a transaction committed or a metadata answer;
+        :class:`BrokerUnavailableError` after ``broker_timeout_s`` without any."""
         since = self.health.broker_down_since
         if since is None:
             return
-        if got_messages:
+        if received:
             self.health.broker_up()
             return
         now = time.monotonic()
@@ -358,14 +378,16 @@ class ConsumerService:
         return catch_up(self._client_conf, pipeline, self._decoder, partition, ranges,
                         timeout_s=self.settings.broker_timeout_s)
 
-    def _commit(self, timeout_s: float, force_checkpoint: bool = False) -> None:
+    def _commit(self, timeout_s: float, force_checkpoint: bool = False) -> bool:
+        """The commit sequence (:mod:`consumer.checkpoint`); True if a transaction committed."""
         assert self._checkpointer and self._consumer and self._owner and self._tx
-        self._checkpointer.commit(self._owner.tasks.values(),
-                                  self._consumer.consumer_group_metadata(), timeout_s,
-                                  snapshot_interval_s=self.settings.snapshot_interval_ms / 1000,
-                                  force_checkpoint=force_checkpoint)
+        committed = self._checkpointer.commit(
+            self._owner.tasks.values(), self._consumer.consumer_group_metadata(), timeout_s,
+            snapshot_interval_s=self.settings.snapshot_interval_ms / 1000,
+            force_checkpoint=force_checkpoint)
         self._update_lag()
         self._refresh_pipeline_metrics()
+        return committed
 
     def _abort(self) -> None:
         assert self._tx is not None
@@ -374,8 +396,7 @@ class ConsumerService:
 
     def _commit_or_recover(self, force_checkpoint: bool = False) -> None:
         try:
-            self._commit(self.settings.revoke_timeout_s, force_checkpoint)
-            if self.health.broker_down_since is not None and self._tx is not None:
+            if self._commit(self.settings.revoke_timeout_s, force_checkpoint):
                 self.health.broker_up()
         except AbortableTransactionError as exc:
             log.warning("transaction aborted: %s; rewinding to the committed offsets", exc)
@@ -445,7 +466,8 @@ class ConsumerService:
 
     # -- the hot path ---------------------------------------------------------------------------
 
-    def _process(self, messages: list[Message]) -> None:
+    def _process(self, messages: list[Message]) -> int:
+        """Decode, detect and produce one batch; returns the number of records (not errors)."""
         assert self._owner is not None and self._tx is not None
         began = time.perf_counter()
         tasks = self._owner.tasks
@@ -499,6 +521,7 @@ class ConsumerService:
         self._tx.poll()
         self.metrics.add_batch(consumed=consumed, records=records, invalid=invalid,
                                seconds=time.perf_counter() - began, size=n)
+        return n
 
     def _emit(self, out: DriftEvent | LabelledRecord | Any) -> None:
         assert self._tx is not None

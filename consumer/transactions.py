@@ -15,6 +15,7 @@ Contract:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -62,11 +63,41 @@ def _kafka_error(exc: BaseException) -> KafkaError | None:
     return None
 
 
+class CallGuard:
+    """Watches blocking client calls from a daemon thread; ``on_stuck(what, seconds)`` runs
+    once when one outlives its deadline by ``grace_s`` (librdkafka #5456: a coordinator request
+    that never times out)."""
+
+    def __init__(self, on_stuck: Callable[[str, float], None], grace_s: float = 15.0) -> None:
+        self._on_stuck = on_stuck
+        self._grace_s = grace_s
+        self._current: tuple[str, float, float] | None = None  # what, began, deadline
+        self._thread = threading.Thread(target=self._watch, name="driftline-call-guard",
+                                        daemon=True)
+        self._thread.start()
+
+    def enter(self, what: str, timeout_s: float) -> None:
+        now = time.monotonic()
+        self._current = (what, now, now + timeout_s)
+
+    def leave(self) -> None:
+        self._current = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(1.0)
+            current = self._current
+            if current is not None and time.monotonic() > current[2] + self._grace_s:
+                self._on_stuck(current[0], time.monotonic() - current[1])
+                return
+
+
 class Transactor:
     """Owns the transactional producer."""
 
-    def __init__(self, conf: dict[str, Any]) -> None:
+    def __init__(self, conf: dict[str, Any], guard: CallGuard | None = None) -> None:
         self._producer = Producer(conf)
+        self._guard = guard
         self._in_transaction = False
         self._delivery_errors: list[str] = []
         self.transactional_id = str(conf["transactional.id"])
@@ -78,6 +109,8 @@ class Transactor:
     def _call(self, what: str, fn: Callable[[], T], deadline: float) -> T:
         while True:
             try:
+                if self._guard is not None:
+                    self._guard.enter(what, max(1.0, deadline - time.monotonic()))
                 return fn()
             except KafkaException as exc:
                 error = exc.args[0]
@@ -91,6 +124,9 @@ class Transactor:
                     raise AbortableTransactionError(f"{what}: {error.name()}: {error.str()}") from exc
                 log.warning("%s: retriable %s, retrying", what, error.name())
                 time.sleep(0.1)
+            finally:
+                if self._guard is not None:
+                    self._guard.leave()
 
     def init(self, timeout_s: float) -> None:
         """``init_transactions``: fences a previous instance with the same ``transactional.id``
@@ -196,4 +232,4 @@ class Transactor:
         self._producer.flush(timeout_s)
 
 
-__all__ = ["Transactor", "classify"]
+__all__ = ["CallGuard", "Transactor", "classify"]

@@ -2,7 +2,8 @@
 
 Exit codes: 0 after a clean SIGTERM/SIGINT shutdown, 2 bad configuration or topic layout,
 3 no broker within ``consumer.broker_timeout_s``, 4 state could not be restored, 5 shutdown bound
-exceeded, 6 producer fenced or fatal Kafka error.
+exceeded, 6 producer fenced or fatal Kafka error, 7 a Kafka client call hung past its timeout
+(librdkafka #5456; restart).
 """
 
 from __future__ import annotations
