@@ -164,10 +164,10 @@ def test_abortable_commit_rewinds_and_output_stays_exactly_once(
     produce(kafka_bootstrap, topics.predictions,
             ((e["model_id"].encode(), encode(e)) for e in events))
     wait_committed(kafka_bootstrap, config.consumer.group_id, topics.predictions)
-    aborted = service.metrics.registry.get_sample_value(
-        "driftline_consumer_transactions_total", {"outcome": "aborted"})
     service.stop()
     thread.join(30)
+    aborted = service.metrics.registry.get_sample_value(
+        "driftline_consumer_transactions_total", {"outcome": "aborted"})
     assert result.get("code") == 0
     assert calls["aborted"] >= 2 and aborted == calls["aborted"]
     expected_drift, expected_labelled = oracle(kafka_bootstrap, topics.predictions)
