@@ -54,7 +54,7 @@ class PartitionOwner:
         pipeline_factory: PipelineFactory,
         metrics: Metrics,
         health: HealthState,
-        commit: Callable[[float, bool], None],
+        commit: Callable[[float, bool], object],
         abort: Callable[[], None],
         revoke_timeout_s: float,
         auto_offset_reset: str = "earliest",

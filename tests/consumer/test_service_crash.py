@@ -87,7 +87,7 @@ def test_sigterm_commits_and_restart_reprocesses_nothing(
                              consumer={"commit_interval_ms": 60_000})
     services.append(service.start())
     service.wait_ready()
-    trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=8000).start()
+    trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=4000).start()
     time.sleep(1.0)
     began = time.monotonic()
     assert service.terminate() == 0, service.tail()

@@ -37,7 +37,7 @@ def test_two_consumers_join_and_leave_mid_stream(
     b = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="b")
     services.extend([a.start()])
     a.wait_ready()
-    trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=2000,
+    trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=1500,
                       partition=None).start()
     time.sleep(2.0)
     services.append(b.start())  # added mid-stream
