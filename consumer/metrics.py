@@ -72,7 +72,8 @@ class Metrics:
             "driftline_consumer_refused_keys",
             "New detector keys refused because max_tracked_keys was reached.", registry=r)
         self.lag = Gauge(
-            "driftline_consumer_lag", "Records behind the high watermark, per input partition.",
+            "driftline_consumer_lag_records",
+            "Records behind the high watermark, per input partition.",
             ["topic", "partition"], registry=r)
         self.model_partition_conflicts = Counter(
             "driftline_consumer_model_partition_conflicts",

@@ -6,8 +6,10 @@ every input topic arrives and leaves together):
 * **assign** — assign and *pause* the partitions; for each partition number build its
   :class:`~consumer.partition.PartitionTask`: reuse the one parked at the last revoke when the
   broker's committed offsets still equal what that task committed (nobody processed it since),
-  else restore every model's snapshot from the state topic into a fresh pipeline; position the
-  partitions at their committed offsets; *resume*. ``/readyz`` turns ready after this.
+  else restore every model's snapshot from the state topic into a fresh pipeline and replay the
+  inputs committed since the snapshots' checkpoint, outputs dropped (:mod:`consumer.catchup`);
+  position the partitions at their committed offsets; *resume*. ``/readyz`` turns ready after
+  this.
 * **revoke** — commit everything owned (bounded by ``consumer.revoke_timeout_s``), then park the
   tasks. If that commit fails, the transaction is aborted and the parked tasks are dropped (their
   in-memory state is ahead of what was committed).
