@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from consumer.field_mapping import FieldMapping
 from detectors.config import DetectionConfig
@@ -82,6 +82,13 @@ class ServiceConfig(BaseModel):
 
     #: librdkafka properties, passed through as they are (``bootstrap.servers``, ``security.*``…).
     kafka: dict[str, KafkaValue] = Field(default_factory=lambda: dict(DEFAULT_KAFKA))
+
+    @field_validator("kafka")
+    @classmethod
+    def _keep_default_bootstrap(cls, value: dict[str, KafkaValue]) -> dict[str, KafkaValue]:
+        """A ``kafka:`` section (or one ``DRIFTLINE_KAFKA__…`` variable) that sets other
+        properties keeps the default ``bootstrap.servers`` instead of losing it."""
+        return {**DEFAULT_KAFKA, **value}
     topics: TopicNames = Field(default_factory=TopicNames)
     topic_layout: TopicLayout = Field(default_factory=TopicLayout)
 
