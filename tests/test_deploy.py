@@ -89,3 +89,23 @@ def test_dashboard_queries_only_metrics_the_services_expose() -> None:
     assert exprs
     queried = _queried_names("\n".join(exprs))
     assert queried <= _exposed_names(), sorted(queried - _exposed_names())
+
+
+def _compose_command() -> list[str] | None:
+    """`docker compose` (v2 plugin) when present, else Debian's `docker-compose` (v1)."""
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def test_compose_file_is_accepted_by_docker_compose_config() -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+    result = subprocess.run([*command, "-f", str(ROOT / "compose.yaml"), "config", "-q"],
+                            capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
