@@ -8,6 +8,17 @@ Contract:
   :meth:`Metrics.add_batch` folds them in once per batch.
 * Per input partition, ``driftline_consumer_records_total{outcome="consumed"}`` equals
   ``processed`` + ``dead_lettered`` once the batch is done (SPEC §5).
+* ``driftline_rolling_metric{model_id, model_version, segment, metric}`` is the latest value of
+  each *full* rolling performance window (classification: accuracy, precision, recall, f1;
+  regression: mae), refreshed by :meth:`Metrics.refresh_rolling_metrics` from the pipelines
+  (read-only) at commit time; keys no longer tracked (retired, revoked) drop their series.
+  ``segment`` is ``""`` (the label is absent in Prometheus) for unsegmented keys.
+* ``driftline_consumer_label_delay_seconds{model_id}`` is a histogram of ``labelled_at -
+  predicted_at`` per joined label. :meth:`Metrics.observe_label_delay` costs one subtraction,
+  one bisect and a dict lookup per labelled record (no Prometheus child lookup); a custom
+  collector exposes the accumulated buckets at scrape time.
+* Labels consumed per model are ``driftline_consumer_events_consumed_total{type="label"}``; join
+  outcomes (joined, orphaned, ...) are ``driftline_consumer_labels_total{outcome}``.
 
 >>> m = Metrics()
 >>> m.add_batch(consumed={("prediction", "fraud"): 2}, records={(0, "consumed"): 2,
@@ -19,12 +30,70 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 _FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SLOW_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# Label delays: seconds (live demos) to a week (fraud chargebacks).
+LABEL_DELAY_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0,
+                       12 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
+_CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
+
+
+class LabelDelayCollector(Collector):
+    """``driftline_consumer_label_delay_seconds{model_id}``, accumulated in plain lists.
+
+    >>> c = LabelDelayCollector()
+    >>> for d in (0.05, 2.0, 2.0, 100000.0):
+    ...     c.observe("fraud", d)
+    >>> [(s.name, s.value) for s in next(iter(c.collect())).samples
+    ...  if s.labels.get("le") in ("0.1", "5.0", "+Inf") or s.name.endswith(("_count", "_sum"))]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('driftline_consumer_label_delay_seconds_bucket', 1.0),
+     ('driftline_consumer_label_delay_seconds_bucket', 3.0),
+     ('driftline_consumer_label_delay_seconds_bucket', 4.0),
+     ('driftline_consumer_label_delay_seconds_count', 4.0),
+     ('driftline_consumer_label_delay_seconds_sum', 100004.05)]
+    """
+
+    name = "driftline_consumer_label_delay_seconds"
+
+    def __init__(self, buckets: tuple[float, ...] = LABEL_DELAY_BUCKETS) -> None:
+        self.buckets = buckets
+        # model_id -> [count per bucket (last = above the largest bound)..., sum]
+        self._models: dict[str, list[float]] = {}
+
+    def observe(self, model_id: str, seconds: float) -> None:
+        row = self._models.get(model_id)
+        if row is None:
+            row = self._models[model_id] = [0.0] * (len(self.buckets) + 2)
+        row[bisect_left(self.buckets, seconds)] += 1
+        row[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            self.name, "Label delay (labelled_at - predicted_at) of joined labels, by model.",
+            labels=["model_id"])
+        bounds = [*(str(float(b)) for b in self.buckets), "+Inf"]
+        for model_id, row in list(self._models.items()):
+            counts = row[:-1]
+            cumulative, running = [], 0.0
+            for bound, n in zip(bounds, counts, strict=True):
+                running += n
+                cumulative.append((bound, running))
+            family.add_metric([model_id], cumulative, row[-1])
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self.name, "Label delay of joined labels, by model.",
+                                    labels=["model_id"])
 
 
 class Metrics:
@@ -64,8 +133,12 @@ class Metrics:
             "Detector firings not published, by reason (warmup, cooldown).", ["reason"],
             registry=r)
         self.rolling_metric = Gauge(
-            "driftline_rolling_metric", "Latest rolling performance metric per model.",
-            ["model_id", "metric"], registry=r)
+            "driftline_rolling_metric",
+            "Rolling performance metric of each detector key over its full window.",
+            ["model_id", "model_version", "segment", "metric"], registry=r)
+        self._rolling_series: set[tuple[str, str, str, str]] = set()
+        self.label_delay = LabelDelayCollector()
+        r.register(self.label_delay)
         self.tracked_keys = Gauge(
             "driftline_consumer_tracked_keys", "Detector keys held in memory.", registry=r)
         self.refused_keys = Counter(
@@ -135,5 +208,39 @@ class Metrics:
         if size:
             self.batch_records.observe(size)
 
+    def observe_label_delay(self, record: Any) -> None:
+        """One joined label (a :class:`~detectors.contracts.LabelledRecord`)."""
+        self.label_delay.observe(
+            record.model_id, (record.labelled_at - record.predicted_at).total_seconds())
 
-__all__ = ["Metrics"]
+    def refresh_rolling_metrics(self, pipelines: Iterable[Any]) -> None:
+        """Set ``driftline_rolling_metric`` from every tracked key's full window (read-only).
+
+        Series of keys no longer tracked, or whose window is not full, are removed.
+        """
+        seen: set[tuple[str, str, str, str]] = set()
+        gauge = self.rolling_metric
+        for pipeline in pipelines:
+            for model_id, version, segment in pipeline.keys():  # noqa: SIM118
+                monitor = pipeline.monitor(model_id, version, segment)
+                if monitor is None:
+                    continue
+                seg = segment or ""
+                windows = ((getattr(monitor, "class_window", None), _CLASSIFICATION_METRICS),
+                           (getattr(monitor, "reg_window", None), ("mae",)))
+                for window, names in windows:
+                    if window is None or not window.full:
+                        continue
+                    for name in names:
+                        value = window.metric(name)
+                        if math.isnan(value):
+                            continue
+                        labels = (model_id, version, seg, name)
+                        gauge.labels(*labels).set(value)
+                        seen.add(labels)
+        for labels in self._rolling_series - seen:
+            gauge.remove(*labels)
+        self._rolling_series = seen
+
+
+__all__ = ["LABEL_DELAY_BUCKETS", "LabelDelayCollector", "Metrics"]

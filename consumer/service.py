@@ -435,17 +435,8 @@ class ConsumerService:
                     m.labels.labels(name).inc(delta)
             m.waiting_labels.labels(part).set(c.waiting)
             pending += c.pending + c.waiting
-            for model_id, version, segment in pipeline.keys():  # noqa: SIM118
-                tracked += 1
-                monitor = pipeline.monitor(model_id, version, segment)
-                for window in (getattr(monitor, "class_window", None),
-                               getattr(monitor, "reg_window", None)):
-                    if window is None or not window.full:
-                        continue
-                    names = ("mae",) if window is monitor.reg_window else (
-                        "accuracy", "precision", "recall", "f1")
-                    for name in names:
-                        m.rolling_metric.labels(model_id, name).set(window.metric(name))
+            tracked += len(pipeline.keys())
+        m.refresh_rolling_metrics(task.pipeline for task in self._owner.tasks.values())
         m.pending_joins.set(pending)
         m.tracked_keys.set(tracked)
 
@@ -533,6 +524,7 @@ class ConsumerService:
         elif isinstance(out, LabelledRecord):
             self._tx.produce(self.topics.labelled, out.model_dump_json().encode(),
                              key=out.model_id.encode())
+            self.metrics.observe_label_delay(out)
         else:
             log.error("pipeline returned an unknown output %r; ignored", type(out).__name__)
 
