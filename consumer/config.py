@@ -163,11 +163,16 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return overrides
 
 
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` laid over it, mappings merged key by key.
+
+    >>> deep_merge({"a": {"x": 1, "y": 2}, "b": 1}, {"a": {"y": 3}})
+    {'a': {'x': 1, 'y': 3}, 'b': 1}
+    """
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -201,7 +206,7 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {file} must be a mapping of sections")
         data = loaded
-    data = _merge(data, _env_overrides(os.environ if environ is None else environ))
+    data = deep_merge(data, _env_overrides(os.environ if environ is None else environ))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -230,6 +235,7 @@ __all__ = [
     "ServiceConfig",
     "TopicLayout",
     "TopicNames",
+    "deep_merge",
     "format_validation_error",
     "load_config",
     "mask_secrets",

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from consumer.config import ServiceConfig
+from consumer.config import ServiceConfig, deep_merge
 from detectors.contracts import DriftKind, Severity
 
 _ALL_KINDS: tuple[DriftKind, ...] = ("concept", "data", "prediction", "performance")
@@ -106,16 +106,6 @@ class ModelPolicy(_Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 class WorkerConfig(_Section):
     """The ``worker:`` section."""
 
@@ -156,7 +146,7 @@ class WorkerConfig(_Section):
         override = self.models.get(model_id)
         if not override:
             return self.policy
-        return ModelPolicy.model_validate(_deep_merge(self.policy.model_dump(), override))
+        return ModelPolicy.model_validate(deep_merge(self.policy.model_dump(), override))
 
     def scheduled_models(self) -> dict[str, float]:
         """Model id → interval (s) of every model with a fixed retrain interval."""
