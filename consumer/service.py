@@ -56,6 +56,7 @@ from consumer.state_store import StateStore
 from consumer.topics import TopicError, partition_counts
 from consumer.transactions import CallGuard, Transactor
 from detectors.contracts import DriftEvent, LabelledRecord
+from detectors.labelled import labelled_json
 from detectors.rejection import Rejection
 
 log = logging.getLogger(__name__)
@@ -465,6 +466,9 @@ class ConsumerService:
         decode = self._decoder.decode
         emit = self._emit
         dead_letter = self._dead_letter
+        produce = self._tx.produce
+        labelled_topic = self.topics.labelled
+        label_delay = self.metrics.observe_label_delay
         consumed: dict[tuple[str, str], int] = defaultdict(int)
         records: dict[tuple[int, str], int] = defaultdict(int)
         invalid: dict[str, int] = defaultdict(int)
@@ -495,7 +499,10 @@ class ConsumerService:
                     self._model_conflict(model_id, model_partition[model_id], partition)
                 for out in task.pipeline.process(result, make_source(topic, partition, offset),
                                                  raw=value):
-                    if isinstance(out, Rejection):
+                    if out.__class__ is LabelledRecord:  # one per joined label: inlined _emit
+                        produce(labelled_topic, labelled_json(out), out.model_id.encode())
+                        label_delay(out)
+                    elif isinstance(out, Rejection):
                         src = out.source
                         own = (src.offset == offset and src.partition == partition
                                and src.topic == topic)
@@ -516,15 +523,14 @@ class ConsumerService:
 
     def _emit(self, out: DriftEvent | LabelledRecord | Any) -> None:
         assert self._tx is not None
-        if isinstance(out, DriftEvent):
+        if isinstance(out, LabelledRecord):  # one per joined label: the common case
+            self._tx.produce(self.topics.labelled, labelled_json(out), out.model_id.encode())
+            self.metrics.observe_label_delay(out)
+        elif isinstance(out, DriftEvent):
             self._tx.produce(self.topics.drift, out.model_dump_json().encode(),
                              key=out.model_id.encode())
             self.metrics.drift_events.labels(out.model_id, out.detector, out.signal,
                                              out.severity).inc()
-        elif isinstance(out, LabelledRecord):
-            self._tx.produce(self.topics.labelled, out.model_dump_json().encode(),
-                             key=out.model_id.encode())
-            self.metrics.observe_label_delay(out)
         else:
             log.error("pipeline returned an unknown output %r; ignored", type(out).__name__)
 

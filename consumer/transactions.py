@@ -96,7 +96,10 @@ class Transactor:
     """Owns the transactional producer."""
 
     def __init__(self, conf: dict[str, Any], guard: CallGuard | None = None) -> None:
-        self._producer = Producer(conf)
+        # Delivery reports only for failures, through one producer-wide callback: a report per
+        # record would cost a Python call per record, and a success needs no action.
+        self._producer = Producer({"delivery.report.only.error": True, **conf,
+                                   "on_delivery": self._on_delivery})
         self._guard = guard
         self._in_transaction = False
         self._delivery_errors: list[str] = []
@@ -154,17 +157,19 @@ class Transactor:
         partition: int | None = None,
         timestamp: int = 0,
     ) -> None:
-        self._begin()
-        kwargs: dict[str, Any] = {"on_delivery": self._on_delivery}
+        if not self._in_transaction:
+            self._begin()
+        kwargs: dict[str, Any] = {}
         if partition is not None:
             kwargs["partition"] = partition
         if headers:
             kwargs["headers"] = list(headers)
         if timestamp:
             kwargs["timestamp"] = timestamp
+        produce = self._producer.produce
         while True:
             try:
-                self._producer.produce(topic, value, key, **kwargs)
+                produce(topic, value, key, **kwargs)
                 return
             except BufferError:
                 self._producer.poll(0.05)

@@ -48,6 +48,11 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
 def _to_utc_datetime(value: Any) -> datetime:
     """Accept epoch milliseconds or an RFC 3339 string with offset; return an aware UTC datetime."""
+    if value.__class__ is int:  # the common case first (one per input event)
+        try:
+            return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(f"epoch milliseconds {value!r} are out of range") from exc
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, bool):
@@ -75,15 +80,28 @@ def _to_utc_datetime(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _format_timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def format_timestamp(value: datetime) -> str:
+    """How a :data:`Timestamp` is written in JSON: RFC 3339, UTC, millisecond precision.
+
+    What ``isoformat(timespec="milliseconds")`` writes (``+00:00`` as ``Z``), at half its cost:
+    two per labelled record.
+
+    >>> format_timestamp(datetime(2024, 5, 1, 12, 0, 0, 123999, tzinfo=UTC))
+    '2024-05-01T12:00:00.123Z'
+    """
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # %-formatting: here about twice as fast as the equivalent f-string.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+        value.year, value.month, value.day, value.hour, value.minute, value.second,
+        value.microsecond // 1000)
 
 
 #: An event time: RFC 3339 string or epoch milliseconds in, RFC 3339 (UTC, ms precision) out.
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_to_utc_datetime),
-    PlainSerializer(_format_timestamp, return_type=str, when_used="json"),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
     WithJsonSchema(
         {
             "anyOf": [
@@ -274,6 +292,7 @@ __all__ = [
     "Timestamp",
     "describe_validation_error",
     "drift_event_id",
+    "format_timestamp",
     "parse_input",
     "parse_input_json",
 ]

@@ -94,10 +94,14 @@ class ClassificationWindow:
     def _positive(self) -> Any:
         if self.positive is not None:
             return self.positive
-        classes = self.predicted.keys() | self.actual.keys()
-        if all(isinstance(c, bool | int) and c in _BINARY_CLASSES for c in classes):
-            return True
-        return None
+        # Once per label when thresholds are set: no set union, no generator.
+        for counts in (self.predicted, self.actual):
+            for c in counts:
+                if c is True or c is False:
+                    continue
+                if not isinstance(c, int) or c not in _BINARY_CLASSES:
+                    return None
+        return True
 
     def metric(self, name: str) -> float:
         """The metric over the current window (``accuracy``, ``precision``, ``recall``, ``f1``)."""

@@ -67,6 +67,7 @@ from detectors.contracts import (
 )
 from detectors.exceptions import SnapshotError
 from detectors.join import LabelJoin, PendingPrediction
+from detectors.labelled import labelled_record
 from detectors.monitor import Clock, KeyMonitor, utc_now
 from detectors.rejection import Rejection, Stage
 from detectors.snapshot import decode, encode
@@ -370,20 +371,7 @@ class Pipeline:
             )
             return
         self.counters.processed += 1
-        out.append(
-            LabelledRecord.model_construct(
-                prediction_id=prediction.prediction_id,
-                model_id=prediction.model_id,
-                model_version=prediction.model_version,
-                segment=prediction.segment,
-                predicted_at=prediction.timestamp,
-                labelled_at=label.timestamp,
-                features=prediction.features,
-                prediction=prediction.prediction,
-                score=prediction.score,
-                label=label.label,
-            )
-        )
+        out.append(labelled_record(prediction, label))
         if result:
             self.counters.drift_events += len(result)
             out.extend(result)

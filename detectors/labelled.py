@@ -1,0 +1,79 @@
+"""Labelled records on the hot path: built without re-validation, serialized without a model dump.
+
+One :class:`~detectors.contracts.LabelledRecord` comes out of every join, so its cost is paid
+per label. Contract:
+
+* :func:`labelled_record` builds the record from an already validated prediction and label, like
+  ``LabelledRecord.model_construct`` (no validation; every field set) at a fraction of its cost.
+* :func:`labelled_json` returns exactly the bytes of ``record.model_dump_json().encode()`` (same
+  field order, same number and timestamp formats) without going through the model's serializer:
+  a plain ``dict`` serialized by pydantic-core, with the timestamps pre-formatted.
+
+>>> from detectors.contracts import Label, Prediction
+>>> p = Prediction(prediction_id="p1", model_id="m", model_version="v1", timestamp=1_000,
+...                prediction=True, score=0.25, features={"x": 1.5, "c": "FR"})
+>>> record = labelled_record(p, Label(prediction_id="p1", model_id="m", timestamp=2_500,
+...                                   label=False))
+>>> labelled_json(record) == record.model_dump_json().encode()
+True
+>>> labelled_json(record)[:80]
+b'{"schema_version":1,"prediction_id":"p1","model_id":"m","model_version":"v1","se'
+"""
+
+from __future__ import annotations
+
+from pydantic_core import to_json
+
+from detectors.contracts import (
+    SCHEMA_VERSION,
+    Label,
+    LabelledRecord,
+    Prediction,
+    format_timestamp,
+)
+
+__all__ = ["labelled_json", "labelled_record"]
+
+_FIELDS_SET = frozenset(LabelledRecord.model_fields)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def labelled_record(prediction: Prediction, label: Label) -> LabelledRecord:
+    """The record of a join, without re-validating its (already valid) parts."""
+    record = _new(LabelledRecord)
+    _set(record, "__dict__", {
+        "schema_version": SCHEMA_VERSION,
+        "prediction_id": prediction.prediction_id,
+        "model_id": prediction.model_id,
+        "model_version": prediction.model_version,
+        "segment": prediction.segment,
+        "predicted_at": prediction.timestamp,
+        "labelled_at": label.timestamp,
+        "features": prediction.features,
+        "prediction": prediction.prediction,
+        "score": prediction.score,
+        "label": label.label,
+    })
+    _set(record, "__pydantic_fields_set__", _FIELDS_SET)
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
+    return record
+
+
+def labelled_json(record: LabelledRecord) -> bytes:
+    """``record.model_dump_json().encode()``, byte for byte, at about a third of its cost."""
+    fields = record.__dict__
+    return to_json({
+        "schema_version": fields["schema_version"],
+        "prediction_id": fields["prediction_id"],
+        "model_id": fields["model_id"],
+        "model_version": fields["model_version"],
+        "segment": fields["segment"],
+        "predicted_at": format_timestamp(fields["predicted_at"]),
+        "labelled_at": format_timestamp(fields["labelled_at"]),
+        "features": fields["features"],
+        "prediction": fields["prediction"],
+        "score": fields["score"],
+        "label": fields["label"],
+    })
