@@ -26,8 +26,20 @@ from consumer.topics import create_topics
 log = logging.getLogger(__name__)
 
 
+def _announce(config: pytest.Config, line: str) -> None:
+    """Write past pytest's output capture, so CI logs show broker start-up times."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_bootstrap(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[str]:
     existing = os.environ.get("DRIFTLINE_TEST_BOOTSTRAP")
     if existing:
         yield existing
@@ -35,7 +47,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     cluster = LocalKafka(directory=tmp_path_factory.mktemp("kafka"))
     began = time.monotonic()
     bootstrap = cluster.start()
-    print(f"\n[kafka] single-node broker up at {bootstrap} in {time.monotonic() - began:.1f}s")
+    _announce(pytestconfig,
+              f"\n[kafka] single-node broker up at {bootstrap} in {time.monotonic() - began:.1f}s")
     try:
         yield bootstrap
     finally:
@@ -43,11 +56,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def kafka_cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+def kafka_cluster3(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[LocalKafka]:
     cluster = LocalKafka(directory=tmp_path_factory.mktemp("kafka3"), nodes=3, heap="512m")
     began = time.monotonic()
     cluster.start()
-    print(f"\n[kafka] 3-node cluster up in {time.monotonic() - began:.1f}s")
+    _announce(pytestconfig, f"\n[kafka] 3-node cluster up in {time.monotonic() - began:.1f}s")
     try:
         yield cluster
     finally:
