@@ -17,11 +17,13 @@ Contract:
 * SIGTERM/SIGINT: finish the batch, commit, close, exit 0, all within
   ``consumer.shutdown_timeout_s`` (else exit 5). No broker for ``consumer.broker_timeout_s``:
   ``/healthz`` reports it meanwhile, then exit 3.
+* At start the young-generation GC threshold is raised for the process (:func:`tune_gc`).
 """
 
 from __future__ import annotations
 
 import faulthandler
+import gc
 import logging
 import os
 import signal
@@ -63,6 +65,23 @@ log = logging.getLogger(__name__)
 
 _BROKER_DOWN_CODES = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT,
                                 KafkaError._RESOLVE})
+
+
+#: Allocations between two young-generation garbage collections while the service runs. The hot
+#: path allocates a few short-lived objects per record (no reference cycles); with Python's
+#: default (700) the collector ran every few dozen records, ~15 % of the loop's CPU.
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Raise the young-generation GC threshold to :data:`GC_GEN0_THRESHOLD` (never lower it).
+
+    Process-wide. Cyclic garbage is found later (the hot path makes little of it); nothing else
+    changes.
+    """
+    gen0, gen1, gen2 = gc.get_threshold()
+    if 0 < gen0 < GC_GEN0_THRESHOLD:
+        gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def default_pipeline_factory(config: ConsumerServiceConfig) -> PipelineFactory:
@@ -196,6 +215,7 @@ class ConsumerService:
                 self._server.stop()
 
     def _run(self) -> int:
+        tune_gc()
         self._server = HealthServer(self.metrics.registry, self.health,
                                     self.settings.metrics_host, self.settings.metrics_port).start()
         log.info("metrics on http://%s:%d/metrics", self.settings.metrics_host, self._server.port)
@@ -593,4 +613,4 @@ def run_service(config: ConsumerServiceConfig, **kwargs: Any) -> int:
 
 ServiceFactory = Callable[[ConsumerServiceConfig], ConsumerService]
 
-__all__ = ["ConsumerService", "default_pipeline_factory", "run_service"]
+__all__ = ["ConsumerService", "default_pipeline_factory", "run_service", "tune_gc"]
