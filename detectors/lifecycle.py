@@ -71,8 +71,10 @@ class Watcher:
     """One River detector on one signal of one key, with its alert lifecycle."""
 
     __slots__ = (
+        "base",
         "cooldown",
         "detector",
+        "due",
         "fired_samples",
         "fired_total",
         "in_warning",
@@ -84,6 +86,7 @@ class Watcher:
         "severity",
         "signal",
         "spec",
+        "step",
         "suppressed_cooldown",
         "suppressed_warmup",
         "total",
@@ -112,6 +115,9 @@ class Watcher:
         self.severity = "drift"
         self.suppressed_cooldown = 0
         self.suppressed_warmup = 0
+        self.step = _check_step(spec)
+        self.base = 0
+        self.due = -1
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -122,6 +128,32 @@ class Watcher:
         if "total" not in state:  # a snapshot from before the running sum existed
             self.fired_total = 0.0
             self.total = _window_total(self.detector)
+        if "base" not in state:  # a snapshot from before shared counts (see KeyMonitor)
+            self.step = _check_step(self.spec)
+            self.base = 0
+            self.due = -1
+
+    def key_counted(self, count: int) -> None:
+        """Switch to the key's shared count: ``count`` events seen so far, ``n`` of them fed.
+
+        Sets :attr:`base` (``n == count - base``) and :attr:`due`, the key count of the next
+        update at which River's ADWIN can test for a cut (every ``clock`` samples since its
+        reset, the only updates at which it can fire); the caller reads ADWIN's window total
+        into :attr:`total` just before that update (and adds the value if it fires), which is
+        then exactly the running sum, so nothing is summed per update.
+        """
+        self.base = count - self.n
+        step = self.step
+        if step:
+            s = self.n - self.reset_at
+            self.due = self.base + self.reset_at + (s // step + 1) * step
+            self.read_total()
+        else:
+            self.due = -1
+
+    def read_total(self) -> None:
+        """:attr:`total` from ADWIN's window, before an update (see :meth:`key_counted`)."""
+        self.total = _window_total(self.detector)
 
     def on_drift(self) -> bool:
         """River reported a drift at sample ``n``: publish it? Sets :attr:`severity`."""
@@ -168,6 +200,11 @@ class Watcher:
                 self.spec, self.detector, samples=self.fired_samples, total=self.fired_total
             )
         return evidence(self.spec, self.detector)
+
+
+def _check_step(spec: Any) -> int:
+    """How often River's ADWIN tests for a cut (its ``clock``); 0 for other detectors."""
+    return int(spec.clock) if spec.type == "adwin" else 0
 
 
 def _window_total(detector: Any) -> float:

@@ -56,6 +56,15 @@ def utc_now() -> datetime:
 _NO_EVENTS: tuple[DriftEvent, ...] = ()
 
 
+def _next_due(watchers: Sequence[Watcher]) -> int:
+    """The earliest ``due`` among ``watchers`` (a huge number when none reads ADWIN totals)."""
+    return min((w.due for w in watchers if w.due >= 0), default=_NEVER)
+
+
+#: ``next_due`` of a key without ADWIN prediction watchers.
+_NEVER = 1 << 62
+
+
 class KeyMonitor:
     """Detectors, windows and alert lifecycles of one (model_id, model_version, segment)."""
 
@@ -71,10 +80,14 @@ class KeyMonitor:
         "metric_watchers",
         "model_id",
         "model_version",
+        "next_due",
         "reg_window",
         "residuals",
         "score",
+        "score_solo",
+        "seen",
         "segment",
+        "solo",
         "task",
         "warmup",
     )
@@ -97,8 +110,15 @@ class KeyMonitor:
         self.class_window: ClassificationWindow | None = None
         self.reg_window: RegressionWindow | None = None
         self.metric_watchers: dict[str, ThresholdWatcher] = {}
+        self.seen = 0
         self.attach(config, clock)
         self.score = self._watchers("score")
+        for w in self.score:
+            w.key_counted(0)
+        self.next_due = _next_due(self.score)
+        self.solo: dict[str, Any] = {}
+        self.score_solo: Any = None
+        self._index()
 
     # -- configuration (not part of the snapshot) --------------------------------------------
 
@@ -113,13 +133,69 @@ class KeyMonitor:
             config.setting(self.model_id, "metric_thresholds")
         )
 
+    def _index(self) -> None:
+        """``solo``/``score_solo``: the detector of each feature/the score when it is the only
+        one watching it (a cache derived from the watchers, not snapshotted)."""
+        self.solo = {name: g[0].detector for name, g in self.features.items() if len(g) == 1}
+        self.score_solo = self.score[0].detector if len(self.score) == 1 else None
+
     def __getstate__(self) -> dict[str, Any]:
-        skip = {"config", "clock"}
+        self._sync()
+        skip = {"config", "clock", "score_solo", "solo"}
         return {name: getattr(self, name) for name in self.__slots__ if name not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             setattr(self, name, value)
+        if "seen" not in state:  # a snapshot from before the shared prediction count
+            self.seen = 0
+            found = self._prediction_watchers()
+            for w in found:
+                w.key_counted(0)
+            self.next_due = _next_due(found)
+        self._index()
+
+    def _prediction_watchers(self) -> list[Watcher]:
+        found: list[Watcher] = list(self.score)
+        for group in self.features.values():
+            found.extend(group)
+        return found
+
+    def _sync(self) -> None:
+        """Write each prediction watcher's ``n`` from the key's shared count (see below)."""
+        seen = self.seen
+        for w in self._prediction_watchers():
+            w.n = seen - w.base
+
+    def _read_totals(self, c: int) -> None:
+        """Before prediction ``c``: ADWIN's window total for each watcher that may cut at it."""
+        for w in self._prediction_watchers():
+            if w.due == c:
+                w.read_total()
+
+    def _advance(self, c: int) -> None:
+        """After prediction ``c``: next check of the watchers fed at their check; next due."""
+        found = self._prediction_watchers()
+        for w in found:
+            if w.due == c:
+                w.due = c + w.step
+        self.next_due = _next_due(found)
+
+    def _missed(self, prediction: Prediction) -> None:
+        """Prediction watchers not fed by this prediction: their count does not move."""
+        if prediction.score is None:
+            for w in self.score:
+                w.base += 1
+                if w.due >= 0:
+                    w.due += 1
+        values = prediction.features
+        for name, group in self.features.items():
+            cls = values.get(name).__class__
+            if cls is not float and cls is not int:
+                for w in group:
+                    w.base += 1
+                    if w.due >= 0:
+                        w.due += 1
 
     def _watchers(self, signal: str) -> tuple[Watcher, ...]:
         specs = self.config.detectors_for(self.model_id, signal)
@@ -132,10 +208,9 @@ class KeyMonitor:
         return group
 
     def watchers(self) -> list[Watcher]:
-        """Every detector watcher of this key."""
-        found: list[Watcher] = list(self.score)
-        for group in self.features.values():
-            found.extend(group)
+        """Every detector watcher of this key (prediction watchers' ``n`` brought up to date)."""
+        self._sync()
+        found = self._prediction_watchers()
         found.extend(self.errors or ())
         found.extend(self.residuals or ())
         return found
@@ -196,43 +271,103 @@ class KeyMonitor:
     def observe_prediction(self, prediction: Prediction, source: Source) -> Sequence[DriftEvent]:
         """Feed the prediction's score and numeric features; return the published events.
 
-        Hot path: per detector update, River's ``update``, the sample count, the running sum
-        and a read of River's drift flag (without the property call). Score and feature
+        Hot path: per detector update, River's ``update`` and a read of River's drift flag
+        (without the property call); nothing per watcher is counted or summed. The key counts
+        its predictions once (``seen``); a prediction watcher's ``n`` is ``seen - base``, and a
+        prediction that does not feed a watcher (no score, a missing or non-numeric feature:
+        fewer values fed than there are feature groups) moves its ``base`` instead
+        (:meth:`_missed`). ADWIN's running sum is its window total read just before the updates
+        at which it can cut (``due``, see :meth:`Watcher.key_counted`; the key keeps the
+        earliest, ``next_due``, so the check is once per prediction). Score and feature
         detectors never raise warnings (binary detectors watch ``error`` only, see
         :mod:`detectors.config`), so no warning edge is checked here. Nothing is allocated
         unless a detector fires.
         """
         out: list[DriftEvent] | None = None
+        c = self.seen + 1
+        self.seen = c
+        due = self.next_due
+        if c == due:
+            self._read_totals(c)
         score = prediction.score
         if score is not None:
-            for w in self.score:
-                det = w.detector
-                det.update(score)
-                w.n += 1
-                w.total += score
-                if det._drift_detected:
-                    event = self._fire(w, True, prediction.timestamp, source)
-                    if event is not None:
-                        out = out or []
-                        out.append(event)
+            d = self.score_solo
+            if d is not None:
+                d.update(score)
+                if d._drift_detected:
+                    out = self._fired(self.score[0], c, score, prediction, source, out)
+            else:
+                for w in self.score:
+                    det = w.detector
+                    det.update(score)
+                    if det._drift_detected:
+                        out = self._fired(w, c, score, prediction, source, out)
         features = self.features
+        solo = self.solo
+        fed = 0
         for name, value in prediction.features.items():
             cls = value.__class__
             if cls is float or cls is int:
-                group = features.get(name)
-                if group is None:
-                    group = features[name] = self._watchers("feature:" + name)
-                for w in group:
-                    det = w.detector
-                    det.update(value)  # type: ignore[arg-type]
-                    w.n += 1
-                    w.total += value  # type: ignore[operator]
-                    if det._drift_detected:
-                        event = self._fire(w, True, prediction.timestamp, source)
-                        if event is not None:
-                            out = out or []
-                            out.append(event)
+                fed += 1
+                d = solo.get(name)
+                if d is not None:
+                    d.update(value)
+                    if d._drift_detected:
+                        w = features[name][0]
+                        out = self._fired(w, c, value, prediction, source, out)  # type: ignore[arg-type]
+                else:
+                    out = self._feed_group(name, value, c, prediction, source, out)  # type: ignore[arg-type]
+        if fed != len(features) or score is None:
+            self._missed(prediction)
+        if c >= due:
+            self._advance(c)
         return out or _NO_EVENTS
+
+    def _fired(
+        self,
+        w: Watcher,
+        c: int,
+        value: float,
+        prediction: Prediction,
+        source: Source,
+        out: list[DriftEvent] | None,
+    ) -> list[DriftEvent] | None:
+        """A prediction watcher's detector fired on prediction ``c``: publish it?"""
+        w.n = c - w.base
+        w.total += value  # the window total read before this update (see Watcher.key_counted)
+        event = self._fire(w, True, prediction.timestamp, source)
+        if event is None:
+            return out
+        out = out or []
+        out.append(event)
+        return out
+
+    def _feed_group(
+        self,
+        name: str,
+        value: float,
+        c: int,
+        prediction: Prediction,
+        source: Source,
+        out: list[DriftEvent] | None,
+    ) -> list[DriftEvent] | None:
+        """Feed a feature not in ``solo``: a new one, or one watched by several detectors."""
+        group = self.features.get(name)
+        if group is None:
+            group = self.features[name] = self._watchers("feature:" + name)
+            for w in group:
+                w.key_counted(c - 1)  # its total (0.0) is read for this update already
+                if w.due == c:
+                    w.due = c + w.step
+            self.next_due = min(self.next_due, _next_due(group))
+            if len(group) == 1:
+                self.solo[name] = group[0].detector
+        for w in group:
+            det = w.detector
+            det.update(value)
+            if det._drift_detected:
+                out = self._fired(w, c, value, prediction, source, out)
+        return out
 
     def observe_label(
         self, predicted: Any, actual: Any, when: datetime, source: Source
