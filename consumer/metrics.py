@@ -13,6 +13,12 @@ Contract:
   regression: mae), refreshed by :meth:`Metrics.refresh_rolling_metrics` from the pipelines
   (read-only) at commit time; keys no longer tracked (retired, revoked) drop their series.
   ``segment`` is ``""`` (the label is absent in Prometheus) for unsegmented keys.
+* ``driftline_detector_statistic{model_id, model_version, segment, signal, detector, stat}`` is
+  each detector's own current evidence (the numbers of
+  :func:`detectors.river_detectors.evidence`: ADWIN width, mean_after (its estimation), variance;
+  Page-Hinkley statistic and threshold; DDM p, s, p_min, s_min; ...; ``None`` values skipped),
+  refreshed by :meth:`Metrics.refresh_detector_statistics` like the rolling metrics (read-only,
+  at commit time; series of keys no longer tracked are removed).
 * ``driftline_consumer_label_delay_seconds{model_id}`` is a histogram of ``labelled_at -
   predicted_at`` per joined label. :meth:`Metrics.observe_label_delay` costs one subtraction,
   one bisect and a dict lookup per labelled record (no Prometheus child lookup); a custom
@@ -39,12 +45,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from detectors.river_detectors import evidence
+
 _FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SLOW_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 # Label delays: seconds (live demos) to a week (fraud chargebacks).
 LABEL_DELAY_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0,
                        12 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 _CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
+# driftline_detector_statistic: model_id, model_version, segment, signal, detector, stat
+_StatLabels = tuple[str, str, str, str, str, str]
 
 
 class LabelDelayCollector(Collector):
@@ -137,6 +147,11 @@ class Metrics:
             "Rolling performance metric of each detector key over its full window.",
             ["model_id", "model_version", "segment", "metric"], registry=r)
         self._rolling_series: set[tuple[str, str, str, str]] = set()
+        self.detector_statistic = Gauge(
+            "driftline_detector_statistic",
+            "Current evidence of each detector (River's own state), by key, signal and statistic.",
+            ["model_id", "model_version", "segment", "signal", "detector", "stat"], registry=r)
+        self._detector_series: set[_StatLabels] = set()
         self.label_delay = LabelDelayCollector()
         r.register(self.label_delay)
         self.tracked_keys = Gauge(
@@ -241,6 +256,43 @@ class Metrics:
         for labels in self._rolling_series - seen:
             gauge.remove(*labels)
         self._rolling_series = seen
+
+    def refresh_detector_statistics(self, pipelines: Iterable[Any]) -> None:
+        """Set ``driftline_detector_statistic`` from every tracked key's detectors (read-only).
+
+        Reads the watcher groups directly (not ``monitor.watchers()``, which syncs counts) and
+        each River detector's evidence; non-numeric or missing values are skipped. Series of
+        keys, watchers or statistics no longer present are removed.
+        """
+        seen: set[_StatLabels] = set()
+        gauge = self.detector_statistic
+        for pipeline in pipelines:
+            for model_id, version, segment in pipeline.keys():  # noqa: SIM118
+                monitor = pipeline.monitor(model_id, version, segment)
+                if monitor is None:
+                    continue
+                seg = segment or ""
+                for w in _key_watchers(monitor):
+                    for stat, value in evidence(w.spec, w.detector).items():
+                        if isinstance(value, bool) or not isinstance(value, int | float):
+                            continue
+                        if not math.isfinite(value):
+                            continue
+                        labels: _StatLabels = (model_id, version, seg, w.signal, w.label, stat)
+                        gauge.labels(*labels).set(value)
+                        seen.add(labels)
+        for stale in self._detector_series - seen:
+            gauge.remove(*stale)
+        self._detector_series = seen
+
+
+def _key_watchers(monitor: Any) -> Iterator[Any]:
+    """A key's detector watchers (score, features, error, residual), without touching them."""
+    yield from getattr(monitor, "score", None) or ()
+    for group in (getattr(monitor, "features", None) or {}).values():
+        yield from group
+    yield from getattr(monitor, "errors", None) or ()
+    yield from getattr(monitor, "residuals", None) or ()
 
 
 __all__ = ["LABEL_DELAY_BUCKETS", "LabelDelayCollector", "Metrics"]

@@ -458,6 +458,7 @@ class ConsumerService:
             pending += c.pending + c.waiting
             tracked += len(pipeline.keys())
         m.refresh_rolling_metrics(task.pipeline for task in self._owner.tasks.values())
+        m.refresh_detector_statistics(task.pipeline for task in self._owner.tasks.values())
         m.pending_joins.set(pending)
         m.tracked_keys.set(tracked)
 

@@ -1,14 +1,16 @@
 """Consumer metrics fed from pipeline state: rolling windows (per model, version, segment; stale
-series dropped) and the label delay histogram from LabelledRecords."""
+series dropped), detector statistics (same contract) and the label delay histogram from LabelledRecords."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from consumer.metrics import Metrics
+from detectors import DetectionConfig, Pipeline, Source
 from detectors.performance import ClassificationWindow, RegressionWindow
 
 
@@ -71,3 +73,58 @@ def test_label_delay_histogram() -> None:
     assert get(f"{name}_bucket", {"model_id": "fraud", "le": "0.5"}) == 1
     assert get(f"{name}_bucket", {"model_id": "fraud", "le": "60.0"}) == 3
     assert get(f"{name}_bucket", {"model_id": "fraud", "le": "+Inf"}) == 4
+
+
+def _feed(pipeline: Any, version: str, start_ms: int, n: int, offset: int) -> int:
+    for i in range(n):
+        ts = start_ms + i * 100
+        pid = f"{version}-p{i}"
+        for event in (
+            {"type": "prediction", "schema_version": 1, "prediction_id": pid, "model_id": "fraud",
+             "model_version": version, "timestamp": ts, "features": {"amount": float(i % 7)},
+             "prediction": i % 3 == 0, "score": 0.2 + (i % 5) / 10},
+            {"type": "label", "schema_version": 1, "prediction_id": pid, "model_id": "fraud",
+             "timestamp": ts + 50, "label": i % 4 == 0},
+        ):
+            pipeline.process_raw(json.dumps(event).encode(),
+                                 Source(topic="t", partition=0, offset=offset))
+            offset += 1
+    return offset
+
+
+def test_detector_statistics_per_key_signal_detector_and_retired_keys_removed() -> None:
+    config = DetectionConfig.model_validate({
+        "signals": {"score": [{"type": "page_hinkley", "threshold": 50}],
+                    "feature": [{"type": "adwin"}], "error": [{"type": "ddm"}]},
+        "idle_key_ttl_s": 60})
+    pipeline = Pipeline(config)
+    t0 = 1_800_000_000_000
+    offset = _feed(pipeline, "v1", t0, 200, 0)
+    m = Metrics()
+    m.refresh_detector_statistics([pipeline])
+    get = m.registry.get_sample_value
+    name = "driftline_detector_statistic"
+
+    def stat(version: str, signal: str, detector: str, s: str) -> float | None:
+        return get(name, {"model_id": "fraud", "model_version": version, "segment": "",
+                          "signal": signal, "detector": detector, "stat": s})
+
+    assert stat("v1", "score", "page_hinkley", "threshold") == 50.0
+    assert stat("v1", "score", "page_hinkley", "statistic") is not None
+    assert stat("v1", "feature:amount", "adwin", "width") == 200
+    assert stat("v1", "feature:amount", "adwin", "mean_after") is not None
+    assert stat("v1", "feature:amount", "adwin", "mean_before") is None  # None: skipped
+    for s in ("p", "s", "p_min", "s_min"):
+        assert stat("v1", "error", "ddm", s) is not None, s
+    series = {tuple(sorted(sample.labels.items())) for family in m.registry.collect()
+              if family.name == name for sample in family.samples}
+    assert series and all(dict(labels)["model_version"] == "v1" for labels in series)
+
+    # v2 arrives ten minutes of event time later: v1 (idle for longer than 60 s) is retired
+    _feed(pipeline, "v2", t0 + 600_000, 50, offset)
+    assert pipeline.monitor("fraud", "v1", None) is None
+    m.refresh_detector_statistics([pipeline])
+    assert stat("v1", "score", "page_hinkley", "threshold") is None
+    assert stat("v1", "feature:amount", "adwin", "width") is None
+    assert stat("v2", "feature:amount", "adwin", "width") == 50
+    assert m._detector_series and all(labels[1] == "v2" for labels in m._detector_series)
