@@ -54,7 +54,6 @@ LABEL_DELAY_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 *
                        12 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 _CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
 # driftline_detector_statistic: model_id, model_version, segment, signal, detector, stat
-_StatLabels = tuple[str, str, str, str, str, str]
 
 
 class LabelDelayCollector(Collector):
@@ -146,12 +145,12 @@ class Metrics:
             "driftline_rolling_metric",
             "Rolling performance metric of each detector key over its full window.",
             ["model_id", "model_version", "segment", "metric"], registry=r)
-        self._rolling_series: set[tuple[str, str, str, str]] = set()
+        self._rolling_series: set[tuple[str, ...]] = set()
         self.detector_statistic = Gauge(
             "driftline_detector_statistic",
             "Current evidence of each detector (River's own state), by key, signal and statistic.",
             ["model_id", "model_version", "segment", "signal", "detector", "stat"], registry=r)
-        self._detector_series: set[_StatLabels] = set()
+        self._detector_series: set[tuple[str, ...]] = set()
         self.label_delay = LabelDelayCollector()
         r.register(self.label_delay)
         self.tracked_keys = Gauge(
@@ -233,29 +232,18 @@ class Metrics:
 
         Series of keys no longer tracked, or whose window is not full, are removed.
         """
-        seen: set[tuple[str, str, str, str]] = set()
-        gauge = self.rolling_metric
-        for pipeline in pipelines:
-            for model_id, version, segment in pipeline.keys():  # noqa: SIM118
-                monitor = pipeline.monitor(model_id, version, segment)
-                if monitor is None:
+        values: dict[tuple[str, ...], float] = {}
+        for model_id, version, seg, monitor in _tracked_monitors(pipelines):
+            windows = ((getattr(monitor, "class_window", None), _CLASSIFICATION_METRICS),
+                       (getattr(monitor, "reg_window", None), ("mae",)))
+            for window, names in windows:
+                if window is None or not window.full:
                     continue
-                seg = segment or ""
-                windows = ((getattr(monitor, "class_window", None), _CLASSIFICATION_METRICS),
-                           (getattr(monitor, "reg_window", None), ("mae",)))
-                for window, names in windows:
-                    if window is None or not window.full:
-                        continue
-                    for name in names:
-                        value = window.metric(name)
-                        if math.isnan(value):
-                            continue
-                        labels = (model_id, version, seg, name)
-                        gauge.labels(*labels).set(value)
-                        seen.add(labels)
-        for labels in self._rolling_series - seen:
-            gauge.remove(*labels)
-        self._rolling_series = seen
+                for name in names:
+                    value = window.metric(name)
+                    if not math.isnan(value):
+                        values[(model_id, version, seg, name)] = value
+        self._rolling_series = _replace_series(self.rolling_metric, values, self._rolling_series)
 
     def refresh_detector_statistics(self, pipelines: Iterable[Any]) -> None:
         """Set ``driftline_detector_statistic`` from every tracked key's detectors (read-only).
@@ -264,26 +252,36 @@ class Metrics:
         each River detector's evidence; non-numeric or missing values are skipped. Series of
         keys, watchers or statistics no longer present are removed.
         """
-        seen: set[_StatLabels] = set()
-        gauge = self.detector_statistic
-        for pipeline in pipelines:
-            for model_id, version, segment in pipeline.keys():  # noqa: SIM118
-                monitor = pipeline.monitor(model_id, version, segment)
-                if monitor is None:
-                    continue
-                seg = segment or ""
-                for w in _key_watchers(monitor):
-                    for stat, value in evidence(w.spec, w.detector).items():
-                        if isinstance(value, bool) or not isinstance(value, int | float):
-                            continue
-                        if not math.isfinite(value):
-                            continue
-                        labels: _StatLabels = (model_id, version, seg, w.signal, w.label, stat)
-                        gauge.labels(*labels).set(value)
-                        seen.add(labels)
-        for stale in self._detector_series - seen:
-            gauge.remove(*stale)
-        self._detector_series = seen
+        values: dict[tuple[str, ...], float] = {}
+        for model_id, version, seg, monitor in _tracked_monitors(pipelines):
+            for w in _key_watchers(monitor):
+                for stat, value in evidence(w.spec, w.detector).items():
+                    if isinstance(value, bool) or not isinstance(value, int | float):
+                        continue
+                    if math.isfinite(value):
+                        values[(model_id, version, seg, w.signal, w.label, stat)] = value
+        self._detector_series = _replace_series(
+            self.detector_statistic, values, self._detector_series)
+
+
+def _tracked_monitors(pipelines: Iterable[Any]) -> Iterator[tuple[str, str, str, Any]]:
+    """``(model_id, model_version, segment or "", monitor)`` of every tracked key."""
+    for pipeline in pipelines:
+        for model_id, version, segment in pipeline.keys():  # noqa: SIM118
+            monitor = pipeline.monitor(model_id, version, segment)
+            if monitor is not None:
+                yield model_id, version, segment or "", monitor
+
+
+def _replace_series(
+    gauge: Gauge, values: dict[tuple[str, ...], float], previous: set[tuple[str, ...]]
+) -> set[tuple[str, ...]]:
+    """Set ``values`` on ``gauge``, remove the series of ``previous`` not among them."""
+    for labels, value in values.items():
+        gauge.labels(*labels).set(value)
+    for stale in previous - values.keys():
+        gauge.remove(*stale)
+    return set(values)
 
 
 def _key_watchers(monitor: Any) -> Iterator[Any]:
