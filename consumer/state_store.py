@@ -130,6 +130,7 @@ class StateStore:
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "fetch.wait.max.ms": 20,
+            "fetch.queue.backoff.ms": 10,  # no 1 s pause per 100 000 queued records
             "isolation.level": "read_committed",
             "auto.offset.reset": "earliest",
         }
