@@ -38,6 +38,19 @@ __all__ = ["ClassificationWindow", "RegressionWindow", "ThresholdWatcher"]
 _BINARY_CLASSES = frozenset({True, False})  # 1 == True and 0 == False hash alike
 
 
+class _SlotState:
+    """Pickles a slotted object as a plain dict of its slots (the snapshot format since v1)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+
 def _inc(counts: dict[Any, int], key: Any) -> None:
     counts[key] = counts.get(key, 0) + 1
 
@@ -50,7 +63,7 @@ def _dec(counts: dict[Any, int], key: Any) -> None:
         del counts[key]
 
 
-class ClassificationWindow:
+class ClassificationWindow(_SlotState):
     """Accuracy, precision, recall and F1 over the last ``size`` (prediction, label) pairs."""
 
     __slots__ = ("actual", "correct", "pairs", "positive", "predicted", "size", "tp")
@@ -63,13 +76,6 @@ class ClassificationWindow:
         self.tp: dict[Any, int] = {}
         self.predicted: dict[Any, int] = {}
         self.actual: dict[Any, int] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
 
     @property
     def full(self) -> bool:
@@ -127,7 +133,7 @@ class ClassificationWindow:
         return total / len(classes) if classes else 0.0
 
 
-class RegressionWindow:
+class RegressionWindow(_SlotState):
     """Mean absolute error over the last ``size`` residuals."""
 
     __slots__ = ("residuals", "size", "total")
@@ -136,13 +142,6 @@ class RegressionWindow:
         self.size = size
         self.residuals: deque[float] = deque()
         self.total = 0.0
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
 
     @property
     def full(self) -> bool:
@@ -161,7 +160,7 @@ class RegressionWindow:
         return self.total / n if n else 0.0
 
 
-class ThresholdWatcher:
+class ThresholdWatcher(_SlotState):
     """Edge-triggered threshold alert on one metric, with cooldown in labelled samples."""
 
     __slots__ = (
@@ -184,13 +183,6 @@ class ThresholdWatcher:
         self.n = 0
         self.quiet_until = 0
         self.suppressed_cooldown = 0
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
 
     def check(self, value: float) -> bool:
         """Count one evaluation; True when this value newly breaches and should be published."""

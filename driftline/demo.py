@@ -121,7 +121,9 @@ class DemoResult:
         return sum(window) / len(window) if window else float("nan")
 
 
-def _config(bootstrap: str, prefix: str, workdir: Path) -> dict[str, Any]:
+def stack_config(bootstrap: str, prefix: str, workdir: Path) -> dict[str, Any]:
+    """The demo stack's ``driftline.yaml`` as a dict: topics named ``<prefix>.<name>``, one
+    partition, ephemeral metrics ports, a worker policy tuned to retrain within seconds."""
     topics = {name: f"{prefix}.{name}" for name in
               ("predictions", "labels", "drift", "triggers", "retrain", "labelled", "state", "dlq")}
     return {
@@ -145,14 +147,16 @@ def _config(bootstrap: str, prefix: str, workdir: Path) -> dict[str, Any]:
     }
 
 
-def _start(command: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_service(command: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``driftline <command> --config <config>`` as a child process in its own session."""
     return subprocess.Popen(
         [sys.executable, "-m", "driftline", "--log-level", "INFO", command, "--config", str(config)],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def stop_service(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -231,13 +235,13 @@ def run_demo(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         prefix = f"driftline-demo-{uuid.uuid4().hex[:8]}"
-        config = _config(bootstrap, prefix, workdir)
+        config = stack_config(bootstrap, prefix, workdir)
         config_path = workdir / "driftline.yaml"
         config_path.write_text(yaml.safe_dump(config))
         names = TopicNames(**config["topics"])
         create_topics({"bootstrap.servers": bootstrap}, names, TopicLayout(partitions=1))
-        procs.append(_start("consume", config_path, workdir / "consumer.log"))
-        procs.append(_start("retrain-worker", config_path, workdir / "worker.log"))
+        procs.append(start_service("consume", config_path, workdir / "consumer.log"))
+        procs.append(start_service("retrain-worker", config_path, workdir / "worker.log"))
         print(f"consumer and retrain worker started (logs in {workdir})", file=out)
 
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
@@ -313,9 +317,10 @@ def run_demo(
         return result
     finally:
         for proc in procs:
-            _stop(proc)
+            stop_service(proc)
         if broker is not None:
             broker.stop()
 
 
-__all__ = ["DemoResult", "ModelServer", "World", "plot_accuracy", "run_demo"]
+__all__ = ["DemoResult", "ModelServer", "World", "plot_accuracy", "run_demo", "stack_config",
+           "start_service", "stop_service"]

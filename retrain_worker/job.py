@@ -23,6 +23,7 @@ no decision must be published). Steps:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec
 
 from detectors.contracts import LabelledRecord
 from retrain_worker.checks import run_checks
@@ -44,6 +45,7 @@ from retrain_worker.training_data import build_dataset, feature_matrix, feature_
 from retrain_worker.triggers import TriggerRef, retrain_event_id
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 #: (model_id, window config, (start, end) of an around-drift window or None) → records.
 LabelledReader = Callable[[str, WindowConfig, tuple[datetime, datetime] | None], list[LabelledRecord]]
@@ -82,6 +84,20 @@ def _drift_window(
             max(times) + timedelta(seconds=window.after_s))
 
 
+def _timed(job: Callable[P, JobOutcome]) -> Callable[P, JobOutcome]:
+    """Sets the outcome's ``duration_s`` to the wall time of the whole job."""
+
+    @functools.wraps(job)
+    def timed(*args: P.args, **kwargs: P.kwargs) -> JobOutcome:
+        started = time.monotonic()
+        outcome = job(*args, **kwargs)
+        outcome.duration_s = time.monotonic() - started
+        return outcome
+
+    return timed
+
+
+@_timed
 def run_job(
     *,
     model_id: str,
@@ -95,26 +111,6 @@ def run_job(
     previous_version: str | None,
     last_window_end: datetime | None,
     cancel: threading.Event | None = None,
-) -> JobOutcome:
-    started = time.monotonic()
-    outcome = _run(model_id, triggers, policy, reader, registry, entry_point, timeout_s, workdir,
-                   previous_version, last_window_end, cancel)
-    outcome.duration_s = time.monotonic() - started
-    return outcome
-
-
-def _run(
-    model_id: str,
-    triggers: Sequence[TriggerRef],
-    policy: ModelPolicy,
-    reader: LabelledReader,
-    registry: ModelRegistry,
-    entry_point: str,
-    timeout_s: float,
-    workdir: Path,
-    previous_version: str | None,
-    last_window_end: datetime | None,
-    cancel: threading.Event | None,
 ) -> JobOutcome:
     trigger_ids = [t.trigger_id for t in triggers]
     segments = {t.segment for t in triggers if t.origin == "drift"}

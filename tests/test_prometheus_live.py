@@ -48,7 +48,7 @@ import yaml
 
 from consumer.config import TopicLayout, TopicNames
 from consumer.topics import create_topics
-from driftline.demo import _config, _start, _stop
+from driftline.demo import stack_config, start_service, stop_service
 
 pytestmark = pytest.mark.kafka
 
@@ -218,7 +218,7 @@ def test_dashboard_and_alerts_on_a_live_prometheus(
     began = time.monotonic()
     deadline = began + DEADLINE_S
     prefix = f"prom-{uuid.uuid4().hex[:8]}"
-    config = _config(kafka_bootstrap, prefix, tmp_path)
+    config = stack_config(kafka_bootstrap, prefix, tmp_path)
     ports = {"driftline-consumer": _free_port(), "driftline-retrain-worker": _free_port()}
     config["consumer"].update(metrics_host="127.0.0.1",
                               metrics_port=ports["driftline-consumer"])
@@ -234,8 +234,8 @@ def test_dashboard_and_alerts_on_a_live_prometheus(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(_start_prometheus(prometheus_binary, tmp_path, prom_port, ports))
-        procs.append(_start("consume", config_path, tmp_path / "consumer.log"))
-        procs.append(_start("retrain-worker", config_path, tmp_path / "worker.log"))
+        procs.append(start_service("consume", config_path, tmp_path / "consumer.log"))
+        procs.append(start_service("retrain-worker", config_path, tmp_path / "worker.log"))
         api = PromAPI(prom_port)
 
         def targets_up() -> bool:
@@ -276,4 +276,4 @@ def test_dashboard_and_alerts_on_a_live_prometheus(
               f"firing: {firing}")
     finally:
         for proc in reversed(procs):
-            _stop(proc, timeout=10)
+            stop_service(proc, timeout=10)
