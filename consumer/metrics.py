@@ -11,14 +11,15 @@ Contract:
 * ``driftline_rolling_metric{model_id, model_version, segment, metric}`` is the latest value of
   each *full* rolling performance window (classification: accuracy, precision, recall, f1;
   regression: mae), refreshed by :meth:`Metrics.refresh_rolling_metrics` from the pipelines
-  (read-only) at commit time; keys no longer tracked (retired, revoked) drop their series.
+  (read-only) at a commit every ``consumer.key_metrics_interval_s``; keys no longer tracked
+  (retired, revoked) drop their series then. Both per-key families are :class:`KeyGauges`.
   ``segment`` is ``""`` (the label is absent in Prometheus) for unsegmented keys.
 * ``driftline_detector_statistic{model_id, model_version, segment, signal, detector, stat}`` is
   each detector's own current evidence (the numbers of
   :func:`detectors.river_detectors.evidence`: ADWIN width, mean_after (its estimation), variance;
   Page-Hinkley statistic and threshold; DDM p, s, p_min, s_min; ...; ``None`` values skipped),
-  refreshed by :meth:`Metrics.refresh_detector_statistics` like the rolling metrics (read-only,
-  at commit time; series of keys no longer tracked are removed).
+  refreshed by :meth:`Metrics.refresh_detector_statistics` like the rolling metrics, unless
+  ``consumer.detector_statistics`` is off (about 22 series per key with the default detectors).
 * ``driftline_consumer_label_delay_seconds{model_id}`` is a histogram of ``labelled_at -
   predicted_at`` per joined label. :meth:`Metrics.observe_label_delay` costs one subtraction,
   one bisect and a dict lookup per labelled record (no Prometheus child lookup); a custom
@@ -42,7 +43,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from detectors.river_detectors import evidence
@@ -105,6 +106,43 @@ class LabelDelayCollector(Collector):
                                     labels=["model_id"])
 
 
+class KeyGauges(Collector):
+    """A gauge family whose series are all replaced at once, for per-key values.
+
+    :meth:`replace` swaps in a new ``labels → value`` dict (one assignment, so a scrape on the
+    HTTP thread sees the old set or the new one, never a mix); :meth:`collect` renders it. No
+    labelled children: setting tens of thousands of series costs a dict, and series missing
+    from the new dict are simply gone.
+
+    >>> g = KeyGauges("demo_value", "A value per key.", ["key"])
+    >>> g.replace({("a",): 1.0, ("b",): 2.0})
+    >>> g.replace({("b",): 3.0})
+    >>> [(s.labels, s.value) for s in next(iter(g.collect())).samples]
+    [({'key': 'b'}, 3.0)]
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: list[str]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self._values: dict[tuple[str, ...], float] = {}
+
+    def replace(self, values: dict[tuple[str, ...], float]) -> None:
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, value in self._values.items():
+            family.add_metric(labels, value)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+
 class Metrics:
     """All consumer metrics, in one registry."""
 
@@ -141,16 +179,16 @@ class Metrics:
             "driftline_consumer_suppressed_firings",
             "Detector firings not published, by reason (warmup, cooldown).", ["reason"],
             registry=r)
-        self.rolling_metric = Gauge(
+        self.rolling_metric = KeyGauges(
             "driftline_rolling_metric",
             "Rolling performance metric of each detector key over its full window.",
-            ["model_id", "model_version", "segment", "metric"], registry=r)
-        self._rolling_series: set[tuple[str, ...]] = set()
-        self.detector_statistic = Gauge(
+            ["model_id", "model_version", "segment", "metric"])
+        r.register(self.rolling_metric)
+        self.detector_statistic = KeyGauges(
             "driftline_detector_statistic",
             "Current evidence of each detector (River's own state), by key, signal and statistic.",
-            ["model_id", "model_version", "segment", "signal", "detector", "stat"], registry=r)
-        self._detector_series: set[tuple[str, ...]] = set()
+            ["model_id", "model_version", "segment", "signal", "detector", "stat"])
+        r.register(self.detector_statistic)
         self.label_delay = LabelDelayCollector()
         r.register(self.label_delay)
         self.tracked_keys = Gauge(
@@ -243,7 +281,7 @@ class Metrics:
                     value = window.metric(name)
                     if not math.isnan(value):
                         values[(model_id, version, seg, name)] = value
-        self._rolling_series = _replace_series(self.rolling_metric, values, self._rolling_series)
+        self.rolling_metric.replace(values)
 
     def refresh_detector_statistics(self, pipelines: Iterable[Any]) -> None:
         """Set ``driftline_detector_statistic`` from every tracked key's detectors (read-only).
@@ -260,8 +298,7 @@ class Metrics:
                         continue
                     if math.isfinite(value):
                         values[(model_id, version, seg, w.signal, w.label, stat)] = value
-        self._detector_series = _replace_series(
-            self.detector_statistic, values, self._detector_series)
+        self.detector_statistic.replace(values)
 
 
 def _tracked_monitors(pipelines: Iterable[Any]) -> Iterator[tuple[str, str, str, Any]]:
@@ -273,17 +310,6 @@ def _tracked_monitors(pipelines: Iterable[Any]) -> Iterator[tuple[str, str, str,
                 yield model_id, version, segment or "", monitor
 
 
-def _replace_series(
-    gauge: Gauge, values: dict[tuple[str, ...], float], previous: set[tuple[str, ...]]
-) -> set[tuple[str, ...]]:
-    """Set ``values`` on ``gauge``, remove the series of ``previous`` not among them."""
-    for labels, value in values.items():
-        gauge.labels(*labels).set(value)
-    for stale in previous - values.keys():
-        gauge.remove(*stale)
-    return set(values)
-
-
 def _key_watchers(monitor: Any) -> Iterator[Any]:
     """A key's detector watchers (score, features, error, residual), without touching them."""
     yield from getattr(monitor, "score", None) or ()
@@ -293,4 +319,4 @@ def _key_watchers(monitor: Any) -> Iterator[Any]:
     yield from getattr(monitor, "residuals", None) or ()
 
 
-__all__ = ["LABEL_DELAY_BUCKETS", "LabelDelayCollector", "Metrics"]
+__all__ = ["LABEL_DELAY_BUCKETS", "KeyGauges", "LabelDelayCollector", "Metrics"]

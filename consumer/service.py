@@ -25,6 +25,7 @@ from __future__ import annotations
 import faulthandler
 import gc
 import logging
+import math
 import os
 import signal
 import socket
@@ -126,6 +127,7 @@ class ConsumerService:
         self._checkpointer: Checkpointer | None = None
         self._last_probe = 0.0
         self._last_refresh = 0.0
+        self._last_key_refresh = -math.inf
         self._fatal_reason: str | None = None
 
     # -- wiring ---------------------------------------------------------------------------------
@@ -433,7 +435,8 @@ class ConsumerService:
         self._owner.rewind(self._consumer)
 
     def _refresh_pipeline_metrics(self) -> None:
-        """Fold the pipelines' own counters into Prometheus (at most once a second)."""
+        """Fold the pipelines' own counters into Prometheus (at most once a second), and
+        recompute the per-key gauges every ``consumer.key_metrics_interval_s``."""
         assert self._owner is not None
         now = time.monotonic()
         if now - self._last_refresh < 1.0:
@@ -461,8 +464,12 @@ class ConsumerService:
             m.waiting_labels.labels(part).set(c.waiting)
             pending += c.pending + c.waiting
             tracked += len(pipeline.keys())
-        m.refresh_rolling_metrics(task.pipeline for task in self._owner.tasks.values())
-        m.refresh_detector_statistics(task.pipeline for task in self._owner.tasks.values())
+        if now - self._last_key_refresh >= self.settings.key_metrics_interval_s:
+            self._last_key_refresh = now
+            pipelines = [task.pipeline for task in self._owner.tasks.values()]
+            m.refresh_rolling_metrics(pipelines)
+            if self.settings.detector_statistics:
+                m.refresh_detector_statistics(pipelines)
         m.pending_joins.set(pending)
         m.tracked_keys.set(tracked)
 

@@ -253,6 +253,15 @@ class ServiceProcess:
                     return float(sample.value)
         return None
 
+    def wait_metric(self, name: str, labels: dict[str, str] | None = None,
+                    timeout_s: float = 10.0) -> float:
+        """The sample's value once ``/metrics`` shows it and it is positive."""
+        deadline = time.monotonic() + timeout_s
+        while (value := self.metric(name, labels)) is None or value <= 0:
+            assert time.monotonic() < deadline, f"no positive {name} {labels or ''} in {timeout_s}s"
+            time.sleep(0.1)
+        return value
+
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         while True:

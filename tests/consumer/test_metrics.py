@@ -92,6 +92,12 @@ def _feed(pipeline: Any, version: str, start_ms: int, n: int, offset: int) -> in
     return offset
 
 
+def _series(m: Metrics, name: str) -> list[dict[str, str]]:
+    """The label sets of every series of ``name`` a scrape would show."""
+    return [sample.labels for family in m.registry.collect() if family.name == name
+            for sample in family.samples]
+
+
 def test_detector_statistics_per_key_signal_detector_and_retired_keys_removed() -> None:
     config = DetectionConfig.model_validate({
         "signals": {"score": [{"type": "page_hinkley", "threshold": 50}],
@@ -116,9 +122,8 @@ def test_detector_statistics_per_key_signal_detector_and_retired_keys_removed() 
     assert stat("v1", "feature:amount", "adwin", "mean_before") is None  # None: skipped
     for s in ("p", "s", "p_min", "s_min"):
         assert stat("v1", "error", "ddm", s) is not None, s
-    series = {tuple(sorted(sample.labels.items())) for family in m.registry.collect()
-              if family.name == name for sample in family.samples}
-    assert series and all(dict(labels)["model_version"] == "v1" for labels in series)
+    series = _series(m, name)
+    assert series and all(labels["model_version"] == "v1" for labels in series)
 
     # v2 arrives ten minutes of event time later: v1 (idle for longer than 60 s) is retired
     _feed(pipeline, "v2", t0 + 600_000, 50, offset)
@@ -127,4 +132,5 @@ def test_detector_statistics_per_key_signal_detector_and_retired_keys_removed() 
     assert stat("v1", "score", "page_hinkley", "threshold") is None
     assert stat("v1", "feature:amount", "adwin", "width") is None
     assert stat("v2", "feature:amount", "adwin", "width") == 50
-    assert m._detector_series and all(labels[1] == "v2" for labels in m._detector_series)
+    series = _series(m, name)
+    assert series and all(labels["model_version"] == "v2" for labels in series)

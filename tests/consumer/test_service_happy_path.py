@@ -48,10 +48,12 @@ def test_drift_topic_equals_replay(
             ((e["model_id"].encode(), line) for e, line in zip(events, lines, strict=True)))
 
     group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
+                             consumer={"key_metrics_interval_s": 0.5})
     services.append(service.start())
     service.wait_ready()
     wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
+    service.wait_metric("driftline_detector_statistic", {"detector": "adwin", "stat": "width"})
     assert service.terminate() == 0, service.tail()
 
     # The oracle: the same pipeline in-process over the same lines, with the Kafka topic as the
@@ -106,11 +108,14 @@ def test_separate_prediction_and_label_topics(
         produce(kafka_bootstrap, topic, ((e["model_id"].encode(), encode(e))
                                          for e in events if e["type"] == kind))
     group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
+                             consumer={"detector_statistics": False})
     services.append(service.start())
     service.wait_ready()
     wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
     wait_committed(kafka_bootstrap, group, topics.labels, procs=[service])
+    service.wait_metric("driftline_consumer_tracked_keys")
+    assert service.metric("driftline_detector_statistic") is None  # turned off
     for p in range(3):
         consumed = service.metric("driftline_consumer_records_total",
                                   {"partition": str(p), "outcome": "consumed"}) or 0
