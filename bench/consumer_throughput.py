@@ -18,6 +18,9 @@ fetch with ``fetch.queue.backoff.ms`` = 10, see :data:`FETCH_TUNING`):
 For scale, **pipeline_only** runs the same decoding, detection core and output serialization in
 memory without Kafka: no one-process consumer on this core can beat it.
 
+With ``--processes N``, **scale-out**: one real ``driftline consume`` process on one partition,
+then N processes on N partitions, with the CPU cores they and the whole machine kept busy.
+
 Then latency: events produced at a fixed rate into a fresh topic while Driftline runs; for each
 drift event (and each labelled record) read back with ``read_committed``, the time from the
 producer's ``CreateTime`` of the triggering input record to its arrival at the reader.
@@ -25,6 +28,7 @@ producer's ``CreateTime`` of the triggering input record to its arrival at the r
 Usage::
 
     .venv/bin/python bench/consumer_throughput.py [--bootstrap HOST:PORT] [--events 200000]
+                                                  [--processes 2]
 
 Without ``--bootstrap`` a single-node broker is started from the Maven jars (scripts/kafka).
 """
@@ -40,6 +44,7 @@ import statistics
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -73,11 +78,11 @@ def machine() -> dict[str, Any]:
             "librdkafka": confluent_kafka.libversion()[0], "river": river.__version__}
 
 
-def make_topics(bootstrap: str, tag: str) -> TopicNames:
+def make_topics(bootstrap: str, tag: str, partitions: int = 1) -> TopicNames:
     prefix = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
     names = TopicNames(**{f: f"{prefix}.{f}" for f in TopicNames.model_fields})
     names = names.model_copy(update={"labels": names.predictions})
-    create_topics({"bootstrap.servers": bootstrap}, names, TopicLayout(partitions=1))
+    create_topics({"bootstrap.servers": bootstrap}, names, TopicLayout(partitions=partitions))
     return names
 
 
@@ -93,14 +98,17 @@ def events(n: int, models: int = 10, seed: int = 1) -> list[tuple[bytes, bytes]]
             for e in simulate(scenario, seed=seed)]
 
 
-def produce_all(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> float:
+def produce_all(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
+                partitions: int = 1) -> float:
+    """Produce ``items``; model ``model-<i>`` goes to partition ``i % partitions``."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
                          "batch.num.messages": 10000, "enable.idempotence": True})
     began = time.perf_counter()
     for key, value in items:
+        partition = int(key.rsplit(b"-", 1)[1]) % partitions
         while True:
             try:
-                producer.produce(topic, value, key, partition=0)
+                producer.produce(topic, value, key, partition=partition)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -336,6 +344,102 @@ def run_driftline(bootstrap: str, topics: TopicNames, total: int) -> float:
     return elapsed
 
 
+# -- scale-out: N processes over N partitions ---------------------------------------------------
+
+
+def _assigned(port: int) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "driftline_consumer_assigned_partitions":
+                return sample.value
+    return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def run_processes(bootstrap: str, items: list[tuple[bytes, bytes]], processes: int
+                  ) -> tuple[float, float, float]:
+    """``processes`` × ``driftline consume`` (real processes) on a topic of as many partitions,
+    each holding one. Timed from the first record produced to every partition's committed
+    offset at its end (the produce overlaps the consume; one process is timed the same way).
+    Returns the seconds, the CPU cores the consumer processes kept busy meanwhile, and the
+    cores the whole machine (broker, this process's producer, consumers) kept busy."""
+    from consumer.local_broker import free_port
+    from driftline.demo import start_service, stop_service
+
+    topics = make_topics(bootstrap, f"x{processes}", partitions=processes)
+    group = f"bench-scale-{uuid.uuid4().hex[:8]}"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    procs, ports = [], []
+    try:
+        for i in range(processes):
+            ports.append(free_port())
+            config = workdir / f"c{i}.yaml"
+            config.write_text(json.dumps({
+                "kafka": {"bootstrap.servers": bootstrap}, "topics": topics.model_dump(),
+                "consumer": {"group_id": group, "instance_id": f"c{i}", "metrics_port": ports[-1],
+                             "metrics_host": "127.0.0.1"}}))
+            procs.append(start_service("consume", config, workdir / f"c{i}.log"))
+        deadline = time.monotonic() + 120
+        while not all(_assigned(port) == 1 for port in ports):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"consumers not each assigned one partition; logs in {workdir}")
+            time.sleep(0.2)
+        cpu_before = sum(_cpu_seconds(p.pid) for p in procs)
+        machine_before = _machine_jiffies()
+        began = time.perf_counter()
+        produce_all(bootstrap, topics.predictions, items, partitions=processes)
+        ends = _ends(bootstrap, topics.predictions, processes)
+        while _committed_all(bootstrap, group, topics.predictions, processes) != ends:
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a consumer exited; logs in {workdir}")
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - began
+        busy, total = (after - before for after, before in zip(
+            _machine_jiffies(), machine_before, strict=True))
+        return (elapsed, (sum(_cpu_seconds(p.pid) for p in procs) - cpu_before) / elapsed,
+                (os.cpu_count() or 1) * busy / max(1, total))
+    finally:
+        for proc in procs:
+            stop_service(proc)
+
+
+def _ends(bootstrap: str, topic: str, partitions: int) -> list[int]:
+    c = _consumer(bootstrap)
+    try:
+        return [c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(partitions)]
+    finally:
+        c.close()
+
+
+def _committed_all(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        return [int(tp.offset) for tp in c.committed(
+            [TopicPartition(topic, p) for p in range(partitions)], timeout=10)]
+    finally:
+        c.close()
+
+
 # -- latency -----------------------------------------------------------------------------------
 
 
@@ -438,6 +542,9 @@ def main() -> int:
     parser.add_argument("--latency-rate", type=float, default=2000.0)
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--processes", type=int, default=0, metavar="N",
+                        help="also time N driftline consume processes on N partitions against "
+                             "one process on one partition")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     broker = None
@@ -475,6 +582,16 @@ def main() -> int:
               f"driftline / raw = {ours / raw:.2f} (goal >= 0.5); "
               f"driftline / pipeline only = {ours / core:.2f}; "
               f"floor / naive = {floor / naive:.2f}x, floor / raw = {floor / raw:.2f}", flush=True)
+        if args.processes:
+            runs = {n: run_processes(bootstrap, items, n) for n in (1, args.processes)}
+            results["processes"] = {
+                str(n): {"events_per_s": round(total / seconds), "consumer_cores": round(mine, 2),
+                         "machine_cores": round(box, 2)}
+                for n, (seconds, mine, box) in runs.items()}
+            for n, (seconds, mine, box) in runs.items():
+                print(f"driftline x{n} processes on {n} partitions {total / seconds:>10,.0f} "
+                      f"events/s; CPU cores busy: consumers {mine:.2f}, machine {box:.2f}",
+                      flush=True)
         latency = run_latency(bootstrap, args.latency_rate, args.latency_seconds)
         results["latency"] = latency
         print(f"latency at {latency['rate']:.0f} events/s: drift events n={latency['drift_events']}"
