@@ -117,7 +117,7 @@ class ConsumerSettings(BaseModel):
     #: How often the per-key gauges (``driftline_rolling_metric``, ``driftline_detector_statistic``)
     #: are recomputed. Each refresh walks every tracked key on the processing thread: about 20 µs
     #: per key with the default detectors (20 ms per 1 000 keys).
-    key_metrics_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    model_gauges_interval_s: float = Field(default=10.0, gt=0, le=3600)
     #: Export ``driftline_detector_statistic``: about 22 series per tracked key with the default
     #: detectors (22 000 per 1 000 keys); turn off for large fleets.
     detector_statistics: bool = True
@@ -220,19 +220,40 @@ def load_config(
         raise ConfigError(format_validation_error(exc)) from exc
 
 
-def mask_secrets(value: Any, key: str = "") -> Any:
-    """A copy of a config dump with secret-looking values replaced by ``***``.
+def mask_secrets(config: BaseModel) -> dict[str, Any]:
+    """The config's JSON dump with secrets replaced by ``***``, for logs and ``--print-config``.
 
-    >>> mask_secrets({"kafka": {"sasl.password": "hunter2", "bootstrap.servers": "b:9092"}})
-    {'kafka': {'sasl.password': '***', 'bootstrap.servers': 'b:9092'}}
+    Secrets live in the free-form maps (librdkafka properties such as ``sasl.password``,
+    trainer parameters): there, any value under a key containing one of
+    :data:`SECRET_MARKERS` is masked. Driftline's own typed settings are shown as they are, even
+    when their names contain a marker (``detection.max_tracked_keys``).
+
+    >>> class Example(BaseModel):
+    ...     max_tracked_keys: int = 5
+    ...     kafka: dict[str, str] = {"sasl.password": "hunter2", "bootstrap.servers": "b:9092"}
+    >>> mask_secrets(Example())
+    {'max_tracked_keys': 5, 'kafka': {'sasl.password': '***', 'bootstrap.servers': 'b:9092'}}
     """
-    if isinstance(value, Mapping):
-        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v, key) for v in value]
-    if any(marker in key.lower() for marker in SECRET_MARKERS) and value not in (None, ""):
+    masked: dict[str, Any] = _mask(config, config.model_dump(mode="json"), "", free_form=False)
+    return masked
+
+
+def _mask(value: Any, dumped: Any, key: str, *, free_form: bool) -> Any:
+    """``dumped`` (the JSON dump of ``value``) with the secrets of free-form maps masked."""
+    if isinstance(value, BaseModel) and isinstance(dumped, Mapping):
+        return {name: _mask(getattr(value, name, None), d, name, free_form=False)
+                for name, d in dumped.items()}
+    if isinstance(dumped, Mapping):
+        items = value if isinstance(value, Mapping) else {}
+        return {k: _mask(items.get(k), d, str(k), free_form=True) for k, d in dumped.items()}
+    if isinstance(dumped, list):
+        values = list(value) if isinstance(value, list | tuple) else [None] * len(dumped)
+        return [_mask(v, d, key, free_form=free_form)
+                for v, d in zip(values, dumped, strict=False)]
+    if free_form and dumped not in (None, "") and any(
+            marker in key.lower() for marker in SECRET_MARKERS):
         return "***"
-    return value
+    return dumped
 
 
 __all__ = [

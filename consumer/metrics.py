@@ -11,7 +11,7 @@ Contract:
 * ``driftline_rolling_metric{model_id, model_version, segment, metric}`` is the latest value of
   each *full* rolling performance window (classification: accuracy, precision, recall, f1;
   regression: mae), refreshed by :meth:`Metrics.refresh_rolling_metrics` from the pipelines
-  (read-only) at a commit every ``consumer.key_metrics_interval_s``; keys no longer tracked
+  (read-only) at a commit every ``consumer.model_gauges_interval_s``; keys no longer tracked
   (retired, revoked) drop their series then. Both per-key families are :class:`KeyGauges`.
   ``segment`` is ``""`` (the label is absent in Prometheus) for unsegmented keys.
 * ``driftline_detector_statistic{model_id, model_version, segment, signal, detector, stat}`` is

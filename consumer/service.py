@@ -436,7 +436,7 @@ class ConsumerService:
 
     def _refresh_pipeline_metrics(self) -> None:
         """Fold the pipelines' own counters into Prometheus (at most once a second), and
-        recompute the per-key gauges every ``consumer.key_metrics_interval_s``."""
+        recompute the per-key gauges every ``consumer.model_gauges_interval_s``."""
         assert self._owner is not None
         now = time.monotonic()
         if now - self._last_refresh < 1.0:
@@ -464,7 +464,7 @@ class ConsumerService:
             m.waiting_labels.labels(part).set(c.waiting)
             pending += c.pending + c.waiting
             tracked += len(pipeline.keys())
-        if now - self._last_key_refresh >= self.settings.key_metrics_interval_s:
+        if now - self._last_key_refresh >= self.settings.model_gauges_interval_s:
             self._last_key_refresh = now
             pipelines = [task.pipeline for task in self._owner.tasks.values()]
             m.refresh_rolling_metrics(pipelines)

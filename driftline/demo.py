@@ -131,7 +131,7 @@ def stack_config(bootstrap: str, prefix: str, workdir: Path) -> dict[str, Any]:
         "topics": topics,
         "topic_layout": {"partitions": 1, "replication_factor": 1},
         "consumer": {"group_id": f"{prefix}-consumer", "metrics_port": 0, "commit_interval_ms": 200,
-                     "key_metrics_interval_s": 1.0},
+                     "model_gauges_interval_s": 1.0},
         "worker": {
             "group_id": f"{prefix}-retrain",
             "metrics_port": 0,

@@ -24,7 +24,7 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"driftline consume: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     if args.print_config:
-        dump = mask_secrets(config.model_dump(mode="json"))
+        dump = mask_secrets(config)
         sys.stdout.write(yaml.safe_dump(dump, sort_keys=False))
         return 0
     from consumer.service import ConsumerService

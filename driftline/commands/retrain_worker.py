@@ -26,7 +26,7 @@ def _handle(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    log.info("configuration: %s", json.dumps(mask_secrets(config.model_dump(mode="json"))))
+    log.info("configuration: %s", json.dumps(mask_secrets(config)))
     try:
         return run_worker(config)
     except RetrainWorkerError as exc:

@@ -49,7 +49,7 @@ def test_drift_topic_equals_replay(
 
     group = f"g-{uuid.uuid4().hex[:8]}"
     service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
-                             consumer={"key_metrics_interval_s": 0.5})
+                             consumer={"model_gauges_interval_s": 0.5})
     services.append(service.start())
     service.wait_ready()
     wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
