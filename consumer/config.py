@@ -135,7 +135,7 @@ class ConsumerSettings(BaseModel):
     #: Records larger than this are dead-lettered without being parsed.
     max_record_bytes: int = Field(default=1_048_576, ge=64)
     #: Accept records without a Kafka key; by default they are dead-lettered, since producers
-    #: must key by ``model_id``. (The name avoids "key": config dumps mask such fields.)
+    #: must key by ``model_id``.
     accept_unaddressed: bool = False
     #: Extra librdkafka properties for the consumer only / the producer only (after ``kafka:``).
     consumer_properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
