@@ -9,8 +9,8 @@ labelled records, dead letters) into the open transaction as they are computed. 
    ``consumer.snapshot_interval_ms``, or all of them when forced: on revoke and shutdown). Every
    model the partition's pipeline marks dirty since its last checkpoint is snapshotted and
    produced to the compacted state topic (key ``<group>/<partition>/<model_id>``, state partition
-   ``partition % state_partitions``), in an envelope recording the input offsets it reflects and
-   the River version; then the partition's checkpoint marker (key ``<group>/<partition>/``) with
+   ``partition % state_partitions``; a large one in chunks, see :mod:`consumer.state_store`), in
+   an envelope recording the input offsets it reflects and the River version; then the partition's checkpoint marker (key ``<group>/<partition>/``) with
    the same offsets (:mod:`consumer.state_store`). With ``snapshot_interval_ms`` at or below the
    commit interval, every commit is a checkpoint. Between checkpoints, restore replays the
    inputs from the checkpoint to the committed offsets (:mod:`consumer.catchup`).
@@ -81,13 +81,10 @@ class Checkpointer:
             offsets = dict(task.positions)
             state_partition = self._store.state_partition(task.partition)
             for model_id in sorted(task.pipeline.dirty_models()):
-                self._tx.produce(
-                    self._store.topic,
-                    encode_envelope(task.pipeline.snapshot_model(model_id),
-                                    partition=task.partition, model_id=model_id, offsets=offsets),
-                    key=self._store.key(task.partition, model_id),
-                    partition=state_partition,
-                )
+                for key, value in self._store.snapshot(
+                        task.partition, model_id, task.pipeline.snapshot_model(model_id), offsets):
+                    self._tx.produce(self._store.topic, value, key=key,
+                                     partition=state_partition)
                 snapshots += 1
             self._tx.produce(
                 self._store.topic,

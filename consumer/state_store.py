@@ -2,11 +2,17 @@
 
 Contract:
 
-* One record per (consumer group, input partition, model): key ``<group>/<partition>/<model_id>``,
+* One record (a large snapshot: a head and chunks, below) per (consumer group, input partition,
+  model): key ``<group>/<partition>/<model_id>``,
   written to state-topic partition ``input_partition % state_partitions``, so restoring one input
   partition reads one state partition, not the whole topic.
 * The value is an envelope: one JSON header line (format version, partition, model, the input
   offsets the snapshot reflects, the River version), ``\\n``, then the pipeline's own snapshot bytes.
+* A snapshot larger than :data:`CHUNK_BYTES` (a model holding thousands of pending joins) is cut
+  into chunks, so no record exceeds Kafka's default 1 MB limits: the head record (the model's
+  key, header ``"chunks": n``) carries the first piece, records ``<group>/<partition>#<i>/<model_id>``
+  (``i`` = 1 … n-1, same partition, same transaction, same offsets in their headers) the rest.
+  When a model's snapshot shrinks, its chunks beyond the new count are tombstoned.
 * Snapshots are produced inside the same transaction as the input offsets they reflect
   (:mod:`consumer.checkpoint`), so whatever a ``read_committed`` reader sees is consistent with
   the committed offsets. A model whose state did not change keeps its older record, which is still
@@ -17,7 +23,7 @@ Contract:
   checkpoint and the committed offsets are replayed on restore (:mod:`consumer.catchup`).
 * :meth:`StateStore.restore` reads the state partition from the beginning to its end (the last
   stable offset: ``read_committed``), keeps the last record per key of the asked input partition
-  (a tombstone deletes), and returns model → snapshot bytes.
+  (a tombstone deletes), and returns model → snapshot bytes (heads joined with their chunks).
 
 >>> value = encode_envelope(b"payload", partition=3, model_id="fraud", offsets={"preds": 41})
 >>> header, payload = decode_envelope(value)
@@ -25,6 +31,12 @@ Contract:
 ({'preds': 41}, 'fraud', b'payload')
 >>> state_key("driftline-consumer", 3, "fraud")
 'driftline-consumer/3/fraud'
+>>> records = snapshot_records(b"abcde", group_id="g", partition=3, model_id="fraud",
+...                            offsets={"preds": 41}, chunk_bytes=2)
+>>> [(key, decode_envelope(value)[1]) for key, value in records]
+[(b'g/3/fraud', b'ab'), (b'g/3#1/fraud', b'cd'), (b'g/3#2/fraud', b'e')]
+>>> decode_envelope(records[0][1])[0]["chunks"], decode_envelope(records[2][1])[0]["chunk"]
+(3, 2)
 """
 
 from __future__ import annotations
@@ -45,13 +57,25 @@ log = logging.getLogger(__name__)
 
 ENVELOPE_VERSION = 1
 
+#: Most snapshot bytes in one state record: under librdkafka's ``message.max.bytes`` and the
+#: broker's ``max.message.bytes`` defaults (1 000 000 and 1 048 588 bytes), with room for the
+#: key, the envelope header and the batch overhead.
+CHUNK_BYTES = 900_000
+
 
 def state_key(group_id: str, partition: int, model_id: str) -> str:
     return f"{group_id}/{partition}/{model_id}"
 
 
+def chunk_key(group_id: str, partition: int, model_id: str, index: int) -> str:
+    """Key of chunk ``index`` ≥ 1 of a model's snapshot (chunk 0 is the head, at
+    :func:`state_key`); no head key of the same group and partition can look like it."""
+    return f"{group_id}/{partition}#{index}/{model_id}"
+
+
 def encode_envelope(
-    payload: bytes, *, partition: int, model_id: str, offsets: Mapping[str, int]
+    payload: bytes, *, partition: int, model_id: str, offsets: Mapping[str, int],
+    **extra: int,
 ) -> bytes:
     header = {
         "v": ENVELOPE_VERSION,
@@ -59,8 +83,25 @@ def encode_envelope(
         "model_id": model_id,
         "offsets": dict(offsets),
         "river": river.__version__,
+        **extra,
     }
     return json.dumps(header, separators=(",", ":")).encode() + b"\n" + payload
+
+
+def snapshot_records(
+    payload: bytes, *, group_id: str, partition: int, model_id: str,
+    offsets: Mapping[str, int], chunk_bytes: int = CHUNK_BYTES,
+) -> list[tuple[bytes, bytes]]:
+    """``(key, value)`` of every state record of one model's snapshot: the head, then chunks."""
+    pieces = [payload[i:i + chunk_bytes] for i in range(0, len(payload), chunk_bytes)] or [b""]
+    head = encode_envelope(pieces[0], partition=partition, model_id=model_id, offsets=offsets,
+                           **({"chunks": len(pieces)} if len(pieces) > 1 else {}))
+    records = [(state_key(group_id, partition, model_id).encode(), head)]
+    for index, piece in enumerate(pieces[1:], start=1):
+        records.append((chunk_key(group_id, partition, model_id, index).encode(),
+                        encode_envelope(piece, partition=partition, model_id=model_id,
+                                        offsets=offsets, chunk=index)))
+    return records
 
 
 def decode_envelope(value: bytes) -> tuple[dict[str, Any], bytes]:
@@ -107,12 +148,17 @@ class StateStore:
         group_id: str,
         state_partitions: int,
         timeout_s: float = 60.0,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
         self.state_partitions = state_partitions
         self.timeout_s = timeout_s
+        self.chunk_bytes = chunk_bytes
         self._kafka_conf = dict(kafka_conf)
+        #: (input partition, model) → records of its snapshot on the topic (head + chunks), as
+        #: last written or restored: chunks beyond a new, shorter snapshot are tombstoned.
+        self._records: dict[tuple[int, str], int] = {}
 
     def state_partition(self, input_partition: int) -> int:
         return input_partition % self.state_partitions
@@ -120,10 +166,26 @@ class StateStore:
     def key(self, input_partition: int, model_id: str) -> bytes:
         return state_key(self.group_id, input_partition, model_id).encode()
 
+    def snapshot(
+        self, input_partition: int, model_id: str, payload: bytes, offsets: Mapping[str, int]
+    ) -> list[tuple[bytes, bytes | None]]:
+        """The ``(key, value)`` records that store one model's snapshot: head, chunks, and
+        tombstones for the chunks of a longer snapshot written before."""
+        records: list[tuple[bytes, bytes | None]] = list(snapshot_records(
+            payload, group_id=self.group_id, partition=input_partition, model_id=model_id,
+            offsets=offsets, chunk_bytes=self.chunk_bytes))
+        written = len(records)
+        before = self._records.get((input_partition, model_id), 1)
+        records += [(chunk_key(self.group_id, input_partition, model_id, i).encode(), None)
+                    for i in range(written, before)]
+        self._records[(input_partition, model_id)] = written
+        return records
+
     def restore(self, input_partition: int) -> RestoredPartition:
         """The latest committed snapshot of every model of ``input_partition``, and the offsets
         of its last checkpoint."""
-        prefix = f"{self.group_id}/{input_partition}/".encode()
+        prefixes = (f"{self.group_id}/{input_partition}/".encode(),  # heads, checkpoint marker
+                    f"{self.group_id}/{input_partition}#".encode())  # chunks
         conf = {
             **self._kafka_conf,
             "group.id": f"{self.group_id}.state-restore",
@@ -159,34 +221,67 @@ class StateStore:
                             continue
                         raise StateRestoreError(f"reading {self.topic}: {err.str()}")
                     key = msg.key()
-                    if key is not None and key.startswith(prefix):
+                    if key is not None and key.startswith(prefixes):
                         latest[key] = msg.value()
         except KafkaException as exc:
             raise StateRestoreError(f"reading {self.topic}: {exc}") from exc
         finally:
             consumer.close()
-        restored: dict[str, RestoredModel] = {}
+        return self.assemble(input_partition, latest)
+
+    def assemble(self, input_partition: int, latest: Mapping[bytes, bytes | None]
+                  ) -> RestoredPartition:
+        """The pure half of :meth:`restore`: from the latest value of every key of one input
+        partition, its snapshots (heads joined with their chunks) and checkpoint. A model with a
+        chunk missing or from another snapshot is left out (it starts fresh; logged as an
+        error). Remembers the chunks on the topic, so the next snapshot tombstones stale ones."""
+        heads: dict[str, tuple[dict[str, Any], bytes]] = {}
+        chunks: dict[tuple[str, int], tuple[dict[str, Any], bytes]] = {}
         checkpoint: dict[str, int] | None = None
         for value in latest.values():
             if value is None:
                 continue
             header, payload = decode_envelope(value)
-            offsets = {str(k): int(v) for k, v in header.get("offsets", {}).items()}
-            if header["model_id"] == CHECKPOINT:
-                checkpoint = offsets
-                continue
-            restored[header["model_id"]] = RestoredModel(
-                model_id=header["model_id"], payload=payload, offsets=offsets)
+            model_id = header["model_id"]
+            if "chunk" in header:
+                chunks[(model_id, int(header["chunk"]))] = (header, payload)
+            elif model_id == CHECKPOINT:
+                checkpoint = _offsets(header)
+            else:
+                heads[model_id] = (header, payload)
+        for (model_id, index), _ in chunks.items():  # every chunk on the topic, current or not
+            key = (input_partition, model_id)
+            self._records[key] = max(self._records.get(key, 1), index + 1)
+        restored: dict[str, RestoredModel] = {}
+        for model_id, (header, payload) in heads.items():
+            pieces = [payload]
+            for index in range(1, int(header.get("chunks", 1))):
+                chunk = chunks.get((model_id, index))
+                if chunk is None or chunk[0].get("offsets") != header.get("offsets"):
+                    log.error("partition %d model %s: chunk %d of its snapshot is missing or "
+                              "from another snapshot; the model starts fresh",
+                              input_partition, model_id, index)
+                    break
+                pieces.append(chunk[1])
+            else:
+                restored[model_id] = RestoredModel(
+                    model_id=model_id, payload=b"".join(pieces), offsets=_offsets(header))
         return RestoredPartition(restored, checkpoint)
+
+
+def _offsets(header: Mapping[str, Any]) -> dict[str, int]:
+    return {str(k): int(v) for k, v in header.get("offsets", {}).items()}
 
 
 __all__ = [
     "CHECKPOINT",
+    "CHUNK_BYTES",
     "ENVELOPE_VERSION",
     "RestoredModel",
     "RestoredPartition",
     "StateStore",
     "decode_envelope",
     "encode_envelope",
+    "snapshot_records",
     "state_key",
 ]
