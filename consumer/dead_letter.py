@@ -1,7 +1,10 @@
 """Dead-letter records: bad input, kept whole, with headers that say what went wrong and where.
 
 A dead-lettered record keeps the original key, value, headers and timestamp, and adds headers in
-the Kafka Connect convention with a ``driftline.`` prefix (SPEC §3):
+the Kafka Connect convention with a ``driftline.`` prefix (SPEC §3). A record that would not fit
+in one Kafka record with them (over :data:`MAX_RECORD_BYTES`) goes without its value, and the
+original headers too if need be (:func:`fit_dead_letter`); the original stays in its source topic
+at the coordinates the headers give:
 
 =====================================  =====================================================
 header                                 value
@@ -12,6 +15,7 @@ header                                 value
 ``driftline.errors.topic``             source topic
 ``driftline.errors.partition``         source partition
 ``driftline.errors.offset``            source offset
+``driftline.errors.value.omitted``     only when the value was left out: its size in bytes
 =====================================  =====================================================
 
 >>> context = DeadLetterContext(stage="validate", error_class="ValidationError",
@@ -21,6 +25,9 @@ header                                 value
 ('driftline.errors.stage', b'validate')
 >>> DeadLetterContext.from_headers(context.to_headers()) == context
 True
+>>> value, headers = fit_dead_letter(b"m", b"x" * 2_000_000, [], context.to_headers())
+>>> value, headers[-1]
+(None, ('driftline.errors.value.omitted', b'2000000'))
 """
 
 from __future__ import annotations
@@ -32,6 +39,13 @@ from pydantic import BaseModel, ConfigDict, Field
 Stage = Literal["deserialize", "validate", "join", "process"]
 HEADER_PREFIX = "driftline.errors."
 MAX_MESSAGE_BYTES = 4096
+#: Most bytes (key, value, header names and values) of one dead-letter record: under librdkafka's
+#: ``message.max.bytes`` and the broker's ``max.message.bytes`` defaults (1 000 000 and
+#: 1 048 588). A record the producer refused would abort every transaction that carries it.
+MAX_RECORD_BYTES = 900_000
+VALUE_OMITTED_HEADER = "driftline.errors.value.omitted"
+
+Headers = list[tuple[str, bytes | None]]
 
 _FIELDS_TO_HEADERS = {
     "stage": "driftline.errors.stage",
@@ -70,4 +84,31 @@ class DeadLetterContext(BaseModel):
         )
 
 
-__all__ = ["HEADER_PREFIX", "MAX_MESSAGE_BYTES", "DeadLetterContext", "Stage"]
+def fit_dead_letter(
+    key: bytes | None, value: bytes | None, original_headers: Headers, context_headers: Headers,
+) -> tuple[bytes | None, Headers]:
+    """Value and headers of a dead-letter record that fits in :data:`MAX_RECORD_BYTES`: the
+    original value and headers plus the context when they fit; else without the value (marked
+    by :data:`VALUE_OMITTED_HEADER`); else without the original headers too."""
+
+    def size(v: bytes | None, headers: Headers) -> int:
+        return len(key or b"") + len(v or b"") + sum(len(k) + len(h or b"") for k, h in headers)
+
+    headers = [*original_headers, *context_headers]
+    if size(value, headers) <= MAX_RECORD_BYTES:
+        return value, headers
+    omitted: Headers = [(VALUE_OMITTED_HEADER, str(len(value or b"")).encode())]
+    if size(None, headers + omitted) <= MAX_RECORD_BYTES:
+        return None, headers + omitted
+    return None, [*context_headers, *omitted]
+
+
+__all__ = [
+    "HEADER_PREFIX",
+    "MAX_MESSAGE_BYTES",
+    "MAX_RECORD_BYTES",
+    "VALUE_OMITTED_HEADER",
+    "DeadLetterContext",
+    "Stage",
+    "fit_dead_letter",
+]

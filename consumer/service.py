@@ -41,7 +41,7 @@ from consumer.batch import Decoder, make_source
 from consumer.catchup import catch_up
 from consumer.checkpoint import Checkpointer
 from consumer.config import ConsumerServiceConfig
-from consumer.dead_letter import DeadLetterContext
+from consumer.dead_letter import MAX_RECORD_BYTES, DeadLetterContext, fit_dead_letter
 from consumer.exceptions import (
     AbortableTransactionError,
     BrokerUnavailableError,
@@ -583,21 +583,25 @@ class ConsumerService:
         context = DeadLetterContext(stage=rejection.stage, error_class=rejection.error_class,
                                     message=rejection.message, topic=src.topic,
                                     partition=src.partition, offset=src.offset)
-        headers: list[tuple[str, bytes | None]] = []
+        original_headers: list[tuple[str, bytes | None]] = []
         timestamp = 0
         if msg is not None:
             key = msg.key()
             original = msg.headers() or []
-            headers.extend((k, v.encode() if isinstance(v, str) else v)
-                           for k, v in (original.items() if isinstance(original, dict)
-                                        else original))
+            original_headers.extend((k, v.encode() if isinstance(v, str) else v)
+                                    for k, v in (original.items() if isinstance(original, dict)
+                                                 else original))
             ts_type, ts = msg.timestamp()
             timestamp = ts if ts_type != 0 and ts > 0 else 0
         else:
             key = rejection.model_id.encode() if rejection.model_id else None
-        headers.extend(context.to_headers())
-        self._tx.produce(self.topics.dlq, rejection.raw, key=key, headers=headers,
-                         timestamp=timestamp)
+        value, headers = fit_dead_letter(key, rejection.raw, original_headers,
+                                         list(context.to_headers()))
+        if value is None and rejection.raw:
+            log.warning("dead letter of %s[%d]@%d: its %d-byte value is left out (over %d bytes "
+                        "with headers); read it at its source", src.topic, src.partition,
+                        src.offset, len(rejection.raw), MAX_RECORD_BYTES)
+        self._tx.produce(self.topics.dlq, value, key=key, headers=headers, timestamp=timestamp)
         self.metrics.dead_letters.inc()
 
     def _model_conflict(self, model_id: str, first: int, now: int) -> None:

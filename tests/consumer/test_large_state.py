@@ -1,9 +1,11 @@
-"""A model whose state is larger than one Kafka record: chunked snapshots, against the real broker.
+"""Against the real broker: what is larger than one Kafka record (1 MB by default) is handled.
 
-A model with thousands of predictions waiting for their labels (a label delay of minutes at tens
+* A model whose state is larger: chunked snapshots. A model with thousands of predictions waiting for their labels (a label delay of minutes at tens
 of predictions per second) has a snapshot over Kafka's default 1 MB record limit. Before
 snapshots were chunked, every checkpoint's transaction aborted ("Message size too large") and
 the consumer rewound forever without committing.
+* A bad input record that fits the input topic but not, with the context headers, the DLQ: it is
+  dead-lettered without its value (the same livelock otherwise).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from consumer.config import TopicNames
+from consumer.dead_letter import VALUE_OMITTED_HEADER, DeadLetterContext
 from consumer.state_store import CHUNK_BYTES
 from detectors.contracts import Label, Prediction
 from tests.consumer.helpers import (
@@ -83,3 +86,29 @@ def test_pending_joins_over_a_record_limit_survive_a_restart(
     assert sorted(r["prediction_id"] for r in labelled) == sorted(f"p{i}" for i in range(PENDING))
     dlq = read_topic(kafka_bootstrap, topics.dlq)
     assert dlq == [], [json.loads(r.value or b"{}") for r in dlq[:3]]
+
+
+def test_a_bad_record_too_large_for_the_dlq_is_dead_lettered_without_its_value(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    topics = one_input_topics(1)
+    huge = b'{"type":"prediction","blob":"' + b"x" * 1_030_000 + b'"}'  # under the broker's limit
+    after = _events("prediction")[:3]
+    produce(kafka_bootstrap, topics.predictions, [(b"fraud", huge), *after],
+            **{"message.max.bytes": 1_048_000})
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    services.append(service.start())
+    service.wait_ready()
+    wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
+    assert service.metric("driftline_consumer_records_total",
+                          {"partition": "0", "outcome": "processed"}) == len(after)
+    assert service.terminate() == 0, service.tail()
+    [dead] = read_topic(kafka_bootstrap, topics.dlq)
+    assert dead.value is None and dead.key == b"fraud"
+    headers = dict(dead.headers)
+    assert headers[VALUE_OMITTED_HEADER] == str(len(huge)).encode()
+    context = DeadLetterContext.from_headers(dead.headers)
+    assert (context.topic, context.partition, context.offset) == (topics.predictions, 0, 0)
+    assert context.stage == "validate"
