@@ -83,7 +83,7 @@ class Decoder:
         self,
         mapping: FieldMapping | None = None,
         *,
-        max_record_bytes: int = 1_048_576,
+        max_record_bytes: int = 900_000,
         accept_unaddressed: bool = False,
     ) -> None:
         self._mapper = FieldMapper(mapping) if mapping is not None else None

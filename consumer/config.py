@@ -132,8 +132,11 @@ class ConsumerSettings(BaseModel):
     broker_timeout_s: float = Field(default=120.0, gt=0)
     #: Where a new group starts reading the inputs.
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    #: Records larger than this are dead-lettered without being parsed.
-    max_record_bytes: int = Field(default=1_048_576, ge=64)
+    #: Records larger than this are dead-lettered without being parsed. The default keeps every
+    #: output a record makes (its labelled record: about its size) under Kafka's default 1 MB
+    #: limits; raise it together with the producer's ``message.max.bytes`` and the output
+    #: topics' ``max.message.bytes``.
+    max_record_bytes: int = Field(default=900_000, ge=64)
     #: Accept records without a Kafka key; by default they are dead-lettered, since producers
     #: must key by ``model_id``.
     accept_unaddressed: bool = False

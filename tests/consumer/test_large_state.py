@@ -88,12 +88,18 @@ def test_pending_joins_over_a_record_limit_survive_a_restart(
     assert dlq == [], [json.loads(r.value or b"{}") for r in dlq[:3]]
 
 
+@pytest.mark.parametrize(("size", "stage", "error_class"), [
+    (1_030_000, "deserialize", "RecordTooLarge"),  # over consumer.max_record_bytes
+    (899_950, "validate", "ValidationError"),  # under it, but not with the context headers
+])
 def test_a_bad_record_too_large_for_the_dlq_is_dead_lettered_without_its_value(
     kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
-    services: list[ServiceProcess],
+    services: list[ServiceProcess], size: int, stage: str, error_class: str,
 ) -> None:
     topics = one_input_topics(1)
-    huge = b'{"type":"prediction","blob":"' + b"x" * 1_030_000 + b'"}'  # under the broker's limit
+    head = b'{"type":"prediction","blob":"'
+    huge = head + b"x" * (size - len(head) - 2) + b'"}'
+    assert len(huge) == size
     after = _events("prediction")[:3]
     produce(kafka_bootstrap, topics.predictions, [(b"fraud", huge), *after],
             **{"message.max.bytes": 1_048_000})
@@ -107,8 +113,7 @@ def test_a_bad_record_too_large_for_the_dlq_is_dead_lettered_without_its_value(
     assert service.terminate() == 0, service.tail()
     [dead] = read_topic(kafka_bootstrap, topics.dlq)
     assert dead.value is None and dead.key == b"fraud"
-    headers = dict(dead.headers)
-    assert headers[VALUE_OMITTED_HEADER] == str(len(huge)).encode()
+    assert dict(dead.headers)[VALUE_OMITTED_HEADER] == str(size).encode()
     context = DeadLetterContext.from_headers(dead.headers)
     assert (context.topic, context.partition, context.offset) == (topics.predictions, 0, 0)
-    assert context.stage == "validate"
+    assert (context.stage, context.error_class) == (stage, error_class)
