@@ -127,7 +127,7 @@ class ConsumerService:
         self._checkpointer: Checkpointer | None = None
         self._last_probe = 0.0
         self._last_refresh = 0.0
-        self._last_key_refresh = -math.inf
+        self._last_gauge_refresh = -math.inf
         self._fatal_reason: str | None = None
 
     # -- wiring ---------------------------------------------------------------------------------
@@ -464,8 +464,8 @@ class ConsumerService:
             m.waiting_labels.labels(part).set(c.waiting)
             pending += c.pending + c.waiting
             tracked += len(pipeline.keys())
-        if now - self._last_key_refresh >= self.settings.model_gauges_interval_s:
-            self._last_key_refresh = now
+        if now - self._last_gauge_refresh >= self.settings.model_gauges_interval_s:
+            self._last_gauge_refresh = now
             pipelines = [task.pipeline for task in self._owner.tasks.values()]
             m.refresh_rolling_metrics(pipelines)
             if self.settings.detector_statistics:
