@@ -11,9 +11,10 @@ labelled records, dead letters) into the open transaction as they are computed. 
    produced to the compacted state topic (key ``<group>/<partition>/<model_id>``, state partition
    ``partition % state_partitions``; a large one in chunks, see :mod:`consumer.state_store`), in
    an envelope recording the input offsets it reflects and the River version; then the
-   partition's checkpoint marker (key ``<group>/<partition>/``) with the same offsets. With ``snapshot_interval_ms`` at or below the
-   commit interval, every commit is a checkpoint. Between checkpoints, restore replays the
-   inputs from the checkpoint to the committed offsets (:mod:`consumer.catchup`).
+   partition's checkpoint marker (key ``<group>/<partition>/``) with the same offsets. With
+   ``snapshot_interval_ms`` at or below the commit interval, every commit is a checkpoint.
+   Between checkpoints, restore replays the inputs from the checkpoint to the committed offsets
+   (:mod:`consumer.catchup`).
 3. **Flush.** Wait until every record of the transaction is acknowledged; any failed delivery
    makes the transaction abortable.
 4. **Offsets.** ``send_offsets_to_transaction`` with the next offset of every input partition
