@@ -2,7 +2,7 @@
 
 A dead-lettered record keeps the original key, value, headers and timestamp, and adds headers in
 the Kafka Connect convention with a ``driftline.`` prefix (SPEC §3). A record that would not fit
-in one Kafka record with them (over :data:`MAX_RECORD_BYTES`) goes without its value, and the
+in one Kafka record with them (over :data:`~consumer.topics.MAX_RECORD_BYTES`) goes without its value, and the
 original headers too if need be (:func:`fit_dead_letter`); the original stays in its source topic
 at the coordinates the headers give:
 
@@ -36,13 +36,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from consumer.topics import MAX_RECORD_BYTES
+
 Stage = Literal["deserialize", "validate", "join", "process"]
 HEADER_PREFIX = "driftline.errors."
 MAX_MESSAGE_BYTES = 4096
-#: Most bytes (key, value, header names and values) of one dead-letter record: under librdkafka's
-#: ``message.max.bytes`` and the broker's ``max.message.bytes`` defaults (1 000 000 and
-#: 1 048 588). A record the producer refused would abort every transaction that carries it.
-MAX_RECORD_BYTES = 900_000
 VALUE_OMITTED_HEADER = "driftline.errors.value.omitted"
 
 Headers = list[tuple[str, bytes | None]]
@@ -87,7 +85,7 @@ class DeadLetterContext(BaseModel):
 def fit_dead_letter(
     key: bytes | None, value: bytes | None, original_headers: Headers, context_headers: Headers,
 ) -> tuple[bytes | None, Headers]:
-    """Value and headers of a dead-letter record that fits in :data:`MAX_RECORD_BYTES`: the
+    """Value and headers of a dead-letter record that fits in :data:`~consumer.topics.MAX_RECORD_BYTES`: the
     original value and headers plus the context when they fit; else without the value (marked
     by :data:`VALUE_OMITTED_HEADER`); else without the original headers too."""
 
@@ -106,7 +104,6 @@ def fit_dead_letter(
 __all__ = [
     "HEADER_PREFIX",
     "MAX_MESSAGE_BYTES",
-    "MAX_RECORD_BYTES",
     "VALUE_OMITTED_HEADER",
     "DeadLetterContext",
     "Stage",

@@ -169,6 +169,10 @@ class Metrics:
             "driftline_consumer_labels",
             "Labels by join outcome (joined, orphaned, expired, duplicate).", ["outcome"],
             registry=r)
+        self.labelled_too_large = Counter(
+            "driftline_consumer_labelled_too_large",
+            "Labelled records not published: over the record size limit (their label still fed "
+            "the detectors).", registry=r)
         self.pending_joins = Gauge(
             "driftline_consumer_pending_joins",
             "Predictions waiting for a label plus labels waiting for a prediction.", registry=r)

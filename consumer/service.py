@@ -41,7 +41,7 @@ from consumer.batch import Decoder, make_source
 from consumer.catchup import catch_up
 from consumer.checkpoint import Checkpointer
 from consumer.config import ConsumerServiceConfig
-from consumer.dead_letter import MAX_RECORD_BYTES, DeadLetterContext, fit_dead_letter
+from consumer.dead_letter import DeadLetterContext, fit_dead_letter
 from consumer.exceptions import (
     AbortableTransactionError,
     BrokerUnavailableError,
@@ -56,7 +56,7 @@ from consumer.metrics import Metrics
 from consumer.partition import PipelineFactory, pipeline_counts
 from consumer.rebalance import PartitionOwner
 from consumer.state_store import StateStore
-from consumer.topics import TopicError, partition_counts
+from consumer.topics import MAX_RECORD_BYTES, TopicError, partition_counts
 from consumer.transactions import CallGuard, Transactor
 from detectors.contracts import DriftEvent, LabelledRecord
 from detectors.labelled import labelled_json
@@ -531,8 +531,12 @@ class ConsumerService:
                     self._model_conflict(model_id, model_partition[model_id], partition)
                 for out in task.pipeline.process(result, make_source(topic, partition, offset),
                                                  raw=value):
-                    if out.__class__ is LabelledRecord:  # one per joined label: inlined _emit
-                        produce(labelled_topic, labelled_json(out), out.model_id.encode())
+                    if out.__class__ is LabelledRecord:  # one per joined label
+                        data = labelled_json(out)
+                        if len(data) <= MAX_RECORD_BYTES:
+                            produce(labelled_topic, data, out.model_id.encode())
+                        else:
+                            self._labelled_too_large(out, len(data))
                         label_delay(out)
                     elif isinstance(out, Rejection):
                         src = out.source
@@ -553,18 +557,23 @@ class ConsumerService:
                                seconds=time.perf_counter() - began, size=n)
         return n
 
-    def _emit(self, out: DriftEvent | LabelledRecord | Any) -> None:
+    def _emit(self, out: DriftEvent | Any) -> None:
+        """Any output but a labelled record (produced in :meth:`_process`) or a rejection."""
         assert self._tx is not None
-        if isinstance(out, LabelledRecord):  # one per joined label: the common case
-            self._tx.produce(self.topics.labelled, labelled_json(out), out.model_id.encode())
-            self.metrics.observe_label_delay(out)
-        elif isinstance(out, DriftEvent):
+        if isinstance(out, DriftEvent):
             self._tx.produce(self.topics.drift, out.model_dump_json().encode(),
                              key=out.model_id.encode())
             self.metrics.drift_events.labels(out.model_id, out.detector, out.signal,
                                              out.severity).inc()
         else:
             log.error("pipeline returned an unknown output %r; ignored", type(out).__name__)
+
+    def _labelled_too_large(self, record: LabelledRecord, size: int) -> None:
+        """Not published: Kafka would refuse it, aborting every transaction that carries it. Its
+        label still fed the detectors; the prediction and label stay in the input topics."""
+        self.metrics.labelled_too_large.inc()
+        log.warning("labelled record of prediction %r (model %r) not published: %d bytes, over "
+                    "%d", record.prediction_id, record.model_id, size, MAX_RECORD_BYTES)
 
     def _dead_letter(
         self,

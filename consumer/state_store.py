@@ -52,15 +52,15 @@ import river
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from consumer.exceptions import StateRestoreError
+from consumer.topics import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
 
 ENVELOPE_VERSION = 1
 
-#: Most snapshot bytes in one state record: under librdkafka's ``message.max.bytes`` and the
-#: broker's ``max.message.bytes`` defaults (1 000 000 and 1 048 588 bytes), with room for the
-#: key, the envelope header and the batch overhead.
-CHUNK_BYTES = 900_000
+#: Most snapshot bytes in one state record: :data:`~consumer.topics.MAX_RECORD_BYTES` less room
+#: for the key and the envelope header.
+CHUNK_BYTES = MAX_RECORD_BYTES - 8_192
 
 
 def state_key(group_id: str, partition: int, model_id: str) -> str:

@@ -18,6 +18,13 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumer.config import TopicLayout, TopicNames
 
+#: Most bytes (key, value and headers) of one record Driftline writes to any of its topics: under
+#: librdkafka's ``message.max.bytes`` and the broker's ``max.message.bytes`` defaults (1 000 000
+#: and 1 048 588 bytes). A record the producer refused would abort every transaction carrying it,
+#: so what could be bigger is cut (state snapshots), trimmed (dead letters) or held back
+#: (labelled records).
+MAX_RECORD_BYTES = 900_000
+
 
 class TopicError(RuntimeError):
     """A topic could not be created, or existing topics do not fit Driftline's needs."""
@@ -120,6 +127,7 @@ def check_copartitioned(kafka_conf: Mapping[str, Any], names: list[str]) -> int:
 
 
 __all__ = [
+    "MAX_RECORD_BYTES",
     "TopicError",
     "check_copartitioned",
     "create_topics",

@@ -6,6 +6,8 @@ snapshots were chunked, every checkpoint's transaction aborted ("Message size to
 the consumer rewound forever without committing.
 * A bad input record that fits the input topic but not, with the context headers, the DLQ: it is
   dead-lettered without its value (the same livelock otherwise).
+* A valid prediction whose labelled record grows past the limit when re-serialized (``1E5`` is
+  written back as ``100000.0``): that one labelled record is held back and counted.
 """
 
 from __future__ import annotations
@@ -117,3 +119,30 @@ def test_a_bad_record_too_large_for_the_dlq_is_dead_lettered_without_its_value(
     context = DeadLetterContext.from_headers(dead.headers)
     assert (context.topic, context.partition, context.offset) == (topics.predictions, 0, 0)
     assert (context.stage, context.error_class) == (stage, error_class)
+
+
+def test_a_labelled_record_over_the_limit_is_held_back_and_counted(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    topics = one_input_topics(1)
+    features = ",".join(f'"f{i}":1E5' for i in range(60_000))
+    big = (b'{"type":"prediction","prediction_id":"big","model_id":"fraud","model_version":"v1",'
+           b'"timestamp":0,"prediction":1,"features":{' + features.encode() + b'}}')
+    assert len(big) < 900_000  # within consumer.max_record_bytes: a valid input
+    label = Label(prediction_id="big", model_id="fraud", timestamp=5, label=1)
+    normal = _events("prediction")[:1] + _events("label")[:1]
+    produce(kafka_bootstrap, topics.predictions,
+            [(b"fraud", big), (b"fraud", label.model_dump_json().encode()), *normal],
+            **{"message.max.bytes": 1_048_000})
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    services.append(service.start())
+    service.wait_ready()
+    wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
+    assert service.metric("driftline_consumer_labelled_too_large_total") == 1.0
+    assert service.metric("driftline_consumer_records_total",
+                          {"partition": "0", "outcome": "processed"}) == 4
+    assert service.terminate() == 0, service.tail()
+    assert [r["prediction_id"] for r in topic_values(kafka_bootstrap, topics.labelled)] == ["p0"]
+    assert read_topic(kafka_bootstrap, topics.dlq) == []
