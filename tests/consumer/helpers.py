@@ -280,6 +280,18 @@ class ServiceProcess:
             self.proc.wait(10)
 
 
+def consume_all(tmp: Path, bootstrap: str, topics: TopicNames, services: list[ServiceProcess],
+                **kwargs: Any) -> ServiceProcess:
+    """A service of a fresh group started on ``topics``, once it has committed every input record
+    already produced (it keeps running: read its metrics, then terminate it)."""
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    service = ServiceProcess(tmp, bootstrap, topics, group=group, instance="a", **kwargs)
+    services.append(service.start())
+    service.wait_ready()
+    wait_committed(bootstrap, group, topics.predictions, procs=[service])
+    return service
+
+
 def drift_view(records: list[Record]) -> list[dict[str, Any]]:
     """Drift events as dicts without ``published_at`` (wall clock), in topic order."""
     out = []

@@ -25,6 +25,7 @@ from consumer.state_store import CHUNK_BYTES
 from detectors.contracts import Label, Prediction
 from tests.consumer.helpers import (
     ServiceProcess,
+    consume_all,
     produce,
     read_topic,
     topic_values,
@@ -105,11 +106,7 @@ def test_a_bad_record_too_large_for_the_dlq_is_dead_lettered_without_its_value(
     after = _events("prediction")[:3]
     produce(kafka_bootstrap, topics.predictions, [(b"fraud", huge), *after],
             **{"message.max.bytes": 1_048_000})
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
-    services.append(service.start())
-    service.wait_ready()
-    wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
+    service = consume_all(tmp_path, kafka_bootstrap, topics, services)
     assert service.metric("driftline_consumer_records_total",
                           {"partition": "0", "outcome": "processed"}) == len(after)
     assert service.terminate() == 0, service.tail()
@@ -135,11 +132,7 @@ def test_a_labelled_record_over_the_limit_is_held_back_and_counted(
     produce(kafka_bootstrap, topics.predictions,
             [(b"fraud", big), (b"fraud", label.model_dump_json().encode()), *normal],
             **{"message.max.bytes": 1_048_000})
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
-    services.append(service.start())
-    service.wait_ready()
-    wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
+    service = consume_all(tmp_path, kafka_bootstrap, topics, services)
     assert service.metric("driftline_consumer_labelled_too_large_total") == 1.0
     assert service.metric("driftline_consumer_records_total",
                           {"partition": "0", "outcome": "processed"}) == 4
