@@ -167,7 +167,8 @@ def wait_committed(bootstrap: str, group: str, topic: str, timeout_s: float = 90
             return
         for proc in procs:
             assert proc.poll() is None or proc.stopped, f"service exited:\n{proc.tail()}"
-        assert time.monotonic() < deadline, f"committed {got} never reached {ends}"
+        assert time.monotonic() < deadline, f"committed {got} never reached {ends}" + "".join(
+            f"\n--- {proc.log_path.name}:\n{proc.tail()}" for proc in procs)
         time.sleep(0.2)
 
 
