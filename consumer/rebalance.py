@@ -3,13 +3,16 @@
 Contract (range assignment, eager protocol; input topics co-partitioned, so partition ``p`` of
 every input topic arrives and leaves together):
 
-* **assign** — assign and *pause* the partitions; for each partition number build its
-  :class:`~consumer.partition.PartitionTask`: reuse the one parked at the last revoke when the
-  broker's committed offsets still equal what that task committed (nobody processed it since),
-  else restore every model's snapshot from the state topic into a fresh pipeline and replay the
-  inputs committed since the snapshots' checkpoint, outputs dropped (:mod:`consumer.catchup`);
-  position the partitions at their committed offsets; *resume*. ``/readyz`` turns ready after
-  this.
+* **assign** — for each partition number build its :class:`~consumer.partition.PartitionTask`:
+  reuse the one parked at the last revoke when the broker's committed offsets still equal what
+  that task committed (nobody processed it since), else restore every model's snapshot from the
+  state topic into a fresh pipeline and replay the inputs committed since the snapshots'
+  checkpoint, outputs dropped (:mod:`consumer.catchup`); only then ``assign()`` the partitions,
+  at their committed offsets. Nothing is fetched before that call, so no record can arrive
+  before its partition's state: the effect of "pause, restore, resume" without pause/resume. (An
+  application ``resume()`` racing librdkafka's own fetch start can be dropped as an outdated op,
+  leaving the partition paused for good: seen here with librdkafka 2.16, one restart in ~8.)
+  ``/readyz`` turns ready after this.
 * **revoke** — commit everything owned (bounded by ``consumer.revoke_timeout_s``), then park the
   tasks. If that commit fails, the transaction is aborted and the parked tasks are dropped (their
   in-memory state is ahead of what was committed).
@@ -84,14 +87,9 @@ class PartitionOwner:
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._metrics.rebalances.labels("assign").inc()
         self._health.set_ready(False, "restoring state")
-        consumer.assign(partitions)
-        if partitions:
-            consumer.pause(partitions)
         numbers = sorted({tp.partition for tp in partitions})
-        start = self.load(consumer, numbers)
-        if start:
-            consumer.assign(start)  # the same partitions, now positioned at committed offsets
-            consumer.resume(start)
+        start = self.load(consumer, numbers)  # before assign(): nothing is fetched meanwhile
+        consumer.assign(start)  # the same partitions, at the committed offsets
         self._parked.clear()
         self._metrics.assigned_partitions.set(len(self.tasks))
         self._health.set_ready(True)
