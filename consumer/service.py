@@ -68,6 +68,10 @@ _BROKER_DOWN_CODES = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSP
                                 KafkaError._RESOLVE})
 
 
+#: Seconds between two lag readings asked of the broker (between them, the watermark cached from
+#: fetch responses is used; it goes stale if a partition stops fetching).
+LAG_QUERY_INTERVAL_S = 10.0
+
 #: Allocations between two young-generation garbage collections while the service runs. The hot
 #: path allocates a few short-lived objects per record (no reference cycles); with Python's
 #: default (700) the collector ran every few dozen records, ~15 % of the loop's CPU.
@@ -128,6 +132,7 @@ class ConsumerService:
         self._last_probe = 0.0
         self._last_refresh = 0.0
         self._last_gauge_refresh = -math.inf
+        self._last_lag_query = -math.inf
         self._fatal_reason: str | None = None
 
     # -- wiring ---------------------------------------------------------------------------------
@@ -474,15 +479,24 @@ class ConsumerService:
         m.tracked_keys.set(tracked)
 
     def _update_lag(self) -> None:
+        """Lag per owned input partition, from the high watermark each fetch response brings.
+        A partition that stopped fetching (stalled in the client) would keep its last lag, so
+        every :data:`LAG_QUERY_INTERVAL_S` the watermarks are asked of the broker instead: a
+        stalled consumer shows growing lag (alert ``DriftlineConsumerLagHigh``), not zero."""
         assert self._consumer is not None and self._owner is not None
         from confluent_kafka import TopicPartition
 
+        now = time.monotonic()
+        query = now - self._last_lag_query >= LAG_QUERY_INTERVAL_S
+        if query:
+            self._last_lag_query = now
         for task in self._owner.tasks.values():
             for topic, position in task.positions.items():
                 try:
                     _low, high = self._consumer.get_watermark_offsets(
-                        TopicPartition(topic, task.partition), cached=True)
+                        TopicPartition(topic, task.partition), timeout=1.0, cached=not query)
                 except KafkaException:
+                    query = False  # slow or unreachable broker: cached values for the rest
                     continue
                 if high >= 0:
                     self.metrics.lag.labels(topic, str(task.partition)).set(

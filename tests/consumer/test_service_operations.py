@@ -175,3 +175,59 @@ def test_abortable_commit_rewinds_and_output_stays_exactly_once(
     assert all(n == 1 for n in Counter(e["event_id"] for e in drift).values())
     assert canonical(drift) == expected_drift
     assert canonical(topic_values(kafka_bootstrap, topics.labelled)) == expected_labelled
+
+
+def test_lag_of_a_partition_that_stopped_fetching_keeps_growing(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lag gauge is read from the broker every ``LAG_QUERY_INTERVAL_S``, not only from fetch
+    responses: a partition stuck in the client (here paused by hand, as librdkafka left one
+    after a lost ``resume``) shows its real lag, so ``DriftlineConsumerLagHigh`` can fire."""
+    import consumer.service as service_module
+
+    monkeypatch.setattr(service_module, "LAG_QUERY_INTERVAL_S", 0.5)
+    topics = one_input_topics(1)
+    events = synthetic_stream(models=1, per_model=300, seed=3)
+    config = ConsumerServiceConfig.model_validate({
+        "kafka": {"bootstrap.servers": kafka_bootstrap}, "topics": topics.model_dump(),
+        "consumer": {"group_id": f"g-{uuid.uuid4().hex[:8]}", "instance_id": "inproc",
+                     "metrics_port": 0, "commit_interval_ms": 100},
+    })
+    stall = threading.Event()
+
+    class StallingService(ConsumerService):
+        """Pauses its partitions, once asked, from its own loop (the client is not called
+        from two threads)."""
+
+        def _check_broker(self, received: bool) -> None:
+            if stall.is_set() and self._consumer is not None and self._consumer.assignment():
+                self._consumer.pause(self._consumer.assignment())
+                stall.clear()
+            super()._check_broker(received)
+
+    service = StallingService(config, install_signal_handlers=False)
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(code=service.run()), daemon=True)
+    thread.start()
+    records = [(e["model_id"].encode(), encode(e)) for e in events]
+    produce(kafka_bootstrap, topics.predictions, records[:100])
+    wait_committed(kafka_bootstrap, config.consumer.group_id, topics.predictions)
+    stall.set()
+    while stall.is_set():
+        time.sleep(0.05)
+    produce(kafka_bootstrap, topics.predictions, records[100:])
+
+    def lag() -> float | None:
+        return service.metrics.registry.get_sample_value(
+            "driftline_consumer_lag_records", {"topic": topics.predictions, "partition": "0"})
+
+    behind = float(len(records) - 100)
+    deadline = time.monotonic() + 20
+    while lag() != behind and time.monotonic() < deadline:
+        time.sleep(0.1)
+    seen = lag()
+    service.stop()
+    thread.join(30)
+    assert seen == behind, f"lag gauge {seen}, {behind:.0f} records behind"
+    assert result.get("code") == 0
