@@ -60,7 +60,7 @@ from consumer.config import ConsumerServiceConfig, TopicLayout, TopicNames
 from consumer.service import ConsumerService
 from consumer.topics import create_topics
 from detectors.contracts import InputEvent, Label, Prediction
-from detectors.simulator import Drift, Scenario, simulate
+from driftline.dev.simulator import Drift, Scenario, simulate
 
 log = logging.getLogger("bench")
 
@@ -382,8 +382,7 @@ def run_processes(bootstrap: str, items: list[tuple[bytes, bytes]], processes: i
     offset at its end (the produce overlaps the consume; one process is timed the same way).
     Returns the seconds, the CPU cores the consumer processes kept busy meanwhile, and the
     cores the whole machine (broker, this process's producer, consumers) kept busy."""
-    from consumer.local_broker import free_port
-    from driftline.demo import start_service, stop_service
+    from driftline.dev.services import ServiceProcess, free_port
 
     topics = make_topics(bootstrap, f"x{processes}", partitions=processes)
     group = f"bench-scale-{uuid.uuid4().hex[:8]}"
@@ -397,7 +396,7 @@ def run_processes(bootstrap: str, items: list[tuple[bytes, bytes]], processes: i
                 "kafka": {"bootstrap.servers": bootstrap}, "topics": topics.model_dump(),
                 "consumer": {"group_id": group, "instance_id": f"c{i}", "metrics_port": ports[-1],
                              "metrics_host": "127.0.0.1"}}))
-            procs.append(start_service("consume", config, workdir / f"c{i}.log"))
+            procs.append(ServiceProcess("consume", config, workdir / f"c{i}.log").start())
         deadline = time.monotonic() + 120
         while not all(_assigned(port) == 1 for port in ports):
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
@@ -419,7 +418,7 @@ def run_processes(bootstrap: str, items: list[tuple[bytes, bytes]], processes: i
                 (os.cpu_count() or 1) * busy / max(1, total))
     finally:
         for proc in procs:
-            stop_service(proc)
+            proc.stop(timeout_s=30)
 
 
 def _ends(bootstrap: str, topic: str, partitions: int) -> list[int]:
@@ -550,7 +549,7 @@ def main() -> int:
     broker = None
     bootstrap = args.bootstrap
     if bootstrap is None:
-        from consumer.local_broker import LocalKafka
+        from driftline.dev.local_broker import LocalKafka
 
         broker = LocalKafka(directory=Path(tempfile.mkdtemp(prefix="bench-kafka-")))
         bootstrap = broker.start()

@@ -1,45 +1,71 @@
-"""Service configuration: one YAML file plus ``DRIFTLINE_…`` environment variables.
+"""Service configuration: one YAML file plus typed ``DRIFTLINE_…`` environment variables.
 
 Contract:
 
-* The file is a mapping with sections; each service validates the sections it owns with its own
-  top-level model (the consumer with :class:`ConsumerServiceConfig`, the worker with its own) and
-  ignores the others, so one ``driftline.yaml`` serves the whole stack.
+* The file is a mapping of sections (:data:`SECTIONS`). A section that is not one of them is an
+  error naming it (``consumers: unknown section; did you mean 'consumer'?``). Each service
+  validates its sections with its own top-level model (the consumer
+  :class:`ConsumerServiceConfig`, the worker its own, the ``driftline`` command all of them);
+  every command loads through :func:`load_config`, so every command sees the same overrides.
 * Environment variables override the file: ``DRIFTLINE_<SECTION>__<KEY>[__<KEY>…]``, lower-cased
-  and split on double underscores; values are parsed as YAML scalars (``"5"`` → 5). Kafka client
-  properties contain dots, so they are written with single underscores in the environment and
-  mapped back: ``DRIFTLINE_KAFKA__SASL_MECHANISM=PLAIN`` → ``kafka: {sasl.mechanism: PLAIN}``.
-* Any librdkafka property passes through the ``kafka:`` section unchanged, so SASL/SSL work.
-* Errors name the field: ``ConfigError("topics.state: ...")``.
+  and split on double underscores. A value keeps its string: the field's type converts it
+  (``DRIFTLINE_CONSUMER__BATCH_SIZE=64`` is the integer 64), and nothing is parsed as YAML, so a
+  secret such as ``0123``, ``off``, ``*x`` or ``[1`` stays exactly that string. A field that holds
+  a list or a mapping takes JSON (``DRIFTLINE_DETECTION__KNOWN_MODELS='["fraud"]'``).
+* Kafka client properties contain dots, so in the environment their dots are written as single
+  underscores and mapped back, in ``kafka`` and in the per-client property maps:
+  ``DRIFTLINE_KAFKA__SASL_MECHANISM=PLAIN`` → ``kafka: {sasl.mechanism: PLAIN}``. Any librdkafka
+  property passes through unchanged, so SASL/SSL clusters work.
+* Errors are :class:`~detectors.exceptions.ConfigError` (exit 2), one line per problem, naming the
+  field, and the variable when the value came from the environment:
+  ``DRIFTLINE_CONSUMER__COMMIT_INTERVAL_MS (consumer.commit_interval_ms): Input should be greater
+  than or equal to 1``.
 
 >>> cfg = ServiceConfig.model_validate({"kafka": {"bootstrap.servers": "localhost:9092"}})
 >>> cfg.topics.drift, cfg.kafka["bootstrap.servers"]
 ('driftline.drift', 'localhost:9092')
+>>> load_config(ServiceConfig, environ={"DRIFTLINE_KAFKA__SASL_PASSWORD": "0123"}).kafka
+{'bootstrap.servers': 'localhost:9092', 'sasl.password': '0123'}
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from consumer.field_mapping import FieldMapping
 from detectors.config import DetectionConfig
+from detectors.contracts import describe_validation_error
+from detectors.exceptions import ConfigError
 
 ENV_PREFIX = "DRIFTLINE_"
 SECRET_MARKERS = ("password", "secret", "key", "token", "jaas")
 
+#: Every top-level section of ``driftline.yaml``, whichever service reads it.
+SECTIONS: tuple[str, ...] = (
+    "kafka", "topics", "topic_layout", "consumer", "detection", "field_mapping", "worker",
+)
+
+#: Free-form maps of librdkafka properties: in the environment, their keys' dots are underscores.
+KAFKA_PROPERTY_MAPS: frozenset[tuple[str, ...]] = frozenset({
+    ("kafka",),
+    ("consumer", "consumer_properties"),
+    ("consumer", "producer_properties"),
+    ("worker", "consumer"),
+    ("worker", "producer"),
+})
+
 
 KafkaValue = str | int | float | bool
 DEFAULT_KAFKA: dict[str, KafkaValue] = {"bootstrap.servers": "localhost:9092"}
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the field and what to fix."""
 
 
 class TopicNames(BaseModel):
@@ -76,9 +102,12 @@ class TopicLayout(BaseModel):
 
 
 class ServiceConfig(BaseModel):
-    """The sections every Driftline service reads: Kafka client properties and topic names."""
+    """The sections every Driftline service reads: Kafka client properties and topic names.
 
-    model_config = ConfigDict(extra="ignore")
+    Sections of :data:`SECTIONS` that a service does not read are left out by
+    :func:`load_config` before validation; anything else is refused."""
+
+    model_config = ConfigDict(extra="forbid")
 
     #: librdkafka properties, passed through as they are (``bootstrap.servers``, ``security.*``…).
     kafka: dict[str, KafkaValue] = Field(default_factory=lambda: dict(DEFAULT_KAFKA))
@@ -158,19 +187,79 @@ class ConsumerServiceConfig(ServiceConfig):
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` → ``X``; other annotations as they are."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return annotation
+
+
+def _annotation_at(model: type[BaseModel], path: list[str]) -> Any:
+    """The annotation of the value at ``path`` in ``model`` (``Any`` where it cannot tell)."""
+    annotation: Any = model
+    for part in path:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return Any
+            annotation = field.annotation
+        elif get_origin(annotation) is dict and len(get_args(annotation)) == 2:
+            annotation = get_args(annotation)[1]
+        else:
+            return Any
+    return _unwrap(annotation)
+
+
+def _takes_json(annotation: Any) -> bool:
+    """Whether a field of this type is given as JSON in the environment (a list or mapping)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return get_origin(annotation) in (list, tuple, set, frozenset, dict) or annotation in (
+        list, tuple, set, frozenset, dict)
+
+
+def _env_overrides(
+    model: type[BaseModel], environ: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """The overrides as a nested mapping, and the config path each variable set."""
     overrides: dict[str, Any] = {}
-    for name, raw in environ.items():
+    origins: dict[tuple[str, ...], str] = {}
+    for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
-        if path[0] == "kafka" and len(path) == 2:
-            path[1] = path[1].replace("_", ".")
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        if path[0] not in SECTIONS:
+            raise ConfigError(f"{name}: {_unknown_section(path[0])}")
+        if any(not part for part in path):
+            raise ConfigError(f"{name}: empty key between double underscores")
+        for prefix in KAFKA_PROPERTY_MAPS:
+            if tuple(path[: len(prefix)]) == prefix and len(path) == len(prefix) + 1:
+                path[-1] = path[-1].replace("_", ".")
+        value: Any = raw
+        if _takes_json(_annotation_at(model, path)):
+            try:
+                value = json.loads(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{name} ({'.'.join(path)}): expected JSON (a list or a "
+                                  f"mapping), got {raw!r}: {exc}") from exc
         node = overrides
         for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = yaml.safe_load(raw) if raw else raw
-    return overrides
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[path[-1]] = value
+        origins[tuple(path)] = name
+    return overrides, origins
+
+
+def _unknown_section(name: str) -> str:
+    close = difflib.get_close_matches(name, SECTIONS, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown section {name!r}; {hint}the sections are {', '.join(SECTIONS)}"
 
 
 def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,13 +277,6 @@ def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """``field.path: message`` for each error, one per line."""
-    return "\n".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
-    )
-
-
 def load_config(
     model: type[ConfigT],
     path: str | Path | None = None,
@@ -202,11 +284,13 @@ def load_config(
 ) -> ConfigT:
     """Read ``path`` (YAML, optional), apply ``DRIFTLINE_…`` overrides, validate with ``model``.
 
-    Raises :class:`ConfigError` naming the offending field.
+    Raises :class:`~detectors.exceptions.ConfigError` naming the offending field or variable.
     """
     data: dict[str, Any] = {}
+    where = ""
     if path is not None:
         file = Path(path)
+        where = f"{file}: "
         if not file.exists():
             raise ConfigError(f"config file {file} does not exist")
         try:
@@ -215,12 +299,28 @@ def load_config(
             raise ConfigError(f"config file {file} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {file} must be a mapping of sections")
+        unknown = [str(name) for name in loaded if name not in SECTIONS]
+        if unknown:
+            raise ConfigError("\n".join(f"{where}{name}: {_unknown_section(name)}"
+                                         for name in unknown))
         data = loaded
-    data = deep_merge(data, _env_overrides(os.environ if environ is None else environ))
+    overrides, origins = _env_overrides(model, os.environ if environ is None else environ)
+    data = deep_merge(data, overrides)
+    data = {name: value for name, value in data.items() if name in model.model_fields}
+
+    def locate(loc: tuple[str | int, ...]) -> str:
+        dotted = ".".join(str(part) for part in loc) or "(root)"
+        for n in range(len(loc), 0, -1):
+            variable = origins.get(tuple(str(part) for part in loc[:n]))
+            if variable is not None:
+                return f"{variable} ({dotted})"
+        return f"{where}{dotted}"
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from exc
+        raise ConfigError(describe_validation_error(exc, limit=20, separator="\n",
+                                                    locate=locate)) from exc
 
 
 def mask_secrets(config: BaseModel) -> dict[str, Any]:
@@ -260,6 +360,7 @@ def _mask(value: Any, dumped: Any, key: str, *, free_form: bool) -> Any:
 
 
 __all__ = [
+    "SECTIONS",
     "ConfigError",
     "ConsumerServiceConfig",
     "ConsumerSettings",
@@ -267,7 +368,6 @@ __all__ = [
     "TopicLayout",
     "TopicNames",
     "deep_merge",
-    "format_validation_error",
     "load_config",
     "mask_secrets",
 ]

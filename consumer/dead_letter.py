@@ -32,13 +32,11 @@ True
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from consumer.topics import MAX_RECORD_BYTES
+from detectors.rejection import Stage
 
-Stage = Literal["deserialize", "validate", "join", "process"]
 HEADER_PREFIX = "driftline.errors."
 MAX_MESSAGE_BYTES = 4096
 VALUE_OMITTED_HEADER = "driftline.errors.value.omitted"
@@ -106,6 +104,5 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "VALUE_OMITTED_HEADER",
     "DeadLetterContext",
-    "Stage",
     "fit_dead_letter",
 ]

@@ -1,58 +1,79 @@
-"""Errors of the consumer service, and the exit code each one ends the process with.
+"""Driftline's error tree, and the exit code each error ends a ``driftline`` process with.
 
-Data never raises: bad input becomes a dead-letter record (a value, not an exception). What is
-left are errors of the runtime itself::
+Data never raises: bad input becomes a dead-letter record (a value, not an exception), and a
+failed *training* becomes a ``failed`` retrain event. What is left are errors of the runtime and
+of the operator's configuration. The one tree, across the three packages (each class lives with
+the package that raises it; imports flow retrain_worker → consumer → detectors)::
 
-    ConsumerError                      base of everything raised by consumer/
-    ├── TopicLayoutError               input topics missing or not co-partitioned   (exit 2)
-    ├── StateRestoreError              the state topic cannot be read back          (exit 4)
-    ├── BrokerUnavailableError         no broker reachable for consumer.broker_timeout_s (exit 3)
-    ├── ShutdownTimeoutError           SIGTERM/SIGINT not completed within the bound  (exit 5)
-    ├── ClientStuckError               a Kafka client call blocked far past its timeout (exit 7)
-    └── TransactionError               a Kafka transaction failed
-        ├── AbortableTransactionError  abort, rewind to the committed offsets, reload state; go on
-        └── FatalTransactionError      fenced or fatal producer: exit non-zero          (exit 6)
+    DriftlineError                         (detectors.exceptions) base              exit 1
+    ├── ConfigError                        bad configuration: names the field or
+    │                                      the DRIFTLINE_… variable                 exit 2
+    ├── SnapshotError                      a state snapshot refused (that model starts fresh)
+    ├── ServiceError                       (consumer.exceptions) the Kafka runtime both
+    │   │                                  services share                           exit 1
+    │   ├── TopicLayoutError               topics missing or not co-partitioned     exit 2
+    │   ├── BrokerUnavailableError         no broker answered for broker_timeout_s  exit 3
+    │   ├── StateRestoreError              the state topic cannot be read back      exit 4
+    │   ├── ShutdownTimeoutError           SIGTERM/SIGINT not done within its bound exit 5
+    │   ├── ClientStuckError               a Kafka client call blocked far past
+    │   │                                  its timeout                              exit 7
+    │   └── TransactionError               a Kafka transaction failed
+    │       ├── AbortableTransactionError  abort, rewind to the committed offsets, reload
+    │       │                              state; go on (never ends the process)
+    │       └── FatalTransactionError      fenced or fatal producer                 exit 6
+    └── RetrainWorkerError                 (retrain_worker.exceptions)              exit 1
+        ├── TrainerError                   one training failed: a ``failed`` event, the
+        │   │                              worker goes on
+        │   ├── TrainerLoadError           the entry point cannot be imported
+        │   ├── TrainerCrashError          the trainer raised, or its process died
+        │   ├── TrainerTimeoutError        ran past its timeout and was killed
+        │   ├── TrainerOutputError         returned something that is not a model
+        │   └── TrainerCancelledError      stopped by the worker (shutdown, revoke)
+        ├── RegistryError                  the model registry cannot store or load
+        └── DecisionLogError               the retrain topic cannot be read         exit 4
 
-:class:`consumer.config.ConfigError` (exit 2) lives with the configuration.
+``tests/consumer/test_exceptions.py`` checks this drawing against the classes.
 
 >>> issubclass(AbortableTransactionError, TransactionError), FatalTransactionError.exit_code
 (True, 6)
+>>> issubclass(ServiceError, DriftlineError)
+True
 """
 
 from __future__ import annotations
 
-
-class ConsumerError(Exception):
-    """Base class of the consumer service's runtime errors."""
-
-    exit_code = 1
+from detectors.exceptions import ConfigError, DriftlineError, SnapshotError
 
 
-class TopicLayoutError(ConsumerError):
+class ServiceError(DriftlineError):
+    """Base class of the Kafka runtime's errors (consumer and retrain worker)."""
+
+
+class TopicLayoutError(ServiceError):
     """The input topics are missing or not co-partitioned (same partition count)."""
 
     exit_code = 2
 
 
-class BrokerUnavailableError(ConsumerError):
+class BrokerUnavailableError(ServiceError):
     """No broker answered for longer than ``consumer.broker_timeout_s``."""
 
     exit_code = 3
 
 
-class StateRestoreError(ConsumerError):
+class StateRestoreError(ServiceError):
     """A partition's state could not be read back from the state topic."""
 
     exit_code = 4
 
 
-class ShutdownTimeoutError(ConsumerError):
-    """The final commit after SIGTERM/SIGINT did not finish within ``consumer.shutdown_timeout_s``."""
+class ShutdownTimeoutError(ServiceError):
+    """The final commit after SIGTERM/SIGINT did not finish within its bound."""
 
     exit_code = 5
 
 
-class ClientStuckError(ConsumerError):
+class ClientStuckError(ServiceError):
     """A librdkafka call blocked far past its own timeout (``send_offsets_to_transaction`` can,
     after a coordinator outage: librdkafka issues #5456, #5511). The guard thread exits the
     process; a restart with the same ``transactional.id`` fences and aborts what was open."""
@@ -60,7 +81,7 @@ class ClientStuckError(ConsumerError):
     exit_code = 7
 
 
-class TransactionError(ConsumerError):
+class TransactionError(ServiceError):
     """A Kafka transaction could not be committed."""
 
 
@@ -78,9 +99,12 @@ __all__ = [
     "AbortableTransactionError",
     "BrokerUnavailableError",
     "ClientStuckError",
-    "ConsumerError",
+    "ConfigError",
+    "DriftlineError",
     "FatalTransactionError",
+    "ServiceError",
     "ShutdownTimeoutError",
+    "SnapshotError",
     "StateRestoreError",
     "TopicLayoutError",
     "TransactionError",

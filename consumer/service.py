@@ -46,8 +46,8 @@ from consumer.exceptions import (
     AbortableTransactionError,
     BrokerUnavailableError,
     ClientStuckError,
-    ConsumerError,
     FatalTransactionError,
+    ServiceError,
     ShutdownTimeoutError,
     TopicLayoutError,
 )
@@ -215,7 +215,7 @@ class ConsumerService:
             self._start_watchdog(exc.exit_code)  # closing must not hang the exit
             self._close(commit=False)
             return exc.exit_code
-        except ConsumerError as exc:
+        except ServiceError as exc:
             log.critical("fatal: %s: %s; exiting with code %d", type(exc).__name__, exc,
                          exc.exit_code)
             self._start_watchdog(exc.exit_code)

@@ -9,7 +9,11 @@ Contract:
   :class:`~consumer.exceptions.AbortableTransactionError`; *fatal* errors and fencing raise
   :class:`~consumer.exceptions.FatalTransactionError`. A failed delivery inside the transaction
   is abortable.
-* Nothing else in consumer/ calls ``begin/commit/abort_transaction`` directly.
+* Every blocking call runs under the :class:`CallGuard`, when one is given: a call that outlives
+  its deadline by the guard's grace (librdkafka #5456) is reported to the guard's callback
+  (:func:`consumer.process.exit_on_stuck`).
+* Nothing else in Driftline calls ``begin/commit/abort_transaction`` directly: the consumer
+  (:mod:`consumer.checkpoint`) and the retrain worker both use :class:`Transactor`.
 """
 
 from __future__ import annotations
@@ -95,11 +99,17 @@ class CallGuard:
 class Transactor:
     """Owns the transactional producer."""
 
-    def __init__(self, conf: dict[str, Any], guard: CallGuard | None = None) -> None:
+    def __init__(
+        self,
+        conf: dict[str, Any],
+        guard: CallGuard | None = None,
+        *,
+        producer_factory: Callable[[dict[str, Any]], Any] = Producer,
+    ) -> None:
         # Delivery reports only for failures, through one producer-wide callback: a report per
         # record would cost a Python call per record, and a success needs no action.
-        self._producer = Producer({"delivery.report.only.error": True, **conf,
-                                   "on_delivery": self._on_delivery})
+        self._producer = producer_factory({"delivery.report.only.error": True, **conf,
+                                           "on_delivery": self._on_delivery})
         self._guard = guard
         self._in_transaction = False
         self._delivery_errors: list[str] = []

@@ -4,7 +4,7 @@ The public API is re-exported here; ``tests/detectors/test_public_api.py`` keeps
 honest.
 """
 
-from detectors.config import DetectionConfig, ModelOverride, load_detection_config
+from detectors.config import DetectionConfig, ModelOverride
 from detectors.contracts import (
     DriftEvent,
     Label,
@@ -61,7 +61,6 @@ __all__ = [
     "ThresholdWatcher",
     "Watcher",
     "drift_event_id",
-    "load_detection_config",
     "parse_input",
     "parse_input_json",
 ]

@@ -37,29 +37,24 @@ cooldown_sample
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from detectors.contracts import Target, describe_validation_error
-from detectors.exceptions import ConfigError
+from detectors.contracts import Target
 from detectors.river_detectors import BINARY_DETECTORS, ADWINSpec, DDMSpec, DetectorSpec
 
 __all__ = [
     "METRICS",
     "DetectionConfig",
     "ModelOverride",
-    "load_detection_config",
 ]
 
 MetricName = Literal["accuracy", "precision", "recall", "f1", "mae"]
@@ -226,27 +221,3 @@ class DetectionConfig(_Strict):
             for signal, specs in signals.items():
                 entry["signals"][signal] = [spec.model_dump(mode="json") for spec in specs]
         return DetectionConfig.model_validate(data)
-
-
-def load_detection_config(path: str | Path | None) -> DetectionConfig:
-    """The ``detection:`` section of a YAML file (defaults when ``path`` is None or it is absent).
-
-    Raises :class:`~detectors.exceptions.ConfigError` naming the field on invalid content.
-    """
-    if path is None:
-        return DetectionConfig()
-    try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    section = document.get("detection")
-    if section is None:
-        return DetectionConfig()
-    try:
-        return DetectionConfig.model_validate(section)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: detection: {describe_validation_error(exc)}") from exc

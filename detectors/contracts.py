@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -176,8 +177,16 @@ def parse_input(obj: Any) -> Prediction | Label:
     return _INPUT_ADAPTER.validate_python(obj)
 
 
-def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
-    """One line per failed field, ``path: message``; the text DLQ headers and replay reports use.
+def describe_validation_error(
+    exc: ValidationError,
+    limit: int = 5,
+    *,
+    separator: str = "; ",
+    locate: Callable[[tuple[str | int, ...]], str] | None = None,
+) -> str:
+    """One entry per failed field, ``path: message``: the text of DLQ headers and replay reports
+    (``; `` between entries) and of configuration errors (one per line, ``locate`` naming the
+    environment variable a value came from).
 
     >>> try:
     ...     parse_input({"type": "label", "prediction_id": "p", "model_id": "m",
@@ -188,11 +197,14 @@ def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
     """
     lines = []
     for error in exc.errors()[:limit]:
-        path = ".".join(str(part) for part in error["loc"]) or "(event)"
+        if locate is not None:
+            path = locate(tuple(error["loc"]))
+        else:
+            path = ".".join(str(part) for part in error["loc"]) or "(event)"
         lines.append(f"{path}: {error['msg']}")
     if exc.error_count() > limit:
         lines.append(f"... and {exc.error_count() - limit} more")
-    return "; ".join(lines)
+    return separator.join(lines)
 
 
 class Source(_Contract):

@@ -14,6 +14,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from detectors.exceptions import ConfigError, DriftlineError
+
 #: Sub-command modules, in the order ``driftline --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "driftline.commands.consume",
@@ -50,7 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    code: int = args.handler(args)
+    try:
+        code: int = args.handler(args)
+    except DriftlineError as exc:
+        # Configuration and runtime errors end in one readable message and their exit code.
+        what = "invalid configuration" if isinstance(exc, ConfigError) else type(exc).__name__
+        text = str(exc)
+        print(f"driftline {args.command}: {what}:{chr(10) if chr(10) in text else ' '}{text}",
+              file=sys.stderr)
+        return exc.exit_code
     return code
 
 

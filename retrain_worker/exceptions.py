@@ -1,34 +1,23 @@
-"""Errors of the retrain worker, and the exit code each one ends the process with.
+"""Errors of the retrain worker (its branch of the tree drawn in :mod:`consumer.exceptions`).
 
 A failed *training* is not an exception of the worker: it is a value (a ``failed`` retrain event),
-and the worker carries on. Data that fails a check is a ``skipped`` event. What is left::
+and the worker carries on. Data that fails a check is a ``skipped`` event. The transaction errors
+(fenced: exit 6) are the runtime's own, shared with the consumer
+(:class:`consumer.exceptions.FatalTransactionError`).
 
-    RetrainWorkerError                 base of everything raised by retrain_worker/
-    ├── TrainerError                   one training went wrong; becomes a ``failed`` event
-    │   ├── TrainerLoadError           the entry point ``module:function`` cannot be imported
-    │   ├── TrainerCrashError          the trainer raised, or its process died
-    │   ├── TrainerTimeoutError        the trainer ran past its timeout and was killed
-    │   ├── TrainerOutputError         the trainer returned something that is not a model
-    │   └── TrainerCancelledError      the worker stopped the training (shutdown, revoke): no event
-    ├── RegistryError                  the model registry cannot store or load an artifact
-    ├── DecisionLogError               the retrain topic (decision log) cannot be read  (exit 4)
-    └── FatalTransactionError          fenced or fatal producer: exit non-zero          (exit 6)
-
-:class:`consumer.config.ConfigError` (exit 2) lives with the configuration.
-
->>> issubclass(TrainerTimeoutError, TrainerError), FatalTransactionError.exit_code
-(True, 6)
+>>> issubclass(TrainerTimeoutError, TrainerError), DecisionLogError.exit_code
+(True, 4)
 >>> TrainerTimeoutError("ran 3.0 s").reason
 'timeout'
 """
 
 from __future__ import annotations
 
+from detectors.exceptions import DriftlineError
 
-class RetrainWorkerError(Exception):
+
+class RetrainWorkerError(DriftlineError):
     """Base class of the retrain worker's errors."""
-
-    exit_code = 1
 
 
 class TrainerError(RetrainWorkerError):
@@ -78,15 +67,8 @@ class DecisionLogError(RetrainWorkerError):
     exit_code = 4
 
 
-class FatalTransactionError(RetrainWorkerError):
-    """The transactional producer was fenced or failed fatally; the process must exit."""
-
-    exit_code = 6
-
-
 __all__ = [
     "DecisionLogError",
-    "FatalTransactionError",
     "RegistryError",
     "RetrainWorkerError",
     "TrainerCancelledError",

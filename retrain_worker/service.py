@@ -26,8 +26,12 @@ Exactly-once, as numbered steps:
    offsets with the answered triggers' holds released (``send_offsets_to_transaction``),
    ``commit_transaction``. Only then the holds are released, the policy records the decision,
    metrics count it and, for ``promoted``, the registry's champion pointer moves.
-5. Abortable transaction error: abort and retry the same decision on the next loop. Fenced or
-   fatal: exit with code 6 (the newer incarnation owns the work).
+5. Transactions go through the consumer's :class:`~consumer.transactions.Transactor` (retriable
+   errors retried, errors classified once, every blocking call under the
+   :class:`~consumer.transactions.CallGuard`). Abortable transaction error: abort and retry the
+   same decision on the next loop. Fenced or fatal: exit with code 6 (the newer incarnation owns
+   the work). A call stuck far past its timeout (librdkafka #5456): exit 7, and the restart fences
+   and aborts the open transaction (:func:`consumer.process.exit_on_stuck`).
 6. kill -9 at any point: the uncommitted decision is invisible (read_committed), the held offsets
    were not committed, so the restarted worker re-reads those triggers and, the decision log not
    listing them, trains them again: one event per trigger.
@@ -45,7 +49,6 @@ import contextlib
 import json
 import logging
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -59,15 +62,14 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from pydantic import ValidationError
 
+from consumer.exceptions import AbortableTransactionError, FatalTransactionError
 from consumer.health import HealthServer, HealthState
+from consumer.process import exit_on_stuck, install_stop_signals
+from consumer.transactions import CallGuard, Transactor
 from detectors.contracts import DriftEvent
 from retrain_worker.config import WorkerServiceConfig
 from retrain_worker.contracts import RetrainEvent, Trigger
-from retrain_worker.exceptions import (
-    FatalTransactionError,
-    RegistryError,
-    TrainerCancelledError,
-)
+from retrain_worker.exceptions import RegistryError, TrainerCancelledError
 from retrain_worker.job import JobOutcome, run_job
 from retrain_worker.kafka_io import read_decision_log, read_labelled
 from retrain_worker.metrics import WorkerMetrics
@@ -83,6 +85,9 @@ from retrain_worker.triggers import (
 
 log = logging.getLogger(__name__)
 TP = tuple[str, int]
+
+#: Bound on one decision's transaction (produce, offsets, commit) and on ``init_transactions``.
+TRANSACTION_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -106,7 +111,14 @@ class _Decision:
 class RetrainWorker:
     """The worker's main loop; see the module docstring for the exactly-once steps."""
 
-    def __init__(self, config: WorkerServiceConfig, registry: ModelRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: WorkerServiceConfig,
+        registry: ModelRegistry | None = None,
+        *,
+        producer_factory: Callable[[dict[str, Any]], Any] = Producer,
+        exit_when_stuck: bool = True,
+    ) -> None:
         self.config = config
         self.w = config.worker
         self.topics = config.topics
@@ -126,11 +138,14 @@ class RetrainWorker:
         self._assignments = 0
         self._pool = ThreadPoolExecutor(self.w.max_concurrent, thread_name_prefix="retrain")
         self.consumer: Consumer | None = None
-        self.producer: Producer | None = None
+        self.tx: Transactor | None = None
+        self._producer_factory = producer_factory
+        self._exit_when_stuck = exit_when_stuck
         self.server: HealthServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def stop(self, *_: Any) -> None:
+        """Finish: cancel trainings, commit the committable offsets, exit 0 (SIGTERM/SIGINT)."""
         self._stop.set()
 
     def run(self) -> int:
@@ -159,12 +174,12 @@ class RetrainWorker:
 
     def _start(self) -> None:
         kafka = dict(self.config.kafka)
-        self.producer = Producer({
-            **kafka, **self.w.producer,
-            "transactional.id": self.w.transactional_id,
-            "enable.idempotence": True,
-        })
-        self.producer.init_transactions(60)  # step 1: fence the previous incarnation
+        self.tx = Transactor(
+            {**kafka, **self.w.producer, "transactional.id": self.w.transactional_id,
+             "enable.idempotence": True},
+            CallGuard(exit_on_stuck(self.health, exit_process=self._exit_when_stuck)),
+            producer_factory=self._producer_factory)
+        self.tx.init(TRANSACTION_TIMEOUT_S)  # step 1: fence the previous incarnation
         self._reload_decisions()
         self.consumer = Consumer({
             **kafka, **self.w.consumer,
@@ -209,6 +224,8 @@ class RetrainWorker:
         self._flush_outbox()
         with contextlib.suppress(KafkaException, FatalTransactionError):
             self._commit_offsets(force=True)
+        if self.tx is not None:
+            self.tx.close()
 
     def _cancel_all(self) -> None:
         for running in self._running.values():
@@ -376,30 +393,30 @@ class RetrainWorker:
         return [TopicPartition(t, p, o) for (t, p), o in sorted(lowest.items())
                 if (t, p) in self._assigned]
 
-    def _transaction(self, build: Callable[[Producer], None], offsets: list[TopicPartition]) -> bool:
-        assert self.producer is not None and self.consumer is not None
-        producer = self.producer
+    def _transaction(self, build: Callable[[Transactor], None],
+                     offsets: list[TopicPartition]) -> bool:
+        """One transaction of :class:`~consumer.transactions.Transactor` (the consumer's, with
+        its retries and its guard): ``build`` produces into it, then the offsets, then commit.
+        False after an abortable error (aborted; the caller retries); fenced or fatal raises
+        :class:`~consumer.exceptions.FatalTransactionError`."""
+        assert self.tx is not None and self.consumer is not None
+        tx = self.tx
+        deadline = time.monotonic() + TRANSACTION_TIMEOUT_S
         try:
-            producer.begin_transaction()
-            build(producer)
+            build(tx)
             if offsets:
-                producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), 30)
-            producer.commit_transaction(60)
-            self.metrics.transactions.labels("committed").inc()
-            for tp in offsets:
-                self._committed[(tp.topic, tp.partition)] = tp.offset
-            return True
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and (error.fatal() or
-                                                  error.code() == KafkaError._FENCED):
-                raise FatalTransactionError(f"producer fenced or fatal: {error}") from exc
+                tx.send_offsets(offsets, self.consumer.consumer_group_metadata(), deadline)
+            tx.flush(deadline)
+            tx.commit(deadline)
+        except AbortableTransactionError as exc:
             self.metrics.transactions.labels("aborted").inc()
-            log.warning("transaction failed, will retry: %s", exc)
-            with contextlib.suppress(KafkaException):
-                producer.abort_transaction(30)
+            log.warning("transaction aborted, will retry: %s", exc)
+            tx.abort(TRANSACTION_TIMEOUT_S)
             return False
+        self.metrics.transactions.labels("committed").inc()
+        for tp in offsets:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
+        return True
 
     def _flush_outbox(self) -> None:
         while self._outbox:
@@ -429,8 +446,8 @@ class RetrainWorker:
         )
         payload = event.model_dump_json().encode()
 
-        def build(producer: Producer) -> None:
-            producer.produce(self.topics.retrain, key=episode.model_id.encode(), value=payload)
+        def build(tx: Transactor) -> None:
+            tx.produce(self.topics.retrain, payload, key=episode.model_id.encode())
 
         if not self._transaction(build, self._committable(set(ids))):
             return False
@@ -458,7 +475,7 @@ class RetrainWorker:
         offsets = [tp for tp in self._committable(set())
                    if self._committed.get((tp.topic, tp.partition)) != tp.offset]
         if offsets and (force or not self._outbox):
-            self._transaction(lambda producer: None, offsets)
+            self._transaction(lambda tx: None, offsets)
 
     def _flow_control(self) -> None:
         assert self.consumer is not None
@@ -474,8 +491,7 @@ class RetrainWorker:
 
 def run_worker(config: WorkerServiceConfig) -> int:
     worker = RetrainWorker(config)
-    signal.signal(signal.SIGTERM, worker.stop)
-    signal.signal(signal.SIGINT, worker.stop)
+    install_stop_signals(worker.stop)
     return worker.run()
 
 

@@ -1,7 +1,7 @@
 """Shared fixtures: a real Apache Kafka broker, started once per test run.
 
 * ``kafka_bootstrap`` (session): bootstrap servers of a single-node KRaft broker started from the
-  Maven Central jars by :mod:`consumer.local_broker`; set ``DRIFTLINE_TEST_BOOTSTRAP`` to use an
+  Maven Central jars by :mod:`driftline.dev.local_broker`; set ``DRIFTLINE_TEST_BOOTSTRAP`` to use an
   existing broker instead. Its logs stay in the pytest temp dir for post-mortems.
 * ``kafka_cluster3`` (session, started on first use): a 3-node cluster for fault tests.
 * ``topic_names``: every Driftline topic under a unique prefix, created on the broker.
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from consumer.config import TopicLayout, TopicNames
-from consumer.local_broker import LocalKafka
 from consumer.topics import create_topics
+from driftline.dev.local_broker import LocalKafka
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Contract of :func:`test_dashboard_and_alerts_on_a_live_prometheus`:
 
 * ``driftline consume`` and ``driftline retrain-worker`` run as child processes (the demo's
-  config, start and stop helpers, :mod:`driftline.demo`) on the test broker, with ``/metrics`` on
+  config, start and stop helpers, :mod:`driftline.dev.demo`) on the test broker, with ``/metrics`` on
   free localhost ports. A third model, ``broken``, has a 1 ms trainer timeout so that its
   retrain fails (the failure metrics exist only after a failure).
 * The ``prometheus`` binary from ``PATH`` (Debian's ``prometheus`` package; the test skips with
@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -48,7 +47,8 @@ import yaml
 
 from consumer.config import TopicLayout, TopicNames
 from consumer.topics import create_topics
-from driftline.demo import stack_config, start_service, stop_service
+from driftline.dev.demo import stack_config
+from driftline.dev.services import ServiceProcess, free_port
 
 pytestmark = pytest.mark.kafka
 
@@ -61,13 +61,6 @@ GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": 
                      "$model": ".*"}
 FILTER = re.compile(r"(?:[<>]=?|[=!]=)\s*[-+]?[\d.]+\s*$")
 SELECTOR = re.compile(r"\b(?:driftline_[a-z0-9_]+|up)\b(?:\{[^}]*\})?")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _substitute(expr: str) -> str:
@@ -219,7 +212,7 @@ def test_dashboard_and_alerts_on_a_live_prometheus(
     deadline = began + DEADLINE_S
     prefix = f"prom-{uuid.uuid4().hex[:8]}"
     config = stack_config(kafka_bootstrap, prefix, tmp_path)
-    ports = {"driftline-consumer": _free_port(), "driftline-retrain-worker": _free_port()}
+    ports = {"driftline-consumer": free_port(), "driftline-retrain-worker": free_port()}
     config["consumer"].update(metrics_host="127.0.0.1",
                               metrics_port=ports["driftline-consumer"])
     config["worker"].update(metrics_host="127.0.0.1",
@@ -230,12 +223,12 @@ def test_dashboard_and_alerts_on_a_live_prometheus(
     names = TopicNames(**config["topics"])
     create_topics({"bootstrap.servers": kafka_bootstrap}, names, TopicLayout(partitions=1))
 
-    prom_port = _free_port()
-    procs: list[subprocess.Popen[bytes]] = []
+    prom_port = free_port()
+    prometheus = _start_prometheus(prometheus_binary, tmp_path, prom_port, ports)
+    services = [ServiceProcess("consume", config_path, tmp_path / "consumer.log").start(),
+                ServiceProcess("retrain-worker", config_path, tmp_path / "worker.log").start()]
+    procs = [prometheus, *(service.proc for service in services)]
     try:
-        procs.append(_start_prometheus(prometheus_binary, tmp_path, prom_port, ports))
-        procs.append(start_service("consume", config_path, tmp_path / "consumer.log"))
-        procs.append(start_service("retrain-worker", config_path, tmp_path / "worker.log"))
         api = PromAPI(prom_port)
 
         def targets_up() -> bool:
@@ -275,5 +268,7 @@ def test_dashboard_and_alerts_on_a_live_prometheus(
         print(f"[prometheus] all queries have data after {time.monotonic() - began:.1f}s; "
               f"firing: {firing}")
     finally:
-        for proc in reversed(procs):
-            stop_service(proc, timeout=10)
+        for service in services:
+            service.stop(timeout_s=10)
+        prometheus.terminate()
+        prometheus.wait(10)

@@ -21,14 +21,11 @@ def _handle(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from detectors.calibration import calibrate
-    from detectors.config import load_detection_config
-    from detectors.exceptions import ConfigError
+    from driftline.config import load
 
-    try:
-        base = load_detection_config(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # The one loader: the file's detection section and DRIFTLINE_DETECTION__… overrides; a
+    # ConfigError ends the command with exit 2 (driftline.cli).
+    base = load(args.config).detection
     try:
         lines = Path(args.reference).read_bytes().splitlines()
     except OSError as exc:
@@ -79,7 +76,8 @@ def register(subparsers: Any) -> None:
         help="target mean time between false alarms, in samples (default 10000)",
     )
     parser.add_argument("--output", required=True, help="YAML file to write (detection: section)")
-    parser.add_argument("--config", help="base YAML file; its 'detection:' section is extended")
+    parser.add_argument("--config", help="base driftline.yaml; its detection section (with "
+                        "DRIFTLINE_DETECTION__… overrides) is extended")
     parser.add_argument("--runs", type=int, default=5, help="bootstrap length in units of ert")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

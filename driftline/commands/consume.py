@@ -14,18 +14,11 @@ from typing import Any
 
 
 def _handle(args: argparse.Namespace) -> int:
-    import yaml
+    from driftline.config import load, render
 
-    from consumer.config import ConfigError, ConsumerServiceConfig, load_config, mask_secrets
-
-    try:
-        config = load_config(ConsumerServiceConfig, args.config)
-    except ConfigError as exc:
-        print(f"driftline consume: invalid configuration:\n{exc}", file=sys.stderr)
-        return 2
+    config = load(args.config)  # a ConfigError ends the command with exit 2 (driftline.cli)
     if args.print_config:
-        dump = mask_secrets(config)
-        sys.stdout.write(yaml.safe_dump(dump, sort_keys=False))
+        sys.stdout.write(render(config))
         return 0
     from consumer.service import ConsumerService
 

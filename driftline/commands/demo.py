@@ -1,4 +1,4 @@
-"""``driftline demo``: the closed loop on a local Kafka (see :mod:`driftline.demo`).
+"""``driftline demo``: the closed loop on a local Kafka (see :mod:`driftline.dev.demo`).
 
 Exit code 0 when the loop closed (a drift was detected and a retrained model was served), 1
 otherwise.
@@ -13,7 +13,7 @@ from typing import Any
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from driftline.demo import run_demo
+    from driftline.dev.demo import run_demo
 
     result = run_demo(
         bootstrap=args.bootstrap_servers,

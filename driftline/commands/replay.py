@@ -19,15 +19,12 @@ MAX_PRINTED = 50
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from detectors.config import load_detection_config
-    from detectors.exceptions import ConfigError
     from detectors.replay import replay_file
+    from driftline.config import load
 
-    try:
-        config = load_detection_config(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # The one loader: the file's detection section and DRIFTLINE_DETECTION__… overrides; a
+    # ConfigError ends the command with exit 2 (driftline.cli).
+    config = load(args.config).detection
     printed = 0
 
     def on_invalid(line: int, rejection: Any) -> None:
@@ -79,7 +76,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--input", required=True, help="JSONL file of prediction/label events")
     parser.add_argument("--output", required=True, help="JSONL file to write drift events to")
-    parser.add_argument("--config", help="YAML file; its 'detection:' section is used")
+    parser.add_argument("--config", help="driftline.yaml; its detection section is used, with "
+                        "DRIFTLINE_DETECTION__… overrides")
     parser.add_argument("--labelled", help="also write joined (labelled) records to this JSONL")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     parser.add_argument(

@@ -16,26 +16,22 @@ log = logging.getLogger("driftline.retrain_worker")
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from consumer.config import ConfigError, load_config, mask_secrets
-    from retrain_worker.config import WorkerServiceConfig
-    from retrain_worker.exceptions import RetrainWorkerError
+    from consumer.config import mask_secrets
+    from driftline.config import load, render
     from retrain_worker.service import run_worker
 
-    try:
-        config = load_config(WorkerServiceConfig, args.config)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    log.info("configuration: %s", json.dumps(mask_secrets(config)))
-    try:
-        return run_worker(config)
-    except RetrainWorkerError as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return exc.exit_code
+    config = load(args.config)  # a ConfigError ends the command with exit 2 (driftline.cli)
+    if args.print_config:
+        sys.stdout.write(render(config))
+        return 0
+    log.info("configuration: %s", json.dumps(mask_secrets(config.worker)))
+    return run_worker(config)
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "retrain-worker", help="retrain models on drift, on demand and on a schedule")
     parser.add_argument("--config", metavar="FILE", help="driftline.yaml (DRIFTLINE_… overrides)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective configuration (secrets masked) and exit")
     parser.set_defaults(handler=_handle)

@@ -1,13 +1,13 @@
 """``driftline simulate``: simulated predictions and delayed labels, with drift, as JSONL or to Kafka.
 
-Events come from :func:`detectors.simulator.simulate`, in event-time order. Without
+Events come from :func:`driftline.dev.simulator.simulate`, in event-time order. Without
 ``--bootstrap-servers`` (or ``--config``) they are written as JSON lines to ``--output`` (stdout
 by default); with them they are produced to the predictions and labels topics of the config file
 (key = ``model_id``, Kafka timestamp = event time). ``--realtime`` paces the output at the
 event-time rate on the wall clock (and starts simulated time now), which is how a live demo feeds
 a running consumer.
 
-A drift is written ``KIND:key=value,...`` with the fields of :class:`~detectors.simulator.Drift`:
+A drift is written ``KIND:key=value,...`` with the fields of :class:`~driftline.dev.simulator.Drift`:
 
 >>> parse_drift("gradual:start=2000,width=800,concept_rotation=90")
 Drift(kind='gradual', start=2000, width=800, feature_shift=0.0, score_shift=0.0, concept_rotation=90.0, shifted_features=('f0',))
@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from detectors.contracts import Label, Prediction
-from detectors.simulator import DRIFT_KINDS, Drift, Scenario, simulate
+from driftline.dev.simulator import DRIFT_KINDS, Drift, Scenario, simulate
 
 _INT_FIELDS = ("start", "width")
 _FLOAT_FIELDS = ("feature_shift", "score_shift", "concept_rotation")
@@ -124,9 +124,9 @@ def _write_jsonl(events: Iterable[Prediction | Label], output: str) -> int:
 def _produce(events: Iterable[Prediction | Label], args: argparse.Namespace) -> int:
     from confluent_kafka import Producer
 
-    from consumer.config import ServiceConfig, load_config
+    from driftline.config import load
 
-    config = load_config(ServiceConfig, args.config)
+    config = load(args.config)
     properties: dict[str, Any] = dict(config.kafka)
     if args.bootstrap_servers:
         properties["bootstrap.servers"] = args.bootstrap_servers

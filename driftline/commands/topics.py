@@ -10,16 +10,12 @@ import argparse
 import sys
 from typing import Any
 
-from consumer.config import ConfigError, ServiceConfig, load_config
-from consumer.topics import TopicError, create_topics, topic_settings
-
 
 def _handle(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(ServiceConfig, args.config)
-    except ConfigError as exc:
-        print(f"error: invalid configuration:\n{exc}", file=sys.stderr)
-        return 2
+    from consumer.topics import TopicError, create_topics, topic_settings
+    from driftline.config import load
+
+    config = load(args.config)  # a ConfigError ends the command with exit 2 (driftline.cli)
     kafka = dict(config.kafka)
     if args.bootstrap_servers:
         kafka["bootstrap.servers"] = args.bootstrap_servers

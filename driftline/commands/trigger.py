@@ -17,14 +17,10 @@ from typing import Any
 def _handle(args: argparse.Namespace) -> int:
     from confluent_kafka import Producer
 
-    from consumer.config import ConfigError, ServiceConfig, load_config
+    from driftline.config import load
     from retrain_worker.contracts import Trigger
 
-    try:
-        config = load_config(ServiceConfig, args.config)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    config = load(args.config)  # a ConfigError ends the command with exit 2 (driftline.cli)
     trigger = Trigger(
         trigger_id=args.trigger_id or f"tr-{uuid.uuid4().hex}",
         model_id=args.model,

@@ -1,16 +1,12 @@
-"""Helpers for the consumer service tests: synthetic streams, Kafka I/O, a service subprocess."""
+"""Helpers for the consumer service tests: synthetic streams, Kafka I/O, a consumer subprocess
+(:class:`driftline.dev.services.ServiceProcess` with a config written for the test broker)."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -23,6 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from consumer.config import TopicNames
 from detectors.contracts import Source
+from driftline.dev.services import ServiceProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DRIFTLINE = [sys.executable, "-m", "driftline"]
@@ -172,26 +169,19 @@ def wait_committed(bootstrap: str, group: str, topic: str, timeout_s: float = 90
         time.sleep(0.2)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServiceProcess:
-    """``driftline consume`` as a subprocess, with its config file and log."""
+class ConsumerProcess(ServiceProcess):
+    """``driftline consume`` as a subprocess, with a config file written for the test broker."""
 
     def __init__(self, tmp: Path, bootstrap: str, topics: TopicNames, *, group: str,
                  instance: str, consumer: dict[str, Any] | None = None,
                  detection: dict[str, Any] | None = None, kafka: dict[str, Any] | None = None,
                  extra: dict[str, Any] | None = None) -> None:
-        self.port = free_port()
-        self.config_path = tmp / f"{instance}.yaml"
-        self.log_path = tmp / f"{instance}.log"
+        port = free_port()
+        config_path = tmp / f"{instance}.yaml"
         config: dict[str, Any] = {
             "kafka": {"bootstrap.servers": bootstrap, **(kafka or {})},
             "topics": topics.model_dump(),
-            "consumer": {"group_id": group, "instance_id": instance, "metrics_port": self.port,
+            "consumer": {"group_id": group, "instance_id": instance, "metrics_port": port,
                          "metrics_host": "127.0.0.1", "commit_interval_ms": 100,
                          "consumer_properties": {"session.timeout.ms": 6000,
                                                  "heartbeat.interval.ms": 500},
@@ -199,86 +189,8 @@ class ServiceProcess:
             **({"detection": detection} if detection else {}),
             **(extra or {}),
         }
-        self.config_path.write_text(yaml.safe_dump(config))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.stopped = False
-
-    def start(self) -> ServiceProcess:
-        self.stopped = False
-        log = self.log_path.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [*DRIFTLINE, "consume", "--config", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
-        return self
-
-    def poll(self) -> int | None:
-        assert self.proc is not None
-        return self.proc.poll()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.stopped = True
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self, timeout_s: float = 40.0) -> int:
-        assert self.proc is not None
-        self.stopped = True
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout_s)
-
-    def tail(self, n: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def metric(self, name: str, labels: dict[str, str] | None = None) -> float | None:
-        from prometheus_client.parser import text_string_to_metric_families
-
-        _status, text = self.get("/metrics")
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                        sample.labels.get(k) == v for k, v in (labels or {}).items()):
-                    return float(sample.value)
-        return None
-
-    def wait_metric(self, name: str, labels: dict[str, str] | None = None,
-                    timeout_s: float = 10.0) -> float:
-        """The sample's value once ``/metrics`` shows it and it is positive."""
-        deadline = time.monotonic() + timeout_s
-        while (value := self.metric(name, labels)) is None or value <= 0:
-            assert time.monotonic() < deadline, f"no positive {name} {labels or ''} in {timeout_s}s"
-            time.sleep(0.1)
-        return value
-
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            assert self.poll() is None, f"service exited:\n{self.tail()}"
-            try:
-                if self.get("/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"never ready:\n{self.tail()}"
-            time.sleep(0.1)
-
-    def ensure_stopped(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        config_path.write_text(yaml.safe_dump(config))
+        super().__init__("consume", config_path, tmp / f"{instance}.log", metrics_port=port)
 
 
 def consume_all(tmp: Path, bootstrap: str, topics: TopicNames, services: list[ServiceProcess],
@@ -286,7 +198,7 @@ def consume_all(tmp: Path, bootstrap: str, topics: TopicNames, services: list[Se
     """A service of a fresh group started on ``topics``, once it has committed every input record
     already produced (it keeps running: read its metrics, then terminate it)."""
     group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp, bootstrap, topics, group=group, instance="a", **kwargs)
+    service = ConsumerProcess(tmp, bootstrap, topics, group=group, instance="a", **kwargs)
     services.append(service.start())
     service.wait_ready()
     wait_committed(bootstrap, group, topics.predictions, procs=[service])

@@ -24,6 +24,7 @@ from consumer.dead_letter import VALUE_OMITTED_HEADER, DeadLetterContext
 from consumer.state_store import CHUNK_BYTES
 from detectors.contracts import Label, Prediction
 from tests.consumer.helpers import (
+    ConsumerProcess,
     ServiceProcess,
     consume_all,
     produce,
@@ -59,7 +60,7 @@ def test_pending_joins_over_a_record_limit_survive_a_restart(
 ) -> None:
     topics = one_input_topics(1)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
+    service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
                              consumer={"snapshot_interval_ms": 0})
     services.append(service.start())
     service.wait_ready()

@@ -15,6 +15,7 @@ from consumer.config import TopicNames
 from consumer.dead_letter import DeadLetterContext
 from tests.consumer.helpers import (
     T0,
+    ConsumerProcess,
     ServiceProcess,
     encode,
     end_offsets,
@@ -79,7 +80,7 @@ def test_bad_input_catalogue_goes_to_the_dlq(
     produce(kafka_bootstrap, topics.predictions, ((k, v) for k, v, _ in records), partition=0)
 
     group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(
+    service = ConsumerProcess(
         tmp_path, kafka_bootstrap, topics, group=group, instance="a",
         consumer={"max_record_bytes": 4096},
         detection={"known_models": ["model-0", "model-1"], "label_wait_ttl_s": 10.0})

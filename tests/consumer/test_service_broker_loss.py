@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from consumer.config import TopicLayout
-from consumer.local_broker import LocalKafka
 from consumer.topics import create_topics
+from driftline.dev.local_broker import LocalKafka
 from tests.conftest import unique_topic_names
 from tests.consumer.helpers import (
+    ConsumerProcess,
     ServiceProcess,
     canonical,
     committed,
@@ -55,7 +56,7 @@ def test_broker_loss_unhealthy_recovery_then_exit(
         produce(bootstrap, names.predictions,
                 ((e["model_id"].encode(), encode(e)) for e in events[:half]))
         group = f"g-{uuid.uuid4().hex[:8]}"
-        service = ServiceProcess(tmp_path, bootstrap, names, group=group, instance="a",
+        service = ConsumerProcess(tmp_path, bootstrap, names, group=group, instance="a",
                                  consumer={"broker_timeout_s": 25, "shutdown_timeout_s": 5,
                                            "revoke_timeout_s": 8})
         services.append(service.start())

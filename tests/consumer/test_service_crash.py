@@ -12,6 +12,7 @@ import pytest
 
 from consumer.config import TopicNames
 from tests.consumer.helpers import (
+    ConsumerProcess,
     ServiceProcess,
     Trickle,
     canonical,
@@ -37,7 +38,7 @@ def test_kill_9_mid_stream_then_restart_is_exactly_once(
     events = synthetic_stream(models=3, per_model=3000, seed=11)
     items = [(e["model_id"].encode(), encode(e)) for e in events]
     group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
+    service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
                              consumer={"snapshot_interval_ms": snapshot_interval_ms})
     services.append(service.start())
     service.wait_ready()
@@ -83,7 +84,7 @@ def test_sigterm_commits_and_restart_reprocesses_nothing(
     items = [(e["model_id"].encode(), encode(e)) for e in events]
     group = f"g-{uuid.uuid4().hex[:8]}"
     # A long commit interval: only the final commit on SIGTERM can save the work.
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
+    service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
                              consumer={"commit_interval_ms": 60_000})
     services.append(service.start())
     service.wait_ready()
@@ -98,7 +99,7 @@ def test_sigterm_commits_and_restart_reprocesses_nothing(
     consumed_first = service.log_text()
     assert "stopped cleanly after a final commit" in consumed_first
 
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
     services.append(service.start())
     trickle.join()
     wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])

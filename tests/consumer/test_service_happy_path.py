@@ -17,6 +17,7 @@ from detectors.replay import replay_stream
 from tests.consumer.helpers import (
     DRIFTLINE,
     REPO,
+    ConsumerProcess,
     ServiceProcess,
     drift_view,
     encode,
@@ -48,7 +49,7 @@ def test_drift_topic_equals_replay(
             ((e["model_id"].encode(), line) for e, line in zip(events, lines, strict=True)))
 
     group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
+    service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
                              consumer={"model_gauges_interval_s": 0.5})
     services.append(service.start())
     service.wait_ready()
@@ -108,7 +109,7 @@ def test_separate_prediction_and_label_topics(
         produce(kafka_bootstrap, topic, ((e["model_id"].encode(), encode(e))
                                          for e in events if e["type"] == kind))
     group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
+    service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
                              consumer={"detector_statistics": False})
     services.append(service.start())
     service.wait_ready()

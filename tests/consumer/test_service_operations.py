@@ -20,6 +20,7 @@ from consumer.topics import create_topics
 from consumer.transactions import Transactor
 from tests.conftest import unique_topic_names
 from tests.consumer.helpers import (
+    ConsumerProcess,
     ServiceProcess,
     canonical,
     encode,
@@ -50,7 +51,7 @@ def test_input_topics_not_copartitioned_is_a_clear_error(
     for future in admin.create_topics([NewTopic(names.labels, 3, 1)]).values():
         future.result()
     time.sleep(1.0)
-    service = ServiceProcess(tmp_path, kafka_bootstrap, names, group="g", instance="a")
+    service = ConsumerProcess(tmp_path, kafka_bootstrap, names, group="g", instance="a")
     services.append(service.start())
     assert _wait_exit(service, 30) == 2
     assert "not co-partitioned" in service.log_text()
@@ -60,7 +61,7 @@ def test_input_topics_not_copartitioned_is_a_clear_error(
 def test_unreachable_broker_reports_unhealthy_then_exits_non_zero(
     tmp_path: Path, services: list[ServiceProcess],
 ) -> None:
-    service = ServiceProcess(tmp_path, f"127.0.0.1:{free_port()}", unique_topic_names("gone"),
+    service = ConsumerProcess(tmp_path, f"127.0.0.1:{free_port()}", unique_topic_names("gone"),
                              group="g", instance="a", consumer={"broker_timeout_s": 8})
     services.append(service.start())
     deadline = time.monotonic() + 15
@@ -86,11 +87,11 @@ def test_a_second_instance_with_the_same_id_fences_the_first(
     older, which exits 6 with a clear line the next time it commits; output stays exactly-once."""
     topics = one_input_topics(2)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    first = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="same")
+    first = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="same")
     services.append(first.start())
     first.wait_ready()
     (tmp_path / "second").mkdir()
-    second = ServiceProcess(tmp_path / "second", kafka_bootstrap, topics, group=group,
+    second = ConsumerProcess(tmp_path / "second", kafka_bootstrap, topics, group=group,
                             instance="same")
     services.append(second.start())
     second.wait_ready()
@@ -118,7 +119,7 @@ def test_model_on_two_partitions_is_counted_and_logged(
                 ((b"model-0", encode({**e, "prediction_id": f"{e['prediction_id']}-{partition}"}))
                  for e in events), partition=partition)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    service = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
     services.append(service.start())
     service.wait_ready()
     wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])

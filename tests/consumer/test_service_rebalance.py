@@ -12,6 +12,7 @@ import pytest
 
 from consumer.config import TopicNames
 from tests.consumer.helpers import (
+    ConsumerProcess,
     ServiceProcess,
     Trickle,
     canonical,
@@ -33,8 +34,8 @@ def test_two_consumers_join_and_leave_mid_stream(
     events = synthetic_stream(models=8, per_model=1200, seed=23)
     items = [(e["model_id"].encode(), encode(e)) for e in events]
     group = f"g-{uuid.uuid4().hex[:8]}"
-    a = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
-    b = ServiceProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="b")
+    a = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a")
+    b = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="b")
     services.extend([a.start()])
     a.wait_ready()
     trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=1500,

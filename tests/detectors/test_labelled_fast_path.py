@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from detectors.contracts import Label, LabelledRecord, Prediction, Source, format_timestamp
 from detectors.labelled import labelled_json, labelled_record
 from detectors.pipeline import Pipeline
-from detectors.simulator import Drift, Scenario, simulate
+from driftline.dev.simulator import Drift, Scenario, simulate
 
 
 def _check(record: LabelledRecord) -> None:

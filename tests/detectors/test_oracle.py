@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from detection_streams import random_stream
 from river import drift
 from river.drift import binary
 
 from detectors import DetectionConfig, DriftEvent, Pipeline, Source, drift_event_id
+from tests.detectors.detection_streams import random_stream
 
 SIGNALS: dict[str, list[dict[str, Any]]] = {
     "error": [

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from detection_streams import BASE_MS, random_stream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import detectors
 from detectors import DetectionConfig, DriftEvent, Pipeline, Rejection, SnapshotError, Source
 from detectors import snapshot as snapshot_format
+from tests.detectors.detection_streams import BASE_MS, random_stream
 
 FIXED = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_replay_command import events, write_jsonl
 
-from detectors.config import load_detection_config
 from detectors.contracts import DriftEvent
 from driftline.cli import main
+from driftline.config import load
+from tests.driftline.test_replay_command import events, write_jsonl
 
 
 def test_calibrated_yaml_is_accepted_by_replay(
@@ -37,7 +37,7 @@ def test_calibrated_yaml_is_accepted_by_replay(
     assert set(document) == {"detection"}
     overrides = document["detection"]["models"]["fraud"]["signals"]
     assert overrides["feature:amount"][0]["type"] == "adwin"
-    config = load_detection_config(str(calibrated))
+    config = load(str(calibrated), environ={}).detection
     assert config.detectors_for("fraud", "feature:amount")[0].delta == pytest.approx(
         overrides["feature:amount"][0]["delta"]
     )

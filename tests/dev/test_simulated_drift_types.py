@@ -16,7 +16,7 @@ import pytest
 from detectors.config import DetectionConfig
 from detectors.contracts import DriftEvent, Source
 from detectors.pipeline import Pipeline
-from detectors.simulator import DRIFT_KINDS, Drift, Scenario, simulate
+from driftline.dev.simulator import DRIFT_KINDS, Drift, Scenario, simulate
 
 START = 2000  # the drift begins at this sample of the model; before it the stream is stationary
 SAMPLES = 5000

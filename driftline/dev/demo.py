@@ -3,7 +3,7 @@
 Contract of :func:`run_demo`:
 
 1. Kafka is the one given (``bootstrap``) or a local single-node broker started from the Maven
-   jars (:class:`consumer.local_broker.LocalKafka`) and stopped at the end.
+   jars (:class:`driftline.dev.local_broker.LocalKafka`) and stopped at the end.
 2. Topics get a fresh prefix per run; ``driftline consume`` and ``driftline retrain-worker`` run
    as child processes on a generated config file, and are stopped with SIGTERM at the end.
 3. The demo's :class:`ModelServer` serves a model trained on the *old* concept (version ``v1``)
@@ -31,8 +31,6 @@ import json
 import math
 import pickle
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -148,25 +146,6 @@ def stack_config(bootstrap: str, prefix: str, workdir: Path) -> dict[str, Any]:
     }
 
 
-def start_service(command: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
-    """``driftline <command> --config <config>`` as a child process in its own session."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "driftline", "--log-level", "INFO", command, "--config", str(config)],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-
-
-def stop_service(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def _status_line(i: int, result: DemoResult, version: str, total: int) -> str:
     recent = result.accuracy(max(0, i - 200), i)
     return (f"sample {i:>6}/{total}  model {version:<24}  accuracy(last 200) {recent:5.1%}  "
@@ -221,9 +200,10 @@ def run_demo(
     from confluent_kafka import Consumer, Producer
 
     from consumer.config import TopicLayout, TopicNames
-    from consumer.local_broker import LocalKafka
     from consumer.topics import create_topics
     from detectors.contracts import DriftEvent, Label, Prediction
+    from driftline.dev.local_broker import LocalKafka
+    from driftline.dev.services import ServiceProcess
     from retrain_worker.contracts import RetrainEvent
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix="driftline-demo-"))
@@ -233,7 +213,7 @@ def run_demo(
         broker = LocalKafka(directory=workdir / "kafka")
         print("starting a local Kafka broker ...", file=out)
         bootstrap = broker.start()
-    procs: list[subprocess.Popen[bytes]] = []
+    services: list[ServiceProcess] = []
     try:
         prefix = f"driftline-demo-{uuid.uuid4().hex[:8]}"
         config = stack_config(bootstrap, prefix, workdir)
@@ -241,8 +221,9 @@ def run_demo(
         config_path.write_text(yaml.safe_dump(config))
         names = TopicNames(**config["topics"])
         create_topics({"bootstrap.servers": bootstrap}, names, TopicLayout(partitions=1))
-        procs.append(start_service("consume", config_path, workdir / "consumer.log"))
-        procs.append(start_service("retrain-worker", config_path, workdir / "worker.log"))
+        services.append(ServiceProcess("consume", config_path, workdir / "consumer.log").start())
+        services.append(
+            ServiceProcess("retrain-worker", config_path, workdir / "worker.log").start())
         print(f"consumer and retrain worker started (logs in {workdir})", file=out)
 
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
@@ -293,10 +274,10 @@ def run_demo(
             if i % 100 == 0 and i <= samples:
                 line = _status_line(min(i, samples), result, server.version, samples)
                 print(("\r" + line) if tty else line, end="" if tty else "\n", file=out, flush=True)
-                for proc in procs:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"a Driftline service exited with {proc.returncode}; "
-                                           f"see the logs in {workdir}")
+                for service in services:
+                    if service.poll() is not None:
+                        raise RuntimeError(f"driftline {service.command} exited with "
+                                           f"{service.poll()}; see the logs in {workdir}")
             delay = began + (i + 1) / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -317,11 +298,10 @@ def run_demo(
         print(json.dumps(summary), file=out)
         return result
     finally:
-        for proc in procs:
-            stop_service(proc)
+        for service in services:
+            service.stop(timeout_s=30)
         if broker is not None:
             broker.stop()
 
 
-__all__ = ["DemoResult", "ModelServer", "World", "plot_accuracy", "run_demo", "stack_config",
-           "start_service", "stop_service"]
+__all__ = ["DemoResult", "ModelServer", "World", "plot_accuracy", "run_demo", "stack_config"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline.demo import run_demo
+from driftline.dev.demo import run_demo
 
 pytestmark = pytest.mark.kafka
 

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from detectors.contracts import Label, Prediction
-from detectors.simulator import DRIFT_KINDS, Drift, Scenario, simulate
+from driftline.dev.simulator import DRIFT_KINDS, Drift, Scenario, simulate
 
 
 def _ms(event: Prediction | Label) -> int:

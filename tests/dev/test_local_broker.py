@@ -13,13 +13,13 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from consumer.local_broker import LocalKafka
+from driftline.dev.local_broker import LocalKafka
 
 
 def test_missing_java_is_one_clear_message(tmp_path: Path, repo_root: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path), "DRIFTLINE_CACHE": str(tmp_path / "cache")}
     result = subprocess.run(
-        [sys.executable, "-m", "consumer.local_broker", "fetch"],
+        [sys.executable, "-m", "driftline.dev.local_broker", "fetch"],
         cwd=repo_root,
         env=env,
         capture_output=True,

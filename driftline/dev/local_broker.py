@@ -16,9 +16,9 @@ Missing Java or Maven raises :class:`ToolMissing` with one sentence saying what 
 
 Command line (``scripts/kafka`` wraps it)::
 
-    python -m consumer.local_broker start [--nodes 3] [--dir DIR]   # prints bootstrap servers
-    python -m consumer.local_broker stop [--dir DIR]
-    python -m consumer.local_broker fetch                           # resolve the jars only
+    python -m driftline.dev.local_broker start [--nodes 3] [--dir DIR]   # prints bootstrap servers
+    python -m driftline.dev.local_broker stop [--dir DIR]
+    python -m driftline.dev.local_broker fetch                           # resolve the jars only
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from driftline.dev.services import free_port
 
 KAFKA_VERSION = "4.1.1"
 #: Must match the log4j-core version that kafka_2.13 brings in (checked in resolve_jars).
@@ -130,12 +131,6 @@ def resolve_jars(version: str = KAFKA_VERSION) -> Path:
     (project / "log4j2.properties").write_text(_LOG4J2)
     marker.touch()
     return libs
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
