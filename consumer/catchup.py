@@ -23,16 +23,13 @@ catch-up has nothing to do.
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-
 from consumer.batch import Decoder, make_source
-from consumer.exceptions import StateRestoreError
+from consumer.exceptions import StateRestoreError, TopicReadError
 from consumer.partition import PipelineLike
+from consumer.topic_reader import Span, read_to_end
 from detectors.rejection import Rejection
 
 log = logging.getLogger(__name__)
@@ -50,48 +47,18 @@ def catch_up(
     wanted = {t: r for t, r in ranges.items() if r[1] > r[0]}
     if not wanted:
         return 0
-    consumer = Consumer({
-        **kafka_conf,
-        "group.id": f"driftline-catchup-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "isolation.level": "read_committed",
-        "fetch.wait.max.ms": 20,
-        "fetch.queue.backoff.ms": 10,  # no 1 s pause per 100 000 queued records
-        "enable.partition.eof": True,
-    })
-    records: list[tuple[int, int, int, str, bytes | None, bytes | None]] = []
     order = {topic: i for i, topic in enumerate(wanted)}
-    deadline = time.monotonic() + timeout_s
+    spans = [Span(topic, partition, start, end) for topic, (start, end) in wanted.items()]
+    records: list[tuple[int, int, int, str, bytes | None, bytes | None]] = []
     try:
-        consumer.assign([TopicPartition(t, partition, r[0]) for t, r in wanted.items()])
-        remaining = set(wanted)
-        while remaining:
-            if time.monotonic() > deadline:
-                raise StateRestoreError(
-                    f"catching up partition {partition} {dict(wanted)} took over {timeout_s}s")
-            for msg in consumer.consume(1000, timeout=0.05):
-                topic = msg.topic()
-                assert topic is not None
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        remaining.discard(topic)  # control records may end the range early
-                        continue
-                    raise StateRestoreError(f"catching up {topic}[{partition}]: {err.str()}")
-                offset = msg.offset()
-                assert offset is not None
-                end = wanted[topic][1]
-                if offset >= end:
-                    remaining.discard(topic)
-                    continue
-                records.append((msg.timestamp()[1], order[topic], offset, topic, msg.key(),
-                                msg.value()))
-                if offset == end - 1:
-                    remaining.discard(topic)
-    except KafkaException as exc:
-        raise StateRestoreError(f"catching up partition {partition}: {exc}") from exc
-    finally:
-        consumer.close()
+        for msg in read_to_end(kafka_conf, spans, timeout_s=timeout_s):
+            topic, offset = msg.topic(), msg.offset()
+            assert topic is not None and offset is not None
+            records.append((msg.timestamp()[1], order[topic], offset, topic, msg.key(),
+                            msg.value()))
+    except TopicReadError as exc:
+        raise StateRestoreError(f"catching up partition {partition} {dict(wanted)}: {exc}"
+                                ) from exc
     if len(wanted) > 1:
         records.sort(key=lambda r: (r[0], r[1], r[2]))
     for _ts, _i, offset, topic, key, value in records:

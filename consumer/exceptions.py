@@ -14,6 +14,8 @@ the package that raises it; imports flow retrain_worker → consumer → detecto
     │   ├── TopicLayoutError               topics missing or not co-partitioned     exit 2
     │   ├── BrokerUnavailableError         no broker answered for broker_timeout_s  exit 3
     │   ├── StateRestoreError              the state topic cannot be read back      exit 4
+    │   ├── TopicReadError                 a topic cannot be read to its end (the
+    │   │                                  caller turns it into its own error)
     │   ├── ShutdownTimeoutError           SIGTERM/SIGINT not done within its bound exit 5
     │   ├── ClientStuckError               a Kafka client call blocked far past
     │   │                                  its timeout                              exit 7
@@ -67,6 +69,11 @@ class StateRestoreError(ServiceError):
     exit_code = 4
 
 
+class TopicReadError(ServiceError):
+    """A topic could not be read to its end (:mod:`consumer.topic_reader`: client error or
+    deadline); callers raise their own error from it."""
+
+
 class ShutdownTimeoutError(ServiceError):
     """The final commit after SIGTERM/SIGINT did not finish within its bound."""
 
@@ -107,5 +114,6 @@ __all__ = [
     "SnapshotError",
     "StateRestoreError",
     "TopicLayoutError",
+    "TopicReadError",
     "TransactionError",
 ]

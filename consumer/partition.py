@@ -8,13 +8,18 @@ Contract:
   transaction); ``committed`` is what the last successful commit (or the restore) left on the
   broker. A task has uncommitted work exactly when the two differ or its pipeline is dirty.
 * A task is built either fresh or from the state topic (:mod:`consumer.rebalance`); nothing else
-  creates one.
+  creates one. Its :class:`TaskState` says where it is in its life: ``restoring`` while its state
+  is read back, ``active`` while it is assigned (only active tasks are fed records and
+  committed), ``parked`` after a revoke whose commit succeeded (kept, in case the partition comes
+  back unchanged), ``dropped`` once its in-memory state can no longer be trusted (lost, a failed
+  revoke commit, a rewind) and must never be committed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Protocol
 
 from confluent_kafka import TopicPartition
@@ -57,10 +62,20 @@ def pipeline_counts(pipeline: Any) -> dict[str, int]:
     }
 
 
+class TaskState(Enum):
+    """Where a :class:`PartitionTask` is in its life (see the module docstring)."""
+
+    RESTORING = "restoring"
+    ACTIVE = "active"
+    PARKED = "parked"
+    DROPPED = "dropped"
+
+
 @dataclass
 class PartitionTask:
     partition: int
     pipeline: PipelineLike
+    state: TaskState = TaskState.RESTORING
     #: Input topic → next offset to read (only topics read or committed so far).
     positions: dict[str, int] = field(default_factory=dict)
     #: Input topic → offset the last commit or restore left on the broker.
@@ -83,4 +98,4 @@ class PartitionTask:
         self.committed = dict(self.positions)
 
 
-__all__ = ["PartitionTask", "PipelineFactory", "PipelineLike", "pipeline_counts"]
+__all__ = ["PartitionTask", "PipelineFactory", "PipelineLike", "TaskState", "pipeline_counts"]

@@ -21,8 +21,8 @@ Contract:
   and shutdown); each checkpoint also writes a marker, key ``<group>/<partition>/`` (empty model
   id), recording the input offsets the partition's snapshots reflect. Records between the
   checkpoint and the committed offsets are replayed on restore (:mod:`consumer.catchup`).
-* :meth:`StateStore.restore` reads the state partition from the beginning to its end (the last
-  stable offset: ``read_committed``), keeps the last record per key of the asked input partition
+* :meth:`StateStore.restore` reads the state partition from the beginning to its end
+  (:func:`consumer.topic_reader.read_to_end`, ``read_committed``), keeps the last record per key of the asked input partition
   (a tombstone deletes), and returns model → snapshot bytes (heads joined with their chunks).
 
 >>> value = encode_envelope(b"payload", partition=3, model_id="fraud", offsets={"preds": 41})
@@ -43,15 +43,14 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import river
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from consumer.exceptions import StateRestoreError
+from consumer.exceptions import StateRestoreError, TopicReadError
+from consumer.topic_reader import Span, read_to_end
 from consumer.topics import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
@@ -186,47 +185,16 @@ class StateStore:
         of its last checkpoint."""
         prefixes = (f"{self.group_id}/{input_partition}/".encode(),  # heads, checkpoint marker
                     f"{self.group_id}/{input_partition}#".encode())  # chunks
-        conf = {
-            **self._kafka_conf,
-            "group.id": f"{self.group_id}.state-restore",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "fetch.wait.max.ms": 20,
-            "fetch.queue.backoff.ms": 10,  # no 1 s pause per 100 000 queued records
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-        }
-        consumer = Consumer(conf)
         latest: dict[bytes, bytes | None] = {}
-        deadline = time.monotonic() + self.timeout_s
+        span = Span(self.topic, self.state_partition(input_partition))
         try:
-            tp = TopicPartition(self.topic, self.state_partition(input_partition),
-                                OFFSET_BEGINNING)
-            low, high = consumer.get_watermark_offsets(tp, timeout=self.timeout_s)
-            if high <= low:
-                return RestoredPartition({}, None)
-            consumer.assign([tp])
-            done = False
-            while not done:
-                if time.monotonic() > deadline:
-                    raise StateRestoreError(
-                        f"reading {self.topic}[{tp.partition}] for input partition "
-                        f"{input_partition} took longer than {self.timeout_s}s"
-                    )
-                for msg in consumer.consume(500, timeout=0.05):
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            done = True
-                            continue
-                        raise StateRestoreError(f"reading {self.topic}: {err.str()}")
-                    key = msg.key()
-                    if key is not None and key.startswith(prefixes):
-                        latest[key] = msg.value()
-        except KafkaException as exc:
-            raise StateRestoreError(f"reading {self.topic}: {exc}") from exc
-        finally:
-            consumer.close()
+            for msg in read_to_end(self._kafka_conf, [span], timeout_s=self.timeout_s):
+                key = msg.key()
+                if key is not None and key.startswith(prefixes):
+                    latest[key] = msg.value()
+        except TopicReadError as exc:
+            raise StateRestoreError(f"restoring input partition {input_partition}: {exc}"
+                                    ) from exc
         return self.assemble(input_partition, latest)
 
     def assemble(self, input_partition: int, latest: Mapping[bytes, bytes | None]

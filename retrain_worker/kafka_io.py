@@ -3,10 +3,11 @@
 
 Contract:
 
-* both readers use a throw-away consumer with ``assign`` (no group membership, no commits) and
-  ``isolation.level=read_committed``, so aborted transactions are never seen;
-* a read ends at the end of each partition as it was when the read began (high watermark, or the
-  last stable offset under read_committed), or at ``timeout_s``;
+* both read with the runtime's one reader (:func:`consumer.topic_reader.read_to_end`: no group
+  membership, ``read_committed``, so aborted transactions are never seen), to the end of each
+  partition as it was when the read began; a read that cannot finish within ``timeout_s``
+  raises (:class:`~retrain_worker.exceptions.DecisionLogError` for the decision log; for training
+  data the retrain answers ``failed``) instead of returning part of the topic;
 * records that are not valid JSON of the expected contract are skipped and counted, never raised.
 * :func:`read_labelled` in ``last_n`` mode scans at most ``scan_limit`` records per partition and
   keeps the model's last N (by ``predicted_at``); with a time window it starts each partition at
@@ -17,15 +18,15 @@ Contract:
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 from pydantic import BaseModel, ValidationError
 
+from consumer.exceptions import TopicReadError
+from consumer.topic_reader import Span, partitions_of, read_to_end, reader_conf
 from detectors.contracts import LabelledRecord
 from retrain_worker.config import WindowConfig
 from retrain_worker.contracts import RetrainEvent
@@ -35,18 +36,6 @@ log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def _reader(kafka_conf: Mapping[str, Any]) -> Consumer:
-    return Consumer({
-        **kafka_conf,
-        "group.id": f"driftline-reader-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "isolation.level": "read_committed",
-        "enable.partition.eof": True,
-        "auto.offset.reset": "earliest",
-    })
-
-
 def _scan(
     kafka_conf: Mapping[str, Any],
     topic: str,
@@ -54,46 +43,23 @@ def _scan(
     timeout_s: float,
 ) -> Iterator[bytes]:
     """Values of every record from ``start(consumer, partition, low, high)`` to the end."""
-    consumer = _reader(kafka_conf)
+    consumer = Consumer(reader_conf(kafka_conf))
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout_s)
-        info = metadata.topics.get(topic)
-        if info is None or info.error is not None:
-            raise KafkaException(info.error if info else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
-        assignment, ends = [], {}
-        for partition in sorted(info.partitions):
+        spans = []
+        for partition in partitions_of(kafka_conf, topic, timeout_s):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
                                                        timeout=timeout_s)
             first = start(consumer, partition, low, high) if high > low else None
-            if first is None or first >= high:
-                continue
-            assignment.append(TopicPartition(topic, partition, first))
-            ends[partition] = high
-        if not assignment:
-            return
-        consumer.assign(assignment)
-        deadline = time.monotonic() + timeout_s
-        while ends and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    ends.pop(msg.partition(), None)
-                    continue
-                raise KafkaException(error)
-            partition, offset = msg.partition(), msg.offset()
-            if partition in ends and offset is not None and offset >= ends[partition] - 1:
-                ends.pop(partition)
-            value = msg.value()
-            if value is not None:
-                yield value
-        if ends:
-            log.warning("reading %s stopped after %.0f s with partitions %s unfinished",
-                        topic, timeout_s, sorted(ends))
+            if first is not None and first < high:
+                spans.append(Span(topic, partition, first, high))
+    except KafkaException as exc:
+        raise TopicReadError(f"reading the offsets of {topic}: {exc.args[0].str()}") from exc
     finally:
         consumer.close()
+    for msg in read_to_end(kafka_conf, spans, timeout_s=timeout_s):
+        value = msg.value()
+        if value is not None:
+            yield value
 
 
 def _parse(model: type[ModelT], raw: bytes) -> ModelT | None:
@@ -110,7 +76,7 @@ def read_decision_log(
     try:
         events = [e for raw in _scan(kafka_conf, topic, lambda c, p, low, high: low, timeout_s)
                   if (e := _parse(RetrainEvent, raw)) is not None]
-    except KafkaException as exc:
+    except TopicReadError as exc:
         raise DecisionLogError(f"cannot read the decision log {topic}: {exc}") from exc
     events.sort(key=lambda e: e.timestamp)
     return events

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from consumer.config import TopicNames
+from consumer.topic_reader import Span, partitions_of, read_to_end
 from detectors.contracts import Source
 from driftline.dev.services import ServiceProcess, free_port
 
@@ -101,27 +102,11 @@ class Record:
 
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Record]:
     """Every committed record of ``topic`` (read_committed), partition by partition."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "enable.partition.eof": True,
-                         "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
-    metadata = consumer.list_topics(topic, timeout=10)
-    partitions = sorted(metadata.topics[topic].partitions)
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    remaining = set(partitions)
-    out: list[Record] = []
-    deadline = time.monotonic() + timeout_s
-    while remaining:
-        assert time.monotonic() < deadline, f"reading {topic} timed out"
-        for msg in consumer.consume(1000, timeout=0.5):
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    remaining.discard(msg.partition())
-                    continue
-                raise AssertionError(err.str())
-            out.append(Record(msg.topic(), msg.partition(), msg.offset(), msg.key(),
-                              msg.value(), list(msg.headers() or [])))
-    consumer.close()
+    conf = {"bootstrap.servers": bootstrap}
+    spans = [Span(topic, p) for p in partitions_of(conf, topic)]
+    out = [Record(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
+                  list(msg.headers() or []))
+           for msg in read_to_end(conf, spans, timeout_s=timeout_s)]
     out.sort(key=lambda r: (r.partition, r.offset))
     return out
 

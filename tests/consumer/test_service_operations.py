@@ -185,9 +185,9 @@ def test_lag_of_a_partition_that_stopped_fetching_keeps_growing(
     """The lag gauge is read from the broker every ``LAG_QUERY_INTERVAL_S``, not only from fetch
     responses: a partition stuck in the client (here paused by hand, as librdkafka left one
     after a lost ``resume``) shows its real lag, so ``DriftlineConsumerLagHigh`` can fire."""
-    import consumer.service as service_module
+    import consumer.gauges as gauges_module
 
-    monkeypatch.setattr(service_module, "LAG_QUERY_INTERVAL_S", 0.5)
+    monkeypatch.setattr(gauges_module, "LAG_QUERY_INTERVAL_S", 0.5)
     topics = one_input_topics(1)
     events = synthetic_stream(models=1, per_model=300, seed=3)
     config = ConsumerServiceConfig.model_validate({

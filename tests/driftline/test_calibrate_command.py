@@ -58,3 +58,15 @@ def test_missing_reference_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_detection_overrides_from_the_environment_reach_calibrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference, calibrated = tmp_path / "reference.jsonl", tmp_path / "calibrated.yaml"
+    write_jsonl(reference, events(1000, shift_at=None, seed=3))
+    monkeypatch.setenv("DRIFTLINE_DETECTION__COOLDOWN_SAMPLES", "77")
+    assert main(["calibrate", "--reference", str(reference), "--ert", "200", "--runs", "1",
+                 "--output", str(calibrated)]) == 0  # fmt: skip
+    document = yaml.safe_load(calibrated.read_text())["detection"]
+    assert document["cooldown_samples"] == 77

@@ -158,3 +158,20 @@ def test_no_report_file_without_the_option(tmp_path: Path) -> None:
     assert main(["replay", "--input", str(source), "--output", str(tmp_path / "o.jsonl"),
                  "--no-progress"]) == 0  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "o.jsonl"]
+
+
+def test_detection_overrides_from_the_environment_change_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, out = tmp_path / "events.jsonl", tmp_path / "drift.jsonl"
+    write_jsonl(source, events())
+
+    def signals() -> set[str]:
+        assert main(["replay", "--input", str(source), "--output", str(out),
+                     "--no-progress"]) == 0  # fmt: skip
+        return {DriftEvent.model_validate_json(line).signal
+                for line in out.read_text().splitlines()}
+
+    assert "feature:amount" in signals()
+    monkeypatch.setenv("DRIFTLINE_DETECTION__SIGNALS__FEATURE", "[]")
+    assert "feature:amount" not in signals()

@@ -1,0 +1,85 @@
+"""When to commit, what runs after a commit, what an abort does: the commit policy, in one object.
+
+Contract:
+
+* :meth:`CommitPolicy.due`: a commit is due ``consumer.commit_interval_ms`` after the last one.
+* :meth:`CommitPolicy.commit` runs the commit sequence of :mod:`consumer.checkpoint` over the
+  *active* tasks: outputs, state snapshots (for the partitions due a checkpoint, every
+  ``consumer.snapshot_interval_ms``, or all of them when ``force_checkpoint``: on revoke and on
+  shutdown) and input offsets in one transaction. After a committed transaction the
+  ``after_commit`` hook runs (the gauges: lag, pipeline counters, per-key gauges). It raises what
+  the sequence raises: :class:`~consumer.exceptions.AbortableTransactionError` (the caller, the
+  rebalance owner, aborts and rewinds) or :class:`~consumer.exceptions.FatalTransactionError`.
+* :meth:`CommitPolicy.abort` aborts the open transaction, bounded, and counts it.
+
+The rebalance owner (:class:`~consumer.rebalance.PartitionOwner`) is its only caller: on revoke
+(a forced checkpoint; abort when it fails), on lost (abort), on recovery (abort, then rewind), and
+for the service loop's periodic commit (:meth:`~consumer.rebalance.PartitionOwner.commit`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from consumer.checkpoint import Checkpointer
+from consumer.metrics import Metrics
+from consumer.partition import PartitionTask
+from consumer.transactions import Transactor
+
+AfterCommit = Callable[[Sequence[PartitionTask]], None]
+
+
+class CommitPolicy:
+    """The one object that decides and runs commits and aborts (module docstring)."""
+
+    def __init__(
+        self,
+        checkpointer: Checkpointer,
+        tx: Transactor,
+        metrics: Metrics,
+        *,
+        commit_interval_s: float,
+        snapshot_interval_s: float,
+        abort_timeout_s: float,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self._checkpointer = checkpointer
+        self._tx = tx
+        self._metrics = metrics
+        self.commit_interval_s = commit_interval_s
+        self.snapshot_interval_s = snapshot_interval_s
+        self.abort_timeout_s = abort_timeout_s
+        self._after_commit = after_commit
+        self._last = time.monotonic()
+
+    def due(self, now: float | None = None) -> bool:
+        """Whether the periodic commit is due."""
+        return (time.monotonic() if now is None else now) - self._last >= self.commit_interval_s
+
+    def commit(
+        self,
+        tasks: Sequence[PartitionTask],
+        group_metadata: Any,
+        *,
+        timeout_s: float,
+        force_checkpoint: bool = False,
+    ) -> bool:
+        """Commit the tasks' work; True if a transaction committed (False: nothing to do)."""
+        self._last = time.monotonic()
+        committed = self._checkpointer.commit(
+            tasks, group_metadata, timeout_s, snapshot_interval_s=self.snapshot_interval_s,
+            force_checkpoint=force_checkpoint)
+        if self._after_commit is not None:
+            self._after_commit(tasks)
+        return committed
+
+    def abort(self) -> None:
+        """Abort the open transaction (if any), within ``abort_timeout_s``."""
+        if self._tx.in_transaction:
+            self._tx.abort(self.abort_timeout_s)
+            self._metrics.transactions.labels("aborted").inc()
+
+
+__all__ = ["AfterCommit", "CommitPolicy"]
