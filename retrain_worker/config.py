@@ -125,6 +125,9 @@ class WorkerConfig(_Section):
     #: Consumption pauses while more than this many triggers wait.
     max_pending: int = Field(default=10_000, ge=1)
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    #: Bound on one decision's transaction (produce, offsets, commit) and on
+    #: ``init_transactions`` at start-up.
+    transaction_timeout_s: float = Field(default=60.0, gt=0)
     #: Extra librdkafka properties for the group consumer / the transactional producer only.
     consumer: dict[str, str | int | float | bool] = Field(default_factory=dict)
     producer: dict[str, str | int | float | bool] = Field(default_factory=dict)

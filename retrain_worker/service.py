@@ -86,9 +86,6 @@ from retrain_worker.triggers import (
 log = logging.getLogger(__name__)
 TP = tuple[str, int]
 
-#: Bound on one decision's transaction (produce, offsets, commit) and on ``init_transactions``.
-TRANSACTION_TIMEOUT_S = 60.0
-
 
 @dataclass
 class _Running:
@@ -118,6 +115,7 @@ class RetrainWorker:
         *,
         producer_factory: Callable[[dict[str, Any]], Any] = Producer,
         exit_when_stuck: bool = True,
+        guard_grace_s: float = 15.0,
     ) -> None:
         self.config = config
         self.w = config.worker
@@ -141,6 +139,7 @@ class RetrainWorker:
         self.tx: Transactor | None = None
         self._producer_factory = producer_factory
         self._exit_when_stuck = exit_when_stuck
+        self._guard_grace_s = guard_grace_s
         self.server: HealthServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -172,14 +171,20 @@ class RetrainWorker:
             if self.server is not None:
                 self.server.stop()
 
+    def _build_transactor(self) -> None:
+        """The consumer's :class:`~consumer.transactions.Transactor`, guard included."""
+        self.tx = Transactor(
+            {**self.config.kafka, **self.w.producer, "transactional.id": self.w.transactional_id,
+             "enable.idempotence": True},
+            CallGuard(exit_on_stuck(self.health, exit_process=self._exit_when_stuck),
+                      grace_s=self._guard_grace_s),
+            producer_factory=self._producer_factory)
+
     def _start(self) -> None:
         kafka = dict(self.config.kafka)
-        self.tx = Transactor(
-            {**kafka, **self.w.producer, "transactional.id": self.w.transactional_id,
-             "enable.idempotence": True},
-            CallGuard(exit_on_stuck(self.health, exit_process=self._exit_when_stuck)),
-            producer_factory=self._producer_factory)
-        self.tx.init(TRANSACTION_TIMEOUT_S)  # step 1: fence the previous incarnation
+        self._build_transactor()
+        assert self.tx is not None
+        self.tx.init(self.w.transaction_timeout_s)  # step 1: fence the previous incarnation
         self._reload_decisions()
         self.consumer = Consumer({
             **kafka, **self.w.consumer,
@@ -401,7 +406,7 @@ class RetrainWorker:
         :class:`~consumer.exceptions.FatalTransactionError`."""
         assert self.tx is not None and self.consumer is not None
         tx = self.tx
-        deadline = time.monotonic() + TRANSACTION_TIMEOUT_S
+        deadline = time.monotonic() + self.w.transaction_timeout_s
         try:
             build(tx)
             if offsets:
@@ -411,7 +416,7 @@ class RetrainWorker:
         except AbortableTransactionError as exc:
             self.metrics.transactions.labels("aborted").inc()
             log.warning("transaction aborted, will retry: %s", exc)
-            tx.abort(TRANSACTION_TIMEOUT_S)
+            tx.abort(self.w.transaction_timeout_s)
             return False
         self.metrics.transactions.labels("committed").inc()
         for tp in offsets:
