@@ -31,7 +31,9 @@ from detectors.contracts import DriftKind, Severity
 
 _ALL_KINDS: tuple[DriftKind, ...] = ("concept", "data", "prediction", "performance")
 _DRIFT_ONLY: tuple[Severity, ...] = ("drift",)
-MetricName = Literal["auto", "accuracy", "f1", "precision", "recall", "mae", "rmse"]
+#: The metric champion and challenger are compared on (``auto``: accuracy for classification,
+#: MAE for regression); not the monitored metrics of :data:`detectors.config.MetricName`.
+EvaluationMetric = Literal["auto", "accuracy", "f1", "precision", "recall", "mae", "rmse"]
 
 
 class _Section(BaseModel):
@@ -69,7 +71,7 @@ class EvaluationConfig(_Section):
     """Champion/challenger on the same time-ordered holdout (the most recent slice)."""
 
     #: ``auto``: accuracy for classification, MAE for regression.
-    metric: MetricName = "auto"
+    metric: EvaluationMetric = "auto"
     #: The challenger must beat the champion by at least this much (in the metric's units).
     min_improvement: float = Field(default=0.0, ge=0)
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)

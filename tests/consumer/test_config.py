@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from consumer.config import ConfigError, ConsumerServiceConfig, ServiceConfig, load_config
 from retrain_worker.config import WorkerServiceConfig
@@ -98,3 +99,26 @@ def test_each_service_skips_the_sections_of_the_other(tmp_path: Path) -> None:
     path.write_text("worker:\n  group_id: w\nconsumer:\n  group_id: c\n")
     assert load_config(ConsumerServiceConfig, path, environ={}).consumer.group_id == "c"
     assert load_config(WorkerServiceConfig, path, environ={}).worker.group_id == "w"
+
+
+def test_env_overrides_and_errors_name_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "driftline.yaml"
+    path.write_text(yaml.safe_dump({
+        "kafka": {"bootstrap.servers": "b:9092", "security.protocol": "SASL_SSL"},
+        "consumer": {"commit_interval_ms": 250},
+        "detection": {"known_models": ["fraud"]},
+    }))
+    config = load_config(ConsumerServiceConfig, path, environ={
+        "DRIFTLINE_CONSUMER__BATCH_SIZE": "64", "DRIFTLINE_KAFKA__SASL_PASSWORD": "s3cret"})
+    assert config.consumer.batch_size == 64
+    assert config.consumer.commit_interval_ms == 250
+    assert config.kafka["sasl.password"] == "s3cret"
+    assert config.kafka["security.protocol"] == "SASL_SSL"
+    assert config.detection.known_models == ["fraud"]
+    assert config.consumer.group_id == "driftline-consumer"
+    with pytest.raises(ConfigError, match=r"consumer\.commit_interval_ms"):
+        load_config(ConsumerServiceConfig, path,
+                    environ={"DRIFTLINE_CONSUMER__COMMIT_INTERVAL_MS": "0"})
+    path.write_text(yaml.safe_dump({"field_mapping": {"prediction": {"nope": "/x"}}}))
+    with pytest.raises(ConfigError, match=r"field_mapping\.prediction"):
+        load_config(ConsumerServiceConfig, path, environ={})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,9 +43,10 @@ def drift_event(model_id: str, offset: int, *, kind: str = "concept",
         detector="adwin", detected_at=now, published_at=now, samples_seen=500, source=source)
 
 
-def read_retrain(bootstrap: str, topic: str, *, until: int = 0, timeout_s: float = 60,
-                 settle_s: float = 0.0) -> list[RetrainEvent]:
-    """Committed retrain events; waits until ``until`` events are there, then ``settle_s``."""
+def wait_for_retrain(bootstrap: str, topic: str, done: Callable[[list[RetrainEvent]], bool], *,
+                     timeout_s: float = 60, settle_s: float = 0.0) -> list[RetrainEvent]:
+    """Committed retrain events, read until ``done(events)`` holds (then ``settle_s`` more, to
+    see what should not come) or ``timeout_s`` passes."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.time_ns()}",
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed",
                          "enable.auto.commit": False})
@@ -58,7 +59,7 @@ def read_retrain(bootstrap: str, topic: str, *, until: int = 0, timeout_s: float
             msg = consumer.poll(0.3)
             if msg is not None and msg.error() is None:
                 events.append(RetrainEvent.model_validate_json(msg.value()))
-            if len(events) >= until:
+            if done(events):
                 settled = settled or time.monotonic()
                 if time.monotonic() - settled >= settle_s:
                     break
@@ -67,31 +68,24 @@ def read_retrain(bootstrap: str, topic: str, *, until: int = 0, timeout_s: float
     return events
 
 
+def read_retrain(bootstrap: str, topic: str, *, until: int = 0, timeout_s: float = 60,
+                 settle_s: float = 0.0) -> list[RetrainEvent]:
+    """Committed retrain events; waits until ``until`` events are there, then ``settle_s``."""
+    return wait_for_retrain(bootstrap, topic, lambda events: len(events) >= until,
+                            timeout_s=timeout_s, settle_s=settle_s)
+
+
 def wait_for_models(bootstrap: str, topic: str, models: Iterable[str], *, timeout_s: float = 60,
                     settle_s: float = 0.0) -> dict[str, list[RetrainEvent]]:
     """Model id → its committed retrain events, once every model has one (then ``settle_s``)."""
     wanted = list(models)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.time_ns()}",
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed",
-                         "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    out: dict[str, list[RetrainEvent]] = {m: [] for m in wanted}
-    deadline = time.monotonic() + timeout_s
-    settled: float | None = None
-    try:
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.3)
-            if msg is not None and msg.error() is None:
-                event = RetrainEvent.model_validate_json(msg.value())
-                if event.model_id in out:
-                    out[event.model_id].append(event)
-            if all(out.values()):
-                settled = settled or time.monotonic()
-                if time.monotonic() - settled >= settle_s:
-                    break
-    finally:
-        consumer.close()
-    return out
+
+    def by_model(events: list[RetrainEvent]) -> dict[str, list[RetrainEvent]]:
+        return {m: [e for e in events if e.model_id == m] for m in wanted}
+
+    events = wait_for_retrain(bootstrap, topic, lambda got: all(by_model(got).values()),
+                              timeout_s=timeout_s, settle_s=settle_s)
+    return by_model(events)
 
 
 def write_config(path: Path, bootstrap: str, topics: TopicNames, worker: dict[str, Any]) -> Path:
