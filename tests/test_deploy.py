@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +110,44 @@ def test_compose_file_is_accepted_by_docker_compose_config() -> None:
     result = subprocess.run([*command, "-f", str(ROOT / "compose.yaml"), "config", "-q"],
                             capture_output=True, text=True, check=False, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+# -- configuration reference ---------------------------------------------------------------------
+
+def _schema_keys(schema: dict[str, Any], node: dict[str, Any], path: str) -> list[str]:
+    """Dotted key paths of ``node`` by pydantic's JSON schema (independent of the generator's
+    walk): nested sections are followed through ``$ref``, maps and lists are leaves."""
+    keys: list[str] = []
+    for name, prop in node.get("properties", {}).items():
+        key = f"{path}{name}"
+        refs = [p["$ref"] for p in [prop, *prop.get("anyOf", [])] if "$ref" in p]
+        target = schema["$defs"][refs[0].split("/")[-1]] if len(refs) == 1 else None
+        if target is not None and "properties" in target:
+            keys.extend(_schema_keys(schema, target, key + "."))
+        else:
+            keys.append(key)
+    return keys
+
+
+def test_configuration_reference_is_current() -> None:
+    from driftline.config_reference import render
+
+    current = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert current == render(), (
+        "docs/configuration.md is stale: run "
+        "`python -m driftline.config_reference --write docs/configuration.md`")
+
+
+def test_configuration_reference_lists_every_key_of_both_services() -> None:
+    from driftline.config_reference import services
+
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([^`]+)` \|", text, flags=re.MULTILINE))
+    for service, model in services().items():
+        schema = model.model_json_schema()
+        keys = _schema_keys(schema, schema, "")
+        assert len(keys) > 20, (service, keys)
+        assert set(keys) <= listed, (service, sorted(set(keys) - listed))
+        for key in keys:
+            row = next(line for line in text.splitlines() if line.startswith(f"| `{key}` |"))
+            assert f"DRIFTLINE_{key.replace('.', '__').upper()}" in row, row
