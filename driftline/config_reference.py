@@ -206,7 +206,14 @@ def _walk(model: type[BaseModel], path: list[str],
         nested = _models_inside(annotation)
         direct = [m for suffix, m in nested if suffix == ""]
         if direct and len(nested) == 1:
-            # A nested section (also when optional: ``field_mapping: FieldMapping | None``).
+            # A nested section; an optional one (``worker.mlflow: … | None``) gets its own row,
+            # since its absence means something.
+            if not info.is_required() and info.get_default(call_default_factory=True,
+                                                           validated_data={}) is None:
+                yield Row(key=".".join(key_path), type=f"{direct[0].__name__} | null",
+                          default="null", env=_env(key_path, info.annotation) + "__<KEY>",
+                          description=_description(model, name, info)
+                          or (inspect.getdoc(direct[0]) or "").split("\n\n")[0])
             yield from _walk(direct[0], key_path, seen)
             continue
         yield Row(key=".".join(key_path), type=type_name(info.annotation) + _bounds(info.metadata),
