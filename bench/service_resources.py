@@ -1,5 +1,5 @@
-"""Memory and CPU of one real ``driftline consume`` process: the figures behind the Kubernetes
-resource requests and limits in ``deploy/kubernetes/consumer.yaml``.
+"""Memory and CPU of one real ``driftline consume`` process, then of ``driftline retrain-worker``:
+the figures behind the Kubernetes resource requests and limits in ``deploy/kubernetes/``.
 
 One run against a real broker (started from the Maven jars with ``scripts/kafka`` unless
 ``--bootstrap`` is given), one partition per topic, the default detection config:
@@ -11,12 +11,16 @@ One run against a real broker (started from the Maven jars with ``scripts/kafka`
 * **steady** — while the same consumer runs, ``driftline simulate --realtime`` produces at
   ``--rate`` predictions/s per model for ``--seconds``: the CPU cores and the RSS at that rate.
 
-RSS and CPU come from ``/proc/<pid>`` of the consumer process (Linux), sampled every 0.5 s.
-Results go to ``bench/results/consumer_resources.{json,md}``.
+* **worker** — ``driftline retrain-worker`` then starts on the run's drift events (default
+  policy and trainer): its CPU and RSS, trainer processes included, until one retrain event per
+  model is out.
+
+RSS and CPU come from ``/proc/<pid>`` (Linux), sampled every 0.5 s (the worker every 0.1 s).
+Results go to ``bench/results/service_resources.{json,md}``.
 
 Usage::
 
-    .venv/bin/python bench/consumer_resources.py [--bootstrap HOST:PORT] [--models 3]
+    .venv/bin/python bench/service_resources.py [--bootstrap HOST:PORT] [--models 3]
                                                  [--samples 20000] [--rate 100] [--seconds 60]
 """
 
@@ -57,19 +61,37 @@ def proc_sample(pid: int) -> tuple[float, int, int]:
     return cpu, rss, hwm
 
 
+def tree_sample(pid: int) -> tuple[float, int]:
+    """(CPU seconds of ``pid`` and its reaped children, RSS bytes of ``pid`` and its live
+    descendants) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = sum(int(f) for f in fields[11:15]) / TICKS
+    rss, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            rss += proc_sample(current)[1]
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (OSError, KeyError, IndexError):
+            continue
+        todo.extend(int(c) for c in children)
+    return cpu, rss
+
+
 class Sampler(threading.Thread):
     """RSS samples of a process every ``interval`` seconds until stopped."""
 
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
+    def __init__(self, pid: int, interval: float = 0.5, tree: bool = False) -> None:
         super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
+        self.pid, self.interval, self.tree = pid, interval, tree
         self.rss: list[int] = []
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.wait(self.interval):
             try:
-                self.rss.append(proc_sample(self.pid)[1])
+                self.rss.append(tree_sample(self.pid)[1] if self.tree
+                                else proc_sample(self.pid)[1])
             except (OSError, KeyError, IndexError):
                 return
 
@@ -123,6 +145,52 @@ def simulate(config: Path, args: argparse.Namespace, *extra: str) -> subprocess.
         capture_output=True, text=True, check=True)
 
 
+def retrain_events(bootstrap: str, topic: str) -> int:
+    """How many events the retrain topic holds."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4()}"})
+    try:
+        low, high = probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    finally:
+        probe.close()
+    return int(high - low)
+
+
+def measure_worker(bootstrap: str, config_path: Path, retrain_topic: str, models: int,
+                   workdir: Path) -> dict[str, Any]:
+    """``driftline retrain-worker`` on the drift events of the run (default policy: the last
+    5000 labelled records of each model): CPU and RSS of the worker and its trainer processes
+    until one retrain event per model is published."""
+    config = yaml.safe_load(config_path.read_text())
+    config["worker"] = {"metrics_port": 0, "registry_root": str(workdir / "models"),
+                        "group_id": f"{config['consumer']['group_id']}-worker",
+                        "transactional_id": f"{config['consumer']['group_id']}-worker-0"}
+    worker_config = workdir / "worker.yaml"
+    worker_config.write_text(yaml.safe_dump(config))
+    log = (workdir / "worker.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "driftline", "retrain-worker", "--config",
+                             str(worker_config)], stdout=log, stderr=subprocess.STDOUT)
+    sampler = Sampler(proc.pid, interval=0.1, tree=True)
+    sampler.start()
+    began = time.monotonic()
+    try:
+        time.sleep(5)
+        _, idle_rss = tree_sample(proc.pid)
+        while retrain_events(bootstrap, retrain_topic) < models:
+            assert proc.poll() is None, (workdir / "worker.log").read_text()[-2000:]
+            assert time.monotonic() - began < 600, "no retrain events"
+            time.sleep(0.5)
+        time.sleep(1)
+        cpu, _ = tree_sample(proc.pid)
+        rss = sampler.stop()
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    mib = 1024 * 1024
+    return {"retrains": models, "seconds": round(time.monotonic() - began, 1),
+            "cpu_s": round(cpu, 2), "idle_rss_mib": round(idle_rss / mib, 1),
+            "peak_sampled_rss_mib": round(max(rss, default=0) / mib, 1)}
+
+
 def run(bootstrap: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     prefix = f"res-{uuid.uuid4().hex[:8]}"
     topics = {name: f"{prefix}.{name}" for name in
@@ -174,6 +242,7 @@ def run(bootstrap: str, args: argparse.Namespace, workdir: Path) -> dict[str, An
         steady_s = time.monotonic() - t0
         cpu2, rss_steady, hwm = proc_sample(proc.pid)
         steady_rss = sampler.stop()
+        worker = measure_worker(bootstrap, config_path, topics["retrain"], args.models, workdir)
         steady_events = committed_to_end(
             bootstrap, config["consumer"]["group_id"], inputs)[1] - end
     finally:
@@ -181,6 +250,7 @@ def run(bootstrap: str, args: argparse.Namespace, workdir: Path) -> dict[str, An
         proc.wait(30)
     mib = 1024 * 1024
     return {
+        "worker": worker,
         "startup": {"ready_s": round(began - started, 2), "rss_at_ready_mib": round(rss_ready / mib, 1)},
         "backlog": {
             "events": backlog,
@@ -218,7 +288,7 @@ def machine() -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    b, s, m = result["backlog"], result["steady"], result["machine"]
+    b, s, m, w = result["backlog"], result["steady"], result["machine"], result["worker"]
     return "\n".join([
         "# One `driftline consume` process: memory and CPU",
         "",
@@ -234,6 +304,11 @@ def markdown(result: dict[str, Any]) -> str:
         f"| steady ({s['rate_predictions_per_s']} predictions/s + labels, {s['produced_s']} s) | "
         f"{s['events']} | {round(s['events'] / s['produced_s'], 1)} | {s['cpu_us_per_event']} | "
         f"{s['cores']} | {s['peak_rss_mib']} | {s['rss_mib']} |",
+        "",
+        "`driftline retrain-worker` on the same run's drift events (default policy, default "
+        f"trainer): {w['retrains']} retrains in {w['seconds']} s, {w['cpu_s']} s CPU (worker and "
+        f"trainer processes), RSS {w['idle_rss_mib']} MiB idle, {w['peak_sampled_rss_mib']} MiB "
+        "peak (worker plus a running trainer, sampled every 0.1 s).",
         "",
     ])
 
@@ -262,8 +337,8 @@ def main() -> int:
                                 str(broker_dir)], capture_output=True, check=False)
     result.update(machine=machine(), models=args.models, samples=args.samples)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "consumer_resources.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "consumer_resources.md").write_text(markdown(result))
+    (RESULTS / "service_resources.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "service_resources.md").write_text(markdown(result))
     print(markdown(result))
     return 0
 
