@@ -14,29 +14,29 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from retrain_helpers import make_records
-from worker_harness import (
-    DRIFTLINE,
-    WorkerProcess,
-    drift_event,
-    free_port,
-    produce,
-    produce_labelled,
-    read_retrain,
-    write_config,
-)
 
 from consumer.config import TopicLayout
 from consumer.topics import create_topics
+from driftline.dev.services import ServiceProcess, free_port
 from retrain_worker.config import MlflowRegistryConfig, WorkerConfig
 from retrain_worker.exceptions import RegistryError
 from retrain_worker.registry import open_registry
 from tests.conftest import unique_topic_names
+from tests.retrain_worker.retrain_helpers import make_records
+from tests.retrain_worker.worker_harness import (
+    drift_event,
+    produce,
+    produce_labelled,
+    read_retrain,
+    worker_process,
+    write_config,
+)
 
 mlflow = pytest.importorskip("mlflow", reason="pip install 'driftline[mlflow]'")
 pytest.importorskip("sqlalchemy", reason="pip install 'driftline[mlflow]' (SQLite store)")
@@ -158,7 +158,7 @@ def test_an_unreachable_server_is_a_registry_error(
         registry.save("fraud", "r-1", b"x", METADATA)
 
 
-def _wait_alias(client: MlflowClient, name: str, alias: str, worker: WorkerProcess) -> Any:
+def _wait_alias(client: MlflowClient, name: str, alias: str, worker: ServiceProcess) -> Any:
     """The version ``alias`` points at; the worker moves it just after committing the event."""
     deadline = time.monotonic() + 30
     while True:
@@ -190,9 +190,9 @@ def test_worker_promotes_into_mlflow_and_the_alias_moves_only_on_promotion(
         "policy": {"episode_window_s": 1, "min_new_samples": 0, "checks": {"min_samples": 200},
                    "evaluation": {"min_improvement": 0.2}},
     })
-    worker = WorkerProcess(config, tmp_path / "worker.log", port).start()
+    worker = worker_process(config, tmp_path / "worker.log", port).start()
     try:
-        worker.wait_metric("driftline_retrain_rebalances_total", 1, timeout_s=60)
+        worker.wait_metric("driftline_retrain_rebalances_total", at_least=1, timeout_s=60)
         produce(kafka_bootstrap, topics.drift,
                 [("m-mlflow", drift_event("m-mlflow", 1).model_dump_json().encode())])
         first = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=90)
@@ -215,7 +215,8 @@ def test_worker_promotes_into_mlflow_and_the_alias_moves_only_on_promotion(
             promoted.training.checks_passed
 
         trigger = subprocess.run(
-            [str(DRIFTLINE), "trigger", "--config", str(config), "--model", "m-mlflow",
+            [sys.executable, "-m", "driftline", "trigger", "--config", str(config), "--model",
+             "m-mlflow",
              "--reason", "second opinion"], capture_output=True, text=True, timeout=60)
         assert trigger.returncode == 0, trigger.stderr
         both = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=90)
