@@ -79,6 +79,13 @@ def _client(config: MlflowRegistryConfig) -> MlflowClient:
     return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
 
 
+def _registry(store: MlflowRegistryConfig, prefix: str,
+              tmp_path: Path) -> tuple[MlflowRegistryConfig, MlflowRegistry]:
+    """A registry on the module's store whose model names start with ``prefix``."""
+    config = store.model_copy(update={"model_name": prefix + "-{model_id}"})
+    return config, MlflowRegistry(config, cache_dir=tmp_path / "cache")
+
+
 def test_worker_config_selects_mlflow(store: MlflowRegistryConfig) -> None:
     registry = open_registry(WorkerConfig(mlflow=store))
     assert isinstance(registry, MlflowRegistry)
@@ -115,8 +122,7 @@ def test_save_registers_a_version_with_window_checks_and_metrics(
 def test_promote_moves_the_alias_and_the_champion_reads_back(
     store: MlflowRegistryConfig, tmp_path: Path
 ) -> None:
-    config = store.model_copy(update={"model_name": "promote-{model_id}"})
-    registry = MlflowRegistry(config, cache_dir=tmp_path / "cache")
+    config, registry = _registry(store, "promote", tmp_path)
     registry.save("fraud", "r-1", b"first", METADATA)
     registry.save("fraud", "r-2", b"second", {**METADATA, "decision": "rejected"})
     registry.promote("fraud", "r-1")
@@ -137,8 +143,7 @@ def test_promote_moves_the_alias_and_the_champion_reads_back(
 def test_saving_a_version_again_replaces_it(
     store: MlflowRegistryConfig, tmp_path: Path
 ) -> None:
-    config = store.model_copy(update={"model_name": "replace-{model_id}"})
-    registry = MlflowRegistry(config, cache_dir=tmp_path / "cache")
+    config, registry = _registry(store, "replace", tmp_path)
     registry.save("fraud", "r-1", b"crashed-attempt", METADATA)
     uri = registry.save("fraud", "r-1", b"retried", METADATA)
     versions = _client(config).search_model_versions("name='replace-fraud'")
