@@ -16,7 +16,7 @@ Contract (the :class:`~retrain_worker.registry.ModelRegistry` protocol, on MLflo
   but never served.
 * :meth:`MlflowRegistry.champion` is the version the alias points at (None without one), with
   the metadata the worker saved; :meth:`MlflowRegistry.local_path` downloads an artifact once
-  into a private cache directory.
+  into a cache directory (by default a private temporary one, removed with the registry).
 * Every MLflow failure is a :class:`~retrain_worker.exceptions.RegistryError` (the retrain
   fails with cause ``registry``); a missing ``mlflow`` package is one at construction, naming
   the extra to install.
@@ -25,7 +25,9 @@ Contract (the :class:`~retrain_worker.registry.ModelRegistry` protocol, on MLflo
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +128,10 @@ class MlflowRegistry(ModelRegistry):
         self._error: type[Exception] = MlflowException
         self.client = MlflowClient(tracking_uri=config.tracking_uri,
                                    registry_uri=config.registry_uri or config.tracking_uri)
-        self.cache = Path(cache_dir or tempfile.mkdtemp(prefix="driftline-mlflow-"))
+        if cache_dir is None:
+            cache_dir = tempfile.mkdtemp(prefix="driftline-mlflow-")
+            weakref.finalize(self, shutil.rmtree, cache_dir, ignore_errors=True)
+        self.cache = Path(cache_dir)
         self._experiment_id: str | None = None
 
     def name(self, model_id: str) -> str:
