@@ -290,7 +290,7 @@ def machine() -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     b, s, m, w = result["backlog"], result["steady"], result["machine"], result["worker"]
     return "\n".join([
-        "# One `driftline consume` process: memory and CPU",
+        "# `driftline consume` and `driftline retrain-worker`: memory and CPU",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores (shared), Python {m['python']}. "
         f"{result['models']} models, default detection config, one partition. Start-up to "
