@@ -108,6 +108,25 @@ class ModelPolicy(_Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
 
+class MlflowRegistryConfig(_Section):
+    """``worker.mlflow``: keep models in an MLflow model registry (``pip install
+    driftline[mlflow]``) instead of the file system at ``registry_root``."""
+
+    #: MLflow tracking URI: a tracking server (``http://mlflow:5000``) or a local store
+    #: (``sqlite:///mlflow.db``).
+    tracking_uri: str = Field(min_length=1)
+    #: Model registry URI when it differs from the tracking URI; None: the tracking URI.
+    registry_uri: str | None = None
+    #: Experiment that holds one run per retrain (created when missing).
+    experiment: str = "driftline"
+    #: Artifact root of that experiment when the worker creates it; None: the server's default.
+    artifact_location: str | None = None
+    #: Registered model name of a model_id; ``{model_id}`` is replaced.
+    model_name: str = "{model_id}"
+    #: Alias of the serving version: moved to a version only when its retrain is promoted.
+    serving_alias: str = Field(default="champion", min_length=1)
+
+
 class WorkerConfig(_Section):
     """The ``worker:`` section."""
 
@@ -118,7 +137,10 @@ class WorkerConfig(_Section):
     trainer_timeout_s: float = Field(default=600.0, gt=0)
     #: Trainings that may run at once (K), over all models; one at a time per model.
     max_concurrent: int = Field(default=2, ge=1)
+    #: Root directory of the file-system model registry (unless ``mlflow`` is set).
     registry_root: str = "./models"
+    #: MLflow as the model registry; None: the file system at ``registry_root``.
+    mlflow: MlflowRegistryConfig | None = None
     metrics_host: str = "0.0.0.0"
     #: Port of /metrics, /healthz and /readyz; 0 picks a free port, None disables.
     metrics_port: int | None = Field(default=9102, ge=0)
@@ -172,6 +194,7 @@ class WorkerServiceConfig(ServiceConfig):
 __all__ = [
     "ChecksConfig",
     "EvaluationConfig",
+    "MlflowRegistryConfig",
     "ModelPolicy",
     "WindowConfig",
     "WorkerConfig",

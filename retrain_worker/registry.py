@@ -12,6 +12,9 @@ Contract of :class:`ModelRegistry` (implement it to use another store):
 * :meth:`~ModelRegistry.local_path` gives a readable local file for an artifact URI (the trainer
   process loads the champion from it).
 
+:func:`open_registry` picks the backend from the ``worker:`` config: MLflow when
+``worker.mlflow`` is set (:mod:`retrain_worker.mlflow_registry`), else :class:`FileRegistry`.
+
 :class:`FileRegistry` is the default: ``<root>/<model_id>/<version>/model.pkl`` and
 ``metadata.json``, plus ``<root>/<model_id>/CHAMPION`` holding the champion's version. Writes are
 atomic (temporary name, then rename).
@@ -38,10 +41,13 @@ import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlparse
 
 from retrain_worker.exceptions import RegistryError
+
+if TYPE_CHECKING:
+    from retrain_worker.config import WorkerConfig
 
 
 @dataclass(frozen=True)
@@ -146,4 +152,19 @@ class FileRegistry(ModelRegistry):
         return Path(unquote(parsed.path))
 
 
-__all__ = ["FileRegistry", "ModelRegistry", "RegisteredModel"]
+def open_registry(worker: WorkerConfig) -> ModelRegistry:
+    """The registry ``worker`` configures: MLflow if ``worker.mlflow`` is set, else the file
+    system at ``worker.registry_root``.
+
+    >>> from retrain_worker.config import WorkerConfig
+    >>> type(open_registry(WorkerConfig(registry_root=tempfile.mkdtemp()))).__name__
+    'FileRegistry'
+    """
+    if worker.mlflow is not None:
+        from retrain_worker.mlflow_registry import MlflowRegistry
+
+        return MlflowRegistry(worker.mlflow)
+    return FileRegistry(worker.registry_root)
+
+
+__all__ = ["FileRegistry", "ModelRegistry", "RegisteredModel", "open_registry"]

@@ -74,7 +74,7 @@ from retrain_worker.job import JobOutcome, run_job
 from retrain_worker.kafka_io import read_decision_log, read_labelled
 from retrain_worker.metrics import WorkerMetrics
 from retrain_worker.policy import Episode, Policy, Ready
-from retrain_worker.registry import FileRegistry, ModelRegistry
+from retrain_worker.registry import ModelRegistry, open_registry
 from retrain_worker.triggers import (
     TriggerRef,
     from_drift_event,
@@ -120,7 +120,7 @@ class RetrainWorker:
         self.config = config
         self.w = config.worker
         self.topics = config.topics
-        self.registry = registry or FileRegistry(self.w.registry_root)
+        self.registry = registry or open_registry(self.w)
         self.metrics = WorkerMetrics()
         self.health = HealthState()
         self.policy = Policy(self.w.policy_for, self.w.max_concurrent)

@@ -21,7 +21,10 @@ Contract of :func:`test_dashboard_and_alerts_on_a_live_prometheus`:
     whenever nothing crosses their threshold: an empty one passes only if each metric selector
     inside it (each ``driftline_*{...}`` / ``up{...}``), queried alone, returns at least one
     series — so a renamed metric or label fails even when no threshold is crossed;
-  - ``GET /api/v1/alerts`` shows ``DriftlineDriftDetected`` firing, for a ``drift`` model.
+  - ``GET /api/v1/alerts`` shows ``DriftlineDriftDetected`` firing, for a ``drift`` model;
+  - the *Drift events* and *Retrain decisions* panels, evaluated at the first scrape of each
+    series of their counter (born at 1 with its first event, where a plain ``increase()`` shows
+    nothing), show a value above 0 for that series' group.
 
 Every wait is bounded (the whole test well under 90 s); Prometheus and the services are
 stopped (SIGTERM, then SIGKILL) in ``finally``.
@@ -90,6 +93,8 @@ def _template_variables() -> list[tuple[str, str, str]]:
     out = []
     for path in sorted(DASHBOARDS.glob("*.json")):
         for var in json.loads(path.read_text()).get("templating", {}).get("list", []):
+            if var["type"] == "datasource":
+                continue  # the Prometheus to query: nothing to evaluate
             m = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", var["definition"].strip())
             assert m, f"{path.name}: variable {var['name']}: unsupported {var['definition']!r}"
             out.append((var["name"], m.group(1), m.group(2)))
@@ -162,6 +167,37 @@ def _missing(api: PromAPI) -> list[str]:
                for a in alerts):
         missing.append(f"DriftlineDriftDetected not firing; alerts: {alerts}")
     return missing
+
+
+def _panel_expr(title: str) -> str:
+    dashboard = json.loads((DASHBOARDS / "driftline.json").read_text())
+    panel = next(p for p in dashboard["panels"] if p["title"] == title)
+    return _substitute(panel["targets"][0]["expr"])
+
+
+def _first_event_values(api: PromAPI, counter: str, title: str, since: float) -> list[str]:
+    """For every series of ``counter`` (a labelled counter, born at 1 with its first event),
+    the dashboard panel ``title`` evaluated at the series' first scrape; a problem per series
+    whose panel value is not above 0 then."""
+    problems: list[str] = []
+    series = api.get("query_range", query=counter, start=f"{since:.3f}",
+                     end=f"{time.time():.3f}", step="1")["result"]
+    assert series, f"no {counter} series"
+    expr = _panel_expr(title)
+    by = re.match(r"sum by \(([^)]*)\)", expr)
+    assert by, expr
+    group = [label.strip() for label in by.group(1).split(",")]
+    for s in series:
+        born, value = s["values"][0]
+        at = {k: s["metric"].get(k, "") for k in group}
+        shown = [float(r["value"][1]) for r in api.get("query", query=expr, time=str(born))["result"]
+                 if all(r["metric"].get(k, "") == v for k, v in at.items())]
+        naive = api.get("query", query=f"increase({counter}[1m])", time=str(born))["result"]
+        print(f"[prometheus] {title} {at} first event at {born}: counter {value}, panel {shown}, "
+              f"plain increase() {[r['value'][1] for r in naive if r['metric'] == s['metric']]}")
+        if not shown or shown[0] <= 0:
+            problems.append(f"{title}: {at} shows {shown} at its first event ({counter} = {value})")
+    return problems
 
 
 @pytest.fixture
@@ -263,6 +299,13 @@ def test_dashboard_and_alerts_on_a_live_prometheus(
             _wait(shown, deadline, "every query to return data", procs)
         except AssertionError:
             raise AssertionError("\n".join(missing)) from None
+        since = time.time() - (time.monotonic() - began)
+        first_events = (
+            _first_event_values(api, 'driftline_drift_events_total{severity="drift"}',
+                                "Drift events", since)
+            + _first_event_values(api, "driftline_retrain_decisions_total", "Retrain decisions",
+                                  since))
+        assert not first_events, "\n".join(first_events)
         firing = sorted({(a["labels"]["alertname"], a["labels"].get("model_id", ""))
                          for a in api.get("alerts")["alerts"] if a["state"] == "firing"})
         print(f"[prometheus] all queries have data after {time.monotonic() - began:.1f}s; "
