@@ -154,8 +154,12 @@ def replay_file(
     labelled_path: str | Path | None = None,
     on_invalid: Any = None,
     show_progress: bool | None = None,
+    clock: Clock = utc_now,
 ) -> ReplaySummary:
-    """Replay a JSONL file into a JSONL file of drift events, with a progress bar on long files."""
+    """Replay a JSONL file into a JSONL file of drift events, with a progress bar on long files.
+
+    ``clock`` gives each drift event's ``published_at`` (wall-clock UTC by default).
+    """
     from tqdm import tqdm
 
     input_path = Path(input_path)
@@ -177,4 +181,5 @@ def replay_file(
             labelled_out=labelled_out,
             on_invalid=on_invalid,
             progress=bar.update if not disable else None,
+            clock=clock,
         )
