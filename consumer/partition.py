@@ -24,14 +24,15 @@ from typing import Any, Protocol
 
 from confluent_kafka import TopicPartition
 
-from detectors.contracts import Label, Prediction, Source
+from detectors.contracts import Source
+from detectors.events import InputLabel, InputPrediction
 
 
 class PipelineLike(Protocol):
     """What the consumer needs of :class:`detectors.pipeline.Pipeline`."""
 
     def process(
-        self, event: Prediction | Label, source: Source, raw: bytes | None = None
+        self, event: InputPrediction | InputLabel, source: Source, raw: bytes | None = None
     ) -> list[Any]: ...
 
     def dirty_models(self) -> Iterable[str]: ...

@@ -44,7 +44,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from detectors.contracts import Label, Prediction, Source
+from detectors.contracts import Source
+from detectors.events import InputLabel, InputPrediction
 from detectors.rejection import Rejection
 
 __all__ = ["LabelJoin", "PendingPrediction", "WaitingLabel"]
@@ -58,7 +59,7 @@ class PendingPrediction:
     __slots__ = ("deadline", "prediction", "seq", "source")
 
     def __init__(
-        self, prediction: Prediction | None, source: Source | None, deadline: float, seq: int
+        self, prediction: InputPrediction | None, source: Source | None, deadline: float, seq: int
     ) -> None:
         self.prediction = prediction
         self.source = source
@@ -78,7 +79,7 @@ class WaitingLabel:
     __slots__ = ("deadline", "label", "raw", "seq", "source")
 
     def __init__(
-        self, label: Label, source: Source, raw: bytes | None, deadline: float, seq: int
+        self, label: InputLabel, source: Source, raw: bytes | None, deadline: float, seq: int
     ) -> None:
         self.label = label
         self.source = source
@@ -159,7 +160,7 @@ class LabelJoin:
     # -- events ----------------------------------------------------------------------------------
 
     def add_prediction(
-        self, prediction: Prediction, source: Source, watermark: float
+        self, prediction: InputPrediction, source: Source, watermark: float
     ) -> tuple[str, WaitingLabel | None]:
         """``('pending', None)``, ``('joined', waiting_label)`` or ``('duplicate', None)``."""
         model_id = prediction.model_id
@@ -191,7 +192,7 @@ class LabelJoin:
         return ("joined" if waiting is not None else "pending"), waiting
 
     def add_label(
-        self, label: Label, source: Source, raw: bytes | None, watermark: float
+        self, label: InputLabel, source: Source, raw: bytes | None, watermark: float
     ) -> tuple[str, Any]:
         """``('joined', PendingPrediction)``, ``('waiting', None | [orphans])``, ``('duplicate', None)``.
 

@@ -24,13 +24,8 @@ from __future__ import annotations
 
 from pydantic_core import to_json
 
-from detectors.contracts import (
-    SCHEMA_VERSION,
-    Label,
-    LabelledRecord,
-    Prediction,
-    format_timestamp,
-)
+from detectors.contracts import SCHEMA_VERSION, LabelledRecord, format_timestamp
+from detectors.events import InputLabel, InputPrediction
 
 __all__ = ["labelled_json", "labelled_record"]
 
@@ -39,7 +34,7 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def labelled_record(prediction: Prediction, label: Label) -> LabelledRecord:
+def labelled_record(prediction: InputPrediction, label: InputLabel) -> LabelledRecord:
     """The record of a join, without re-validating its (already valid) parts."""
     record = _new(LabelledRecord)
     _set(record, "__dict__", {

@@ -37,7 +37,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detectors.config import DetectionConfig
-from detectors.contracts import DriftEvent, Prediction, Source, drift_event_id
+from detectors.contracts import DriftEvent, Source, drift_event_id
+from detectors.events import InputPrediction
 from detectors.lifecycle import Watcher
 from detectors.performance import ClassificationWindow, RegressionWindow, ThresholdWatcher
 from detectors.signals import is_regression, residual_value
@@ -181,7 +182,7 @@ class KeyMonitor:
                 w.due = c + w.step
         self.next_due = _next_due(found)
 
-    def _missed(self, prediction: Prediction) -> None:
+    def _missed(self, prediction: InputPrediction) -> None:
         """Prediction watchers not fed by this prediction: their count does not move."""
         if prediction.score is None:
             for w in self.score:
@@ -268,7 +269,7 @@ class KeyMonitor:
             source=source,
         )
 
-    def observe_prediction(self, prediction: Prediction, source: Source) -> Sequence[DriftEvent]:
+    def observe_prediction(self, prediction: InputPrediction, source: Source) -> Sequence[DriftEvent]:
         """Feed the prediction's score and numeric features; return the published events.
 
         Hot path: per detector update, River's ``update`` and a read of River's drift flag
@@ -328,7 +329,7 @@ class KeyMonitor:
         w: Watcher,
         c: int,
         value: float,
-        prediction: Prediction,
+        prediction: InputPrediction,
         source: Source,
         out: list[DriftEvent] | None,
     ) -> list[DriftEvent] | None:
@@ -347,7 +348,7 @@ class KeyMonitor:
         name: str,
         value: float,
         c: int,
-        prediction: Prediction,
+        prediction: InputPrediction,
         source: Source,
         out: list[DriftEvent] | None,
     ) -> list[DriftEvent] | None:

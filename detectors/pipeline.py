@@ -53,18 +53,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from detectors.config import DetectionConfig
-from detectors.contracts import (
-    DriftEvent,
-    Label,
-    LabelledRecord,
-    Prediction,
-    Source,
-    describe_validation_error,
-    parse_input_json,
-)
+from detectors.contracts import DriftEvent, Label, LabelledRecord, Prediction, Source
+from detectors.decoding import EventDecoder, Refusal
+from detectors.events import InputLabel, InputPrediction, from_contract
 from detectors.exceptions import SnapshotError
 from detectors.join import LabelJoin, PendingPrediction
 from detectors.labelled import labelled_record
@@ -78,6 +70,8 @@ log = logging.getLogger(__name__)
 
 Output = DriftEvent | LabelledRecord | Rejection
 KeyId = tuple[str, str | None]  # (model_version, segment) within a model
+#: A decoded input (:mod:`detectors.events`) or a contract model (tests and tools build those).
+InputEvent = InputPrediction | InputLabel | Prediction | Label
 
 
 class Counters:
@@ -178,6 +172,7 @@ class Pipeline:
         self._next_sweep = float("-inf")
         self._dirty: set[str] = set()
         self._refused_logged: set[str] = set()
+        self._decoder = EventDecoder()
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -199,27 +194,24 @@ class Pipeline:
         self.counters.rejected[reason] = self.counters.rejected.get(reason, 0) + 1
 
     def process_raw(self, raw: bytes, source: Source) -> list[Output]:
-        """Parse one JSON input (prediction or label) and process it."""
-        try:
-            event = parse_input_json(raw)
-        except ValidationError as exc:
-            self.counters.consumed += 1
-            errors = exc.errors()
-            stage: Stage = (
-                "deserialize" if errors and errors[0]["type"] == "json_invalid" else "validate"
-            )
-            return [
-                self._reject(
-                    stage, "ValidationError", describe_validation_error(exc), source, raw, None
-                )
-            ]
+        """Decode one JSON input (:mod:`detectors.decoding`, no field mapping) and process it."""
+        event = self._decoder.decode(raw, source.topic)
+        if isinstance(event, Refusal):
+            return self.refuse(event, source, raw)
         return self.process(event, source, raw)
 
+    def refuse(self, refusal: Refusal, source: Source, raw: bytes | None) -> list[Output]:
+        """Account for an input its decoder refused (it is consumed and rejected)."""
+        self.counters.consumed += 1
+        return [self._reject(*refusal, source, raw, None)]
+
     def process(
-        self, event: Prediction | Label, source: Source, raw: bytes | None = None
+        self, event: InputEvent, source: Source, raw: bytes | None = None
     ) -> list[Output]:
         """Process one validated prediction or label; see the module docstring."""
         self.counters.consumed += 1
+        if not isinstance(event, InputPrediction | InputLabel):
+            event = from_contract(event)
         model_id = event.model_id
         if self._known is not None and model_id not in self._known:
             return [
@@ -242,7 +234,7 @@ class Pipeline:
                     out.append(orphan)
             if ts >= self._next_sweep:
                 self._sweep_idle_keys()
-        if isinstance(event, Prediction):
+        if isinstance(event, InputPrediction):
             self._on_prediction(event, source, raw, out)
         else:
             self._on_label(event, source, raw, out)
@@ -287,7 +279,7 @@ class Pipeline:
         )
 
     def _on_prediction(
-        self, prediction: Prediction, source: Source, raw: bytes | None, out: list[Output]
+        self, prediction: InputPrediction, source: Source, raw: bytes | None, out: list[Output]
     ) -> None:
         model_id = prediction.model_id
         monitor = self._monitor(model_id, prediction.model_version, prediction.segment)
@@ -320,7 +312,7 @@ class Pipeline:
         if waiting is not None:
             self._joined(prediction, waiting.label, waiting.source, waiting.raw, monitor, out)
 
-    def _on_label(self, label: Label, source: Source, raw: bytes | None, out: list[Output]) -> None:
+    def _on_label(self, label: InputLabel, source: Source, raw: bytes | None, out: list[Output]) -> None:
         model_id = label.model_id
         status, found = self.join.add_label(label, source, raw, self.watermark)
         if status == "duplicate":
@@ -357,8 +349,8 @@ class Pipeline:
 
     def _joined(
         self,
-        prediction: Prediction,
-        label: Label,
+        prediction: InputPrediction,
+        label: InputLabel,
         source: Source,
         raw: bytes | None,
         monitor: KeyMonitor,
