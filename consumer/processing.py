@@ -38,6 +38,7 @@ from consumer.partition import PartitionTask
 from consumer.topics import MAX_RECORD_BYTES
 from consumer.transactions import Transactor
 from detectors.contracts import DriftEvent, LabelledRecord
+from detectors.encoding import drift_event_json
 from detectors.labelled import labelled_json
 from detectors.rejection import Rejection
 
@@ -126,7 +127,7 @@ class BatchProcessor:
     def _emit(self, out: DriftEvent | Any) -> None:
         """Any output but a labelled record (produced in :meth:`_process`) or a rejection."""
         if isinstance(out, DriftEvent):
-            self._tx.produce(self._topics.drift, out.model_dump_json().encode(),
+            self._tx.produce(self._topics.drift, drift_event_json(out),
                              key=out.model_id.encode())
             self._metrics.drift_events.labels(out.model_id, out.detector, out.signal,
                                              out.severity).inc()

@@ -32,7 +32,9 @@ from typing import IO, Any
 from detectors.config import DetectionConfig
 from detectors.contracts import DriftEvent, LabelledRecord, Source
 from detectors.decoding import EventDecoder, Refusal
+from detectors.encoding import drift_event_json
 from detectors.field_mapping import FieldMapping
+from detectors.labelled import labelled_json
 from detectors.monitor import Clock, utc_now
 from detectors.pipeline import Pipeline
 from detectors.rejection import Rejection
@@ -110,11 +112,11 @@ def replay_stream(
             if isinstance(output, DriftEvent):
                 summary.drift_events += 1
                 summary.by_model_detector[(output.model_id, output.detector, output.severity)] += 1
-                drift_out.write(output.model_dump_json() + "\n")
+                drift_out.write(drift_event_json(output).decode() + "\n")
             elif isinstance(output, LabelledRecord):
                 summary.labelled += 1
                 if labelled_out is not None:
-                    labelled_out.write(output.model_dump_json() + "\n")
+                    labelled_out.write(labelled_json(output).decode() + "\n")
             elif isinstance(output, Rejection):
                 line = output.source.offset
                 if output.stage in ("deserialize", "validate"):
