@@ -42,7 +42,10 @@ Entries are also indexed per model, so one model's join state can be exported an
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
+
+import msgspec
 
 from detectors.contracts import Source
 from detectors.events import InputLabel, InputPrediction
@@ -54,9 +57,13 @@ JoinKey = tuple[str, str]
 
 
 class PendingPrediction:
-    """A prediction waiting for its label (or, once joined, a tombstone)."""
+    """A prediction waiting for its label (or, once joined, a tombstone).
 
-    __slots__ = ("deadline", "prediction", "seq", "source")
+    ``frozen`` caches the entry's snapshot bytes (:func:`_freeze`): an entry is serialized at
+    most once while it waits, not at every checkpoint.
+    """
+
+    __slots__ = ("deadline", "frozen", "prediction", "seq", "source")
 
     def __init__(
         self, prediction: InputPrediction | None, source: Source | None, deadline: float, seq: int
@@ -65,12 +72,64 @@ class PendingPrediction:
         self.source = source
         self.deadline = deadline
         self.seq = seq
+        self.frozen: bytes | None = None
 
     def __getstate__(self) -> tuple[Any, ...]:
         return (self.prediction, self.source, self.deadline, self.seq)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.prediction, self.source, self.deadline, self.seq = state
+        self.frozen = None
+
+
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder().decode
+
+
+def _freeze(pid: str, entry: PendingPrediction) -> bytes:
+    """One pending entry as snapshot bytes: a msgpack array of its values (a pickle when a value
+    does not fit msgpack, such as an integer beyond 64 bits)."""
+    frozen = entry.frozen
+    if frozen is None:
+        src = entry.source
+        where = (src.topic, src.partition, src.offset) if src is not None else None
+        p = entry.prediction
+        values = (pid, where, entry.deadline, entry.seq) if p is None else (
+            pid, where, entry.deadline, entry.seq, p.schema_version, p.prediction_id, p.model_id,
+            p.model_version, p.timestamp, p.features, p.prediction, p.score, p.segment)
+        try:
+            frozen = _pack(values)
+        except (OverflowError, TypeError):
+            frozen = pickle.dumps((pid, p, where, entry.deadline, entry.seq),
+                                  pickle.HIGHEST_PROTOCOL)
+        entry.frozen = frozen
+    return frozen
+
+
+def _thaw(item: Any) -> tuple[str, PendingPrediction]:
+    """An exported pending item: frozen bytes, or a ``(pid, entry)`` pair (older snapshots)."""
+    if not isinstance(item, bytes):
+        pid, entry = item
+        return pid, entry
+    if item[:1] == b"\x80":  # a pickle (see _freeze)
+        pid, prediction, where, deadline, seq = pickle.loads(item)
+    else:
+        values = _unpack(item)
+        pid, where, deadline, seq = values[:4]
+        prediction = None
+        if len(values) > 4:
+            (schema_version, prediction_id, model_id, model_version, timestamp, features,
+             predicted, score, segment) = values[4:]
+            prediction = InputPrediction(
+                schema_version=schema_version, prediction_id=prediction_id, model_id=model_id,
+                model_version=model_version, timestamp=timestamp, features=features,
+                prediction=predicted, score=score, segment=segment)
+    source = None
+    if where is not None:
+        source = Source.model_construct(topic=where[0], partition=where[1], offset=where[2])
+    entry = PendingPrediction(prediction, source, deadline, seq)
+    entry.frozen = item
+    return pid, entry
 
 
 class WaitingLabel:
@@ -209,6 +268,7 @@ class LabelJoin:
             handed = PendingPrediction(entry.prediction, entry.source, entry.deadline, entry.seq)
             entry.prediction = None
             entry.source = None
+            entry.frozen = None
             self.live_pending -= 1
             self.joined += 1
             self.touched.add(model_id)
@@ -310,9 +370,13 @@ class LabelJoin:
         return set(self._pending_by_model) | set(self._waiting_by_model)
 
     def export_model(self, model_id: str) -> dict[str, Any]:
-        """The model's join state: pending entries and waiting labels, in arrival order."""
+        """The model's join state: pending entries and waiting labels, in arrival order.
+
+        Pending entries are exported as bytes, each serialized once while it waits (so a
+        checkpoint costs a copy per pending prediction, not a serialization).
+        """
         return {
-            "pending": list(self._pending_by_model.get(model_id, {}).items()),
+            "pending": [_freeze(pid, e) for pid, e in self._pending_by_model.get(model_id, {}).items()],
             "waiting": list(self._waiting_by_model.get(model_id, {}).items()),
         }
 
@@ -325,7 +389,7 @@ class LabelJoin:
             self._drop_pending((model_id, pid))
         for pid in list(self._waiting_by_model.get(model_id, {})):
             self._drop_waiting((model_id, pid))
-        pending_items = [((model_id, pid), e) for pid, e in state["pending"]]
+        pending_items = [((model_id, pid), e) for pid, e in map(_thaw, state["pending"])]
         waiting_items = [((model_id, pid), e) for pid, e in state["waiting"]]
         self._pending = dict(
             sorted(
