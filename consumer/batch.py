@@ -31,31 +31,11 @@ Contract:
 
 from __future__ import annotations
 
-from detectors.contracts import Source
+from detectors.contracts import make_source
 from detectors.decoding import EventDecoder, Refusal
 from detectors.events import InputLabel, InputPrediction
 from detectors.field_mapping import FieldMapping
 from detectors.rejection import Rejection, Stage
-
-_SOURCE_FIELDS = frozenset({"topic", "partition", "offset"})
-_new = object.__new__
-_set = object.__setattr__
-
-
-def make_source(topic: str, partition: int, offset: int) -> Source:
-    """A :class:`Source` without re-validating Kafka's own (already valid) coordinates.
-
-    What ``Source.model_construct`` does, at a third of its cost (one per record adds up).
-
-    >>> make_source("t", 1, 2) == Source(topic="t", partition=1, offset=2)
-    True
-    """
-    source = _new(Source)
-    _set(source, "__dict__", {"topic": topic, "partition": partition, "offset": offset})
-    _set(source, "__pydantic_fields_set__", _SOURCE_FIELDS)
-    _set(source, "__pydantic_extra__", None)
-    _set(source, "__pydantic_private__", None)
-    return source
 
 
 class Decoder:

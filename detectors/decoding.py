@@ -38,6 +38,7 @@ Refusal(stage='deserialize', error_class='JSONDecodeError', message='Invalid JSO
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import NamedTuple
 
 import msgspec
@@ -103,11 +104,13 @@ class EventDecoder:
         """Decode one event read from ``topic`` (the topic matters to field mapping only)."""
         if self._mapper is not None:
             return self._decode_mapped(raw, topic)
-        if not (raw.isascii() or _valid_utf8(raw)) or _SURROGATE_ESCAPE(raw) is not None:
+        if not (raw.isascii() or _valid_utf8(raw)) or (
+            b"\\u" in raw and _SURROGATE_ESCAPE(raw) is not None
+        ):
             return self._contract_json(raw)  # msgspec does not check what it skips
         try:
             event = self._fast(raw)
-            event.timestamp = to_utc_datetime(event.timestamp)
+            event.timestamp = _event_time(event.timestamp)
         except (*_FAST_ERRORS, ValueError):
             return self._contract_json(raw)
         if event.schema_version not in _SUPPORTED:
@@ -147,6 +150,26 @@ class EventDecoder:
             return from_contract(self._validate_python(mapped))
         except ValidationError as exc:
             return _refusal(exc)
+
+
+#: Recently decoded timestamps (the JSON string or integer → its datetime): events close in time
+#: share them. Only ``str`` and ``int`` keys (a float or ``true`` would hash equal to an int).
+_TIMES: dict[str | int, datetime] = {}
+_TIMES_SIZE = 4096
+
+
+def _event_time(value: object) -> datetime:
+    """:func:`~detectors.contracts._to_utc_datetime`, remembered for recent strings and ints."""
+    cls = value.__class__
+    if cls is not str and cls is not int:
+        return to_utc_datetime(value)
+    found = _TIMES.get(value)  # type: ignore[call-overload]
+    if found is None:
+        found = to_utc_datetime(value)
+        if len(_TIMES) >= _TIMES_SIZE:
+            _TIMES.clear()
+        _TIMES[value] = found  # type: ignore[index]
+    return found
 
 
 def _refusal(exc: ValidationError) -> Refusal:

@@ -47,7 +47,7 @@ from typing import Any
 
 import msgspec
 
-from detectors.contracts import Source
+from detectors.contracts import Source, SourceLike, as_source
 from detectors.events import InputLabel, InputPrediction
 from detectors.rejection import Rejection
 
@@ -66,7 +66,11 @@ class PendingPrediction:
     __slots__ = ("deadline", "frozen", "prediction", "seq", "source")
 
     def __init__(
-        self, prediction: InputPrediction | None, source: Source | None, deadline: float, seq: int
+        self,
+        prediction: InputPrediction | None,
+        source: SourceLike | None,
+        deadline: float,
+        seq: int,
     ) -> None:
         self.prediction = prediction
         self.source = source
@@ -92,7 +96,8 @@ def _freeze(pid: str, entry: PendingPrediction) -> bytes:
     frozen = entry.frozen
     if frozen is None:
         src = entry.source
-        where = (src.topic, src.partition, src.offset) if src is not None else None
+        where = src if src is None or src.__class__ is tuple else (
+            src.topic, src.partition, src.offset)  # type: ignore[union-attr]
         p = entry.prediction
         values = (pid, where, entry.deadline, entry.seq) if p is None else (
             pid, where, entry.deadline, entry.seq, p.schema_version, p.prediction_id, p.model_id,
@@ -219,7 +224,7 @@ class LabelJoin:
     # -- events ----------------------------------------------------------------------------------
 
     def add_prediction(
-        self, prediction: InputPrediction, source: Source, watermark: float
+        self, prediction: InputPrediction, source: SourceLike, watermark: float
     ) -> tuple[str, WaitingLabel | None]:
         """``('pending', None)``, ``('joined', waiting_label)`` or ``('duplicate', None)``."""
         model_id = prediction.model_id
@@ -251,7 +256,7 @@ class LabelJoin:
         return ("joined" if waiting is not None else "pending"), waiting
 
     def add_label(
-        self, label: InputLabel, source: Source, raw: bytes | None, watermark: float
+        self, label: InputLabel, source: SourceLike, raw: bytes | None, watermark: float
     ) -> tuple[str, Any]:
         """``('joined', PendingPrediction)``, ``('waiting', None | [orphans])``, ``('duplicate', None)``.
 
@@ -279,7 +284,9 @@ class LabelJoin:
         self.touched.add(model_id)
         self._seq += 1
         was_empty = not self._waiting
-        waiting = WaitingLabel(label, source, raw, watermark + self.label_wait_ttl, self._seq)
+        waiting = WaitingLabel(
+            label, as_source(source), raw, watermark + self.label_wait_ttl, self._seq
+        )
         self._waiting[key] = waiting
         by_model = self._waiting_by_model.get(model_id)
         if by_model is None:

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detectors.config import DetectionConfig
-from detectors.contracts import DriftEvent, Source, drift_event_id
+from detectors.contracts import DriftEvent, SourceLike, as_source, drift_event_id
 from detectors.events import InputPrediction
 from detectors.lifecycle import Watcher
 from detectors.performance import ClassificationWindow, RegressionWindow, ThresholdWatcher
@@ -70,6 +70,7 @@ class KeyMonitor:
     """Detectors, windows and alert lifecycles of one (model_id, model_version, segment)."""
 
     __slots__ = (
+        "class_plan",
         "class_window",
         "clock",
         "config",
@@ -82,6 +83,7 @@ class KeyMonitor:
         "model_id",
         "model_version",
         "next_due",
+        "reg_plan",
         "reg_window",
         "residuals",
         "score",
@@ -133,6 +135,16 @@ class KeyMonitor:
         self.metric_thresholds: dict[str, float] = dict(
             config.setting(self.model_id, "metric_thresholds")
         )
+        #: (metric, threshold) checked per label when the window is full, in a fixed order.
+        self.class_plan = tuple(
+            (name, self.metric_thresholds[name])
+            for name in ("accuracy", "precision", "recall", "f1")
+            if name in self.metric_thresholds
+        )
+        self.reg_plan = tuple(
+            (name, self.metric_thresholds[name]) for name in ("mae",)
+            if name in self.metric_thresholds
+        )
 
     def _index(self) -> None:
         """``solo``/``score_solo``: the detector of each feature/the score when it is the only
@@ -142,7 +154,7 @@ class KeyMonitor:
 
     def __getstate__(self) -> dict[str, Any]:
         self._sync()
-        skip = {"config", "clock", "score_solo", "solo"}
+        skip = {"config", "clock", "score_solo", "solo", "class_plan", "reg_plan"}
         return {name: getattr(self, name) for name in self.__slots__ if name not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -218,7 +230,9 @@ class KeyMonitor:
 
     # -- events ------------------------------------------------------------------------------
 
-    def _fire(self, w: Watcher, drift: bool, when: datetime, source: Source) -> DriftEvent | None:
+    def _fire(
+        self, w: Watcher, drift: bool, when: datetime, source: SourceLike
+    ) -> DriftEvent | None:
         published = w.on_drift() if drift else w.on_warning_change()
         if not published:
             return None
@@ -243,8 +257,9 @@ class KeyMonitor:
         when: datetime,
         samples: int,
         stats: dict[str, Any],
-        source: Source,
+        source: SourceLike,
     ) -> DriftEvent:
+        source = as_source(source)
         return DriftEvent(
             event_id=drift_event_id(
                 model_id=self.model_id,
@@ -269,7 +284,9 @@ class KeyMonitor:
             source=source,
         )
 
-    def observe_prediction(self, prediction: InputPrediction, source: Source) -> Sequence[DriftEvent]:
+    def observe_prediction(
+        self, prediction: InputPrediction, source: SourceLike
+    ) -> Sequence[DriftEvent]:
         """Feed the prediction's score and numeric features; return the published events.
 
         Hot path: per detector update, River's ``update`` and a read of River's drift flag
@@ -330,7 +347,7 @@ class KeyMonitor:
         c: int,
         value: float,
         prediction: InputPrediction,
-        source: Source,
+        source: SourceLike,
         out: list[DriftEvent] | None,
     ) -> list[DriftEvent] | None:
         """A prediction watcher's detector fired on prediction ``c``: publish it?"""
@@ -349,7 +366,7 @@ class KeyMonitor:
         value: float,
         c: int,
         prediction: InputPrediction,
-        source: Source,
+        source: SourceLike,
         out: list[DriftEvent] | None,
     ) -> list[DriftEvent] | None:
         """Feed a feature not in ``solo``: a new one, or one watched by several detectors."""
@@ -371,10 +388,10 @@ class KeyMonitor:
         return out
 
     def observe_label(
-        self, predicted: Any, actual: Any, when: datetime, source: Source
-    ) -> list[DriftEvent] | str:
+        self, predicted: Any, actual: Any, when: datetime, source: SourceLike
+    ) -> Sequence[DriftEvent] | str:
         """Feed a joined pair (label-arrival order); events, or a reason when it cannot be used."""
-        out: list[DriftEvent] = []
+        out: list[DriftEvent] | None = None
         if is_regression(predicted, self.task):
             residual = residual_value(predicted, actual)
             if residual is None:
@@ -389,7 +406,7 @@ class KeyMonitor:
                     self.config.setting(self.model_id, "metric_window")
                 )
             window.update(residual)
-            metrics: tuple[str, ...] = ("mae",)
+            plan = self.reg_plan
         else:
             value = 0 if predicted == actual else 1
             group = self.errors
@@ -402,23 +419,21 @@ class KeyMonitor:
                     self.config.setting(self.model_id, "positive_label"),
                 )
             window.update(predicted, actual)
-            metrics = ("accuracy", "precision", "recall", "f1")
+            plan = self.class_plan
         for w in group:
             det = w.detector
             det.update(value)
             w.n += 1
             w.total += value
-            if det.drift_detected or (
-                w.warns and det.warning_detected is not w.in_warning  # type: ignore[attr-defined]
-            ):
-                event = self._fire(w, det.drift_detected, when, source)
+            # River's own flags, read without its property calls (as observe_prediction does).
+            drift = det._drift_detected
+            if drift or (w.warns and det._warning_detected is not w.in_warning):  # type: ignore[attr-defined]
+                event = self._fire(w, drift, when, source)
                 if event is not None:
+                    out = out or []
                     out.append(event)
-        if self.metric_thresholds and window.full:
-            for name in metrics:
-                threshold = self.metric_thresholds.get(name)
-                if threshold is None:
-                    continue
+        if plan and window.full:
+            for name, threshold in plan:
                 watcher = self.metric_watchers.get(name)
                 if watcher is None:
                     watcher = self.metric_watchers[name] = ThresholdWatcher(
@@ -426,6 +441,7 @@ class KeyMonitor:
                     )
                 metric = window.metric(name)
                 if watcher.check(metric):
+                    out = out or []
                     out.append(
                         self._event(
                             kind="performance",
@@ -443,4 +459,4 @@ class KeyMonitor:
                             source=source,
                         )
                     )
-        return out
+        return out or _NO_EVENTS

@@ -51,10 +51,19 @@ its drift events).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from detectors.config import DetectionConfig
-from detectors.contracts import DriftEvent, Label, LabelledRecord, Prediction, Source
+from detectors.contracts import (
+    DriftEvent,
+    Label,
+    LabelledRecord,
+    Prediction,
+    Source,
+    SourceLike,
+    as_source,
+)
 from detectors.decoding import EventDecoder, Refusal
 from detectors.events import InputLabel, InputPrediction, from_contract
 from detectors.exceptions import SnapshotError
@@ -181,11 +190,11 @@ class Pipeline:
         stage: Stage,
         error_class: str,
         message: str,
-        source: Source,
+        source: SourceLike,
         raw: bytes | None,
         model_id: str | None,
     ) -> Rejection:
-        rejection = Rejection(stage, error_class, message, source, raw, model_id)
+        rejection = Rejection(stage, error_class, message, as_source(source), raw, model_id)
         self._count_rejection(rejection)
         return rejection
 
@@ -206,15 +215,45 @@ class Pipeline:
         return [self._reject(*refusal, source, raw, None)]
 
     def process(
-        self, event: InputEvent, source: Source, raw: bytes | None = None
+        self, event: InputEvent, source: SourceLike, raw: bytes | None = None
     ) -> list[Output]:
         """Process one validated prediction or label; see the module docstring."""
+        out: list[Output] = []
+        self._process_into(event, source, raw, out)
+        return out
+
+    def process_batch(
+        self, records: Sequence[tuple[InputEvent, SourceLike, bytes | None]]
+    ) -> list[tuple[int, Output]]:
+        """Process a batch of ``(event, source, raw)`` in order: the same outputs, in the same
+        order, and the same state as :meth:`process` called record by record; each output
+        comes with the index of the record whose processing emitted it (an orphan expiring
+        comes with the record whose event time expired it, its ``source`` is the label's).
+
+        A source may be given as ``(topic, partition, offset)``: a :class:`Source` is made
+        only for the outputs that carry one (drift events, rejections, waiting labels).
+        """
+        tagged: list[tuple[int, Output]] = []
+        out: list[Output] = []
+        process = self._process_into
+        for i, (event, source, raw) in enumerate(records):
+            process(event, source, raw, out)
+            if out:
+                tagged.extend([(i, o) for o in out])
+                out.clear()
+        return tagged
+
+    def _process_into(
+        self, event: InputEvent, source: SourceLike, raw: bytes | None, out: list[Output]
+    ) -> None:
         self.counters.consumed += 1
-        if not isinstance(event, InputPrediction | InputLabel):
-            event = from_contract(event)
+        cls = event.__class__
+        if cls is not InputPrediction and cls is not InputLabel:
+            event = from_contract(event)  # type: ignore[arg-type]
+            cls = event.__class__
         model_id = event.model_id
         if self._known is not None and model_id not in self._known:
-            return [
+            out.append(
                 self._reject(
                     "validate",
                     "UnknownModel",
@@ -223,8 +262,8 @@ class Pipeline:
                     raw,
                     model_id,
                 )
-            ]
-        out: list[Output] = []
+            )
+            return
         ts = event.timestamp.timestamp()
         if ts > self.watermark:
             self.watermark = ts
@@ -234,11 +273,10 @@ class Pipeline:
                     out.append(orphan)
             if ts >= self._next_sweep:
                 self._sweep_idle_keys()
-        if isinstance(event, InputPrediction):
-            self._on_prediction(event, source, raw, out)
+        if cls is InputPrediction:
+            self._on_prediction(event, source, raw, out)  # type: ignore[arg-type]
         else:
-            self._on_label(event, source, raw, out)
-        return out
+            self._on_label(event, source, raw, out)  # type: ignore[arg-type]
 
     def _monitor(self, model_id: str, version: str, segment: str | None) -> KeyMonitor | None:
         keys = self._models.get(model_id)
@@ -266,7 +304,7 @@ class Pipeline:
         return monitor
 
     def _refuse_key(
-        self, model_id: str, version: str, segment: str | None, source: Source, raw: bytes | None
+        self, model_id: str, version: str, segment: str | None, source: SourceLike, raw: bytes | None
     ) -> Rejection:
         return self._reject(
             "process",
@@ -279,7 +317,7 @@ class Pipeline:
         )
 
     def _on_prediction(
-        self, prediction: InputPrediction, source: Source, raw: bytes | None, out: list[Output]
+        self, prediction: InputPrediction, source: SourceLike, raw: bytes | None, out: list[Output]
     ) -> None:
         model_id = prediction.model_id
         monitor = self._monitor(model_id, prediction.model_version, prediction.segment)
@@ -312,7 +350,9 @@ class Pipeline:
         if waiting is not None:
             self._joined(prediction, waiting.label, waiting.source, waiting.raw, monitor, out)
 
-    def _on_label(self, label: InputLabel, source: Source, raw: bytes | None, out: list[Output]) -> None:
+    def _on_label(
+        self, label: InputLabel, source: SourceLike, raw: bytes | None, out: list[Output]
+    ) -> None:
         model_id = label.model_id
         status, found = self.join.add_label(label, source, raw, self.watermark)
         if status == "duplicate":
@@ -351,7 +391,7 @@ class Pipeline:
         self,
         prediction: InputPrediction,
         label: InputLabel,
-        source: Source,
+        source: SourceLike,
         raw: bytes | None,
         monitor: KeyMonitor,
         out: list[Output],
