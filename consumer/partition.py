@@ -17,14 +17,14 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
 from confluent_kafka import TopicPartition
 
-from detectors.contracts import Source
+from detectors.contracts import Source, Where
 from detectors.events import InputLabel, InputPrediction
 
 
@@ -34,6 +34,10 @@ class PipelineLike(Protocol):
     def process(
         self, event: InputPrediction | InputLabel, source: Source, raw: bytes | None = None
     ) -> list[Any]: ...
+
+    def process_batch(
+        self, records: Sequence[tuple[InputPrediction | InputLabel, Where, bytes | None]]
+    ) -> list[tuple[int, Any]]: ...
 
     def dirty_models(self) -> Iterable[str]: ...
 

@@ -11,9 +11,9 @@ import yaml
 
 from consumer.batch import Decoder
 from detectors.field_mapping import FieldMapping
-from driftline.config import load
 from detectors.rejection import Rejection
 from detectors.replay import replay_stream
+from driftline.config import load
 
 GOLDEN = Path(__file__).parents[1] / "detectors" / "golden" / "events.jsonl"
 
