@@ -32,6 +32,7 @@ feature:amount adwin drift 2015 2016 2016 80 0.02 0.59
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +42,9 @@ from detectors.contracts import DriftEvent, SourceLike, as_source, drift_event_i
 from detectors.events import InputPrediction
 from detectors.lifecycle import Watcher
 from detectors.performance import ClassificationWindow, RegressionWindow, ThresholdWatcher
+from detectors.river_detectors import evidence
 from detectors.signals import is_regression, residual_value
+from detectors.views import DetectorView, finite_statistics
 
 __all__ = ["Clock", "KeyMonitor", "utc_now"]
 
@@ -61,6 +64,8 @@ def _next_due(watchers: Sequence[Watcher]) -> int:
     """The earliest ``due`` among ``watchers`` (a huge number when none reads ADWIN totals)."""
     return min((w.due for w in watchers if w.due >= 0), default=_NEVER)
 
+
+_CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
 
 #: ``next_due`` of a key without ADWIN prediction watchers.
 _NEVER = 1 << 62
@@ -219,6 +224,28 @@ class KeyMonitor:
         if signal != "error" and any(w.warns for w in group):  # pragma: no cover - config
             raise ValueError(f"signal {signal!r}: warning detectors watch 'error' only")
         return group
+
+    def rolling_metrics(self) -> dict[str, float]:
+        """Each rolling metric over a *full* window (NaN left out); read-only."""
+        out: dict[str, float] = {}
+        for window, names in ((self.class_window, _CLASSIFICATION_METRICS),
+                              (self.reg_window, ("mae",))):
+            if window is None or not window.full:
+                continue
+            for name in names:
+                value = window.metric(name)
+                if not math.isnan(value):
+                    out[name] = value
+        return out
+
+    def detector_views(self) -> tuple[DetectorView, ...]:
+        """Each detector's signal, name and current statistics; read-only (no count synced)."""
+        groups: list[Sequence[Watcher]] = [self.score, *self.features.values(),
+                                           self.errors or (), self.residuals or ()]
+        return tuple(
+            DetectorView(w.signal, w.label, finite_statistics(evidence(w.spec, w.detector)))
+            for group in groups for w in group
+        )
 
     def watchers(self) -> list[Watcher]:
         """Every detector watcher of this key (prediction watchers' ``n`` brought up to date)."""

@@ -51,7 +51,7 @@ its drift events).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from detectors.config import DetectionConfig
@@ -72,6 +72,7 @@ from detectors.labelled import labelled_record
 from detectors.monitor import Clock, KeyMonitor, utc_now
 from detectors.rejection import Rejection, Stage
 from detectors.snapshot import decode, encode
+from detectors.views import CounterView, KeyView
 
 __all__ = ["Counters", "Output", "Pipeline"]
 
@@ -435,6 +436,31 @@ class Pipeline:
     def monitor(self, model_id: str, version: str, segment: str | None) -> KeyMonitor | None:
         """The monitor of a key, if tracked."""
         return self._models.get(model_id, {}).get((version, segment))
+
+    def counter_view(self) -> CounterView:
+        """The counters as a frozen :class:`~detectors.views.CounterView`."""
+        c = self.counters
+        join = self.join
+        suppressed = self.suppressed()
+        return CounterView(
+            consumed=c.consumed, processed=c.processed, rejected=dict(c.rejected),
+            restored_waiting=c.restored_waiting, pending=join.live_pending,
+            waiting=join.waiting, joined=join.joined, duplicates=join.duplicates,
+            orphaned=join.orphaned, expired=join.expired, evicted=join.evicted,
+            keys_refused=c.keys_refused, keys_retired=c.keys_retired, tracked_keys=self._n_keys,
+            drift_events=c.drift_events, suppressed_warmup=suppressed["warmup"],
+            suppressed_cooldown=suppressed["cooldown"],
+        )
+
+    def key_views(self, detector_statistics: bool = True) -> Iterator[KeyView]:
+        """A frozen :class:`~detectors.views.KeyView` of every tracked key (its detectors'
+        statistics only when ``detector_statistics``)."""
+        for model_id, keys in self._models.items():
+            for (version, segment), monitor in keys.items():
+                yield KeyView(
+                    model_id, version, segment, monitor.rolling_metrics(),
+                    monitor.detector_views() if detector_statistics else (),
+                )
 
     def suppressed(self) -> dict[str, int]:
         """Firings suppressed by warm-up and by cooldown, over all tracked keys."""
