@@ -34,12 +34,14 @@ __all__ = ["drift_event_json", "encode_output"]
 
 _encode = msgspec.json.Encoder().encode
 _POSITIVE_EXPONENT = re.compile(rb"[0-9]e[0-9]").search
+_E_DIGIT = re.compile(rb"e[0-9]").search
 
 
 def encode_output(layout: msgspec.Struct) -> bytes:
     """``layout`` as JSON, numbers written as pydantic-core writes them."""
     data = _encode(layout)
-    if _POSITIVE_EXPONENT(data) is None:
+    # "e" then a digit (a search that starts on a literal, fast), and only then the exact pattern
+    if _E_DIGIT(data) is None or _POSITIVE_EXPONENT(data) is None:
         return data
     return to_json(msgspec.to_builtins(layout))
 
