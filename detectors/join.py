@@ -158,6 +158,10 @@ class WaitingLabel:
         self.label, self.source, self.raw, self.deadline, self.seq = state
 
 
+def _fifo_order(item: tuple[JoinKey, Any]) -> tuple[float, int]:
+    return item[1].deadline, item[1].seq
+
+
 def _orphan(entry: WaitingLabel, why: str) -> Rejection:
     label = entry.label
     return Rejection(
@@ -195,6 +199,8 @@ class LabelJoin:
         self.touched: set[str] = set()
         #: Smallest deadline at the head of either FIFO (inf when both are empty).
         self.next_deadline = float("inf")
+        #: Entries were added out of FIFO order by :meth:`replace_model`; :meth:`_order` sorts.
+        self._unordered = False
 
     # -- accounting ------------------------------------------------------------------------------
 
@@ -213,7 +219,16 @@ class LabelJoin:
             "evicted": self.evicted,
         }
 
+    def _order(self) -> None:
+        """Sort both FIFOs by (deadline, arrival) after restores: once for many models, not
+        once per model (a partition restores thousands)."""
+        if self._unordered:
+            self._pending = dict(sorted(self._pending.items(), key=_fifo_order))
+            self._waiting = dict(sorted(self._waiting.items(), key=_fifo_order))
+            self._unordered = False
+
     def _refresh_deadline(self) -> None:
+        self._order()
         head = float("inf")
         if self._pending:
             head = next(iter(self._pending.values())).deadline
@@ -302,6 +317,7 @@ class LabelJoin:
     # -- expiry and caps ---------------------------------------------------------------------------
 
     def _evict_pending(self) -> None:
+        self._order()
         while len(self._pending) > self.max_pending:
             key, entry = next(iter(self._pending.items()))
             self._drop_pending(key)
@@ -310,6 +326,7 @@ class LabelJoin:
                 self.evicted += 1
 
     def _evict_waiting(self) -> list[Rejection]:
+        self._order()
         orphans = []
         while len(self._waiting) > self.max_waiting:
             key, entry = next(iter(self._waiting.items()))
@@ -338,6 +355,7 @@ class LabelJoin:
         """Drop pending predictions and reject waiting labels whose deadline has passed."""
         if watermark < self.next_deadline:
             return []
+        self._order()
         pending = self._pending
         while pending:
             key, entry = next(iter(pending.items()))
@@ -361,6 +379,7 @@ class LabelJoin:
 
     def drain(self) -> list[Rejection]:
         """End of input: reject every waiting label as an orphan (replay calls this)."""
+        self._order()
         orphans = []
         for key in list(self._waiting):
             entry = self._waiting[key]
@@ -398,18 +417,9 @@ class LabelJoin:
             self._drop_waiting((model_id, pid))
         pending_items = [((model_id, pid), e) for pid, e in map(_thaw, state["pending"])]
         waiting_items = [((model_id, pid), e) for pid, e in state["waiting"]]
-        self._pending = dict(
-            sorted(
-                [*self._pending.items(), *pending_items],
-                key=lambda item: (item[1].deadline, item[1].seq),
-            )
-        )
-        self._waiting = dict(
-            sorted(
-                [*self._waiting.items(), *waiting_items],
-                key=lambda item: (item[1].deadline, item[1].seq),
-            )
-        )
+        self._pending.update(pending_items)
+        self._waiting.update(waiting_items)
+        self._unordered = True  # sorted once, when the order is next needed (see _order)
         if pending_items:
             self._pending_by_model[model_id] = {k[1]: e for k, e in pending_items}
         if waiting_items:
@@ -418,4 +428,4 @@ class LabelJoin:
         seqs = [e.seq for _, e in pending_items] + [e.seq for _, e in waiting_items]
         self._seq = max([self._seq, *seqs])
         self.touched.add(model_id)
-        self._refresh_deadline()
+        self.next_deadline = float("-inf")  # the caller's next watermark advance calls expire
