@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from consumer.metrics import Metrics
 from detectors.config import DetectionConfig
 from detectors.contracts import Source
 from detectors.pipeline import Pipeline
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "detectors"))
-from golden_stream import CONFIG
+from tests.detectors.golden_stream import CONFIG
 
 GOLDEN = Path(__file__).parents[1] / "detectors" / "golden" / "events.jsonl"
 

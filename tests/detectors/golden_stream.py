@@ -12,7 +12,7 @@ ADWIN, Page-Hinkley, DDM and the metric thresholds fire.
 replayed with (:data:`CONFIG`) and the outputs today's code wrote for it (``drift.jsonl``,
 ``labelled.jsonl``, ``rejections.jsonl``). They were written once with::
 
-    .venv/bin/python tests/detectors/golden_stream.py --write
+    .venv/bin/python -m tests.detectors.golden_stream --write
 
 and are compared byte for byte by ``test_golden_replay.py``; rewriting them is a decision to be
 justified in the commit that does it, never a way to make that test pass.
@@ -229,6 +229,6 @@ def write_input(path: Path) -> None:
 if __name__ == "__main__":
     if "--write" not in sys.argv:
         raise SystemExit("usage: golden_stream.py --write  (rewrites tests/detectors/golden/)")
-    from test_golden_replay import write_golden
+    from tests.detectors.test_golden_replay import write_golden
 
     write_golden()

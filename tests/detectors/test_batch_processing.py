@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from detection_streams import random_stream
-from golden_stream import CONFIG
 
 from detectors.config import DetectionConfig
 from detectors.contracts import make_source
 from detectors.decoding import EventDecoder, Refusal
 from detectors.pipeline import Pipeline
+from tests.detectors.detection_streams import random_stream
+from tests.detectors.golden_stream import CONFIG
 
 GOLDEN = Path(__file__).parent / "golden" / "events.jsonl"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

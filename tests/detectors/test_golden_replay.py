@@ -13,10 +13,9 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from golden_stream import CONFIG, GOLDEN, write_input
-
 from detectors.config import DetectionConfig
 from detectors.replay import ReplaySummary, replay_file
+from tests.detectors.golden_stream import CONFIG, GOLDEN, write_input
 
 #: ``published_at`` of every golden drift event.
 PUBLISHED_AT = datetime(2026, 1, 1, tzinfo=UTC)
