@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from consumer.batch import Decoder
-from consumer.field_mapping import FieldMapping
 from detectors.events import InputLabel, InputPrediction
+from detectors.field_mapping import FieldMapping
 from detectors.rejection import Rejection
 
 
