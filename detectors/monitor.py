@@ -13,7 +13,9 @@ Drift events: ``detected_at`` and ``source`` are the triggering event's (the pre
 :func:`~detectors.contracts.drift_event_id`, so a replay publishes the same ids.
 
 >>> import random
->>> from detectors.config import DetectionConfig
+>>> from river.drift import ADWIN
+
+from detectors.config import DetectionConfig
 >>> from detectors.contracts import Prediction, Source
 >>> config = DetectionConfig(warmup_samples=50, metric_thresholds={})
 >>> monitor = KeyMonitor(config, "fraud", "v1", None)
@@ -36,6 +38,8 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from river.drift import ADWIN
 
 from detectors.config import DetectionConfig
 from detectors.contracts import DriftEvent, SourceLike, as_source, drift_event_id
@@ -317,7 +321,9 @@ class KeyMonitor:
         """Feed the prediction's score and numeric features; return the published events.
 
         Hot path: per detector update, River's ``update`` and a read of River's drift flag
-        (without the property call); nothing per watcher is counted or summed. The key counts
+        (without the property call; for a lone River ADWIN, the two lines of its ``update``,
+        ``if drift_detected: reset`` and ``drift_detected = helper.update(x)``, inline: the
+        same calls on River's own Rust window, without a Python frame); nothing per watcher is counted or summed. The key counts
         its predictions once (``seen``); a prediction watcher's ``n`` is ``seen - base``, and a
         prediction that does not feed a watcher (no score, a missing or non-numeric feature:
         fewer values fed than there are feature groups) moves its ``base`` instead
@@ -338,8 +344,14 @@ class KeyMonitor:
         if score is not None:
             d = self.score_solo
             if d is not None:
-                d.update(score)
-                if d._drift_detected:
+                if d.__class__ is ADWIN and not d._drift_detected:
+                    fired = d._helper.update(score)  # ADWIN.update without its Python frame
+                    if fired:
+                        d._drift_detected = True
+                else:
+                    d.update(score)
+                    fired = d._drift_detected
+                if fired:
                     out = self._fired(self.score[0], c, score, prediction, source, out)
             else:
                 for w in self.score:
@@ -356,8 +368,14 @@ class KeyMonitor:
                 fed += 1
                 d = solo.get(name)
                 if d is not None:
-                    d.update(value)
-                    if d._drift_detected:
+                    if d.__class__ is ADWIN and not d._drift_detected:
+                        fired = d._helper.update(value)  # type: ignore[arg-type]  # as for the score
+                        if fired:
+                            d._drift_detected = True
+                    else:
+                        d.update(value)
+                        fired = d._drift_detected
+                    if fired:
                         w = features[name][0]
                         out = self._fired(w, c, value, prediction, source, out)  # type: ignore[arg-type]
                 else:
