@@ -116,6 +116,17 @@ def events(n: int, models: int = 10, seed: int = 1) -> list[tuple[bytes, bytes]]
             for e in simulate(scenario, seed=seed)]
 
 
+def produce_one(producer: Producer, topic: str, value: bytes | None, key: bytes,
+                partition: int) -> None:
+    """``produce``, waiting for room in the producer's queue when it is full."""
+    while True:
+        try:
+            producer.produce(topic, value, key, partition=partition)
+            return
+        except BufferError:
+            producer.poll(0.01)
+
+
 def produce_all(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
                 partitions: int = 1) -> float:
     """Produce ``items``; model ``model-<i>`` goes to partition ``i % partitions``."""
@@ -124,12 +135,7 @@ def produce_all(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
     began = time.perf_counter()
     for key, value in items:
         partition = int(key.rsplit(b"-", 1)[1]) % partitions
-        while True:
-            try:
-                producer.produce(topic, value, key, partition=partition)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_one(producer, topic, value, key, partition)
     producer.flush(60)
     return time.perf_counter() - began
 
@@ -511,12 +517,7 @@ def run_latency(bootstrap: str, rate: float, seconds: float) -> dict[str, Any]:
                          "enable.idempotence": True})
     began = time.monotonic()
     for i, (key, value) in enumerate(items):
-        while True:
-            try:
-                producer.produce(topics.predictions, value, key, partition=0)
-                break
-            except BufferError:
-                producer.poll(0.01)
+        produce_one(producer, topics.predictions, value, key, 0)
         producer.poll(0)
         delay = began + (i + 1) / rate - time.monotonic()
         if delay > 0:
@@ -659,12 +660,7 @@ def scale_child(keys: int, bootstrap: str | None) -> dict[str, Any]:
                              "message.max.bytes": 1_000_000, "enable.idempotence": True})
         for model_id, payload in snapshots.items():
             for key, value in store.snapshot(0, model_id, payload, {"bench": 0}):
-                while True:
-                    try:
-                        producer.produce(topics.state, value, key, partition=0)
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
+                produce_one(producer, topics.state, value, key, 0)
         producer.flush(120)
         fresh = Pipeline(config)
         reader = StateStore({"bootstrap.servers": bootstrap}, topic=topics.state,
