@@ -52,31 +52,30 @@ FeatureValue = bool | int | float | str | None
 Target = bool | int | float | TargetStr
 
 
-class InputPrediction(
-    msgspec.Struct, kw_only=True, tag_field="type", tag="prediction", omit_defaults=False
-):
-    """A model's output for one input (see :class:`detectors.contracts.Prediction`)."""
+class _Input(msgspec.Struct, kw_only=True, tag_field="type"):
+    """What a prediction and a label both carry."""
 
-    type: ClassVar[str] = "prediction"
     schema_version: int = SCHEMA_VERSION
     prediction_id: NonEmptyStr
     model_id: NonEmptyStr
-    model_version: NonEmptyStr
     timestamp: EventTime
+
+
+class InputPrediction(_Input, kw_only=True, tag="prediction"):
+    """A model's output for one input (see :class:`detectors.contracts.Prediction`)."""
+
+    type: ClassVar[str] = "prediction"
+    model_version: NonEmptyStr
     features: dict[str, FeatureValue] = msgspec.field(default_factory=dict)
     prediction: Target
     score: float | None = None
     segment: NonEmptyStr | None = None
 
 
-class InputLabel(msgspec.Struct, kw_only=True, tag_field="type", tag="label"):
+class InputLabel(_Input, kw_only=True, tag="label"):
     """The ground truth for a prediction (see :class:`detectors.contracts.Label`)."""
 
     type: ClassVar[str] = "label"
-    schema_version: int = SCHEMA_VERSION
-    prediction_id: NonEmptyStr
-    model_id: NonEmptyStr
-    timestamp: EventTime
     label: Target
 
 
