@@ -1,34 +1,48 @@
-"""Consumer throughput and latency, against a real broker: raw limit, naive consumer, Driftline.
+"""Consumer throughput, CPU per event, scale and latency, against a real broker.
 
 One run, one topic, the same events for every reader (each with its own consumer group; all
-fetch with ``fetch.queue.backoff.ms`` = 10, see :data:`FETCH_TUNING`):
+fetch with ``fetch.queue.backoff.ms`` = 10, see :data:`FETCH_TUNING`). For each reader: events/s
+(wall time from its first record to its last) and CPU µs per event (``time.process_time`` of
+this process, librdkafka's threads included, over the same span; the Quix app's own
+``getrusage``). On a shared, busy machine events/s moves with the neighbours; CPU per event is
+the figure to trust.
 
-* **raw** — ``consume(1000)`` + ``json.loads`` per record: the limit of any Python consumer.
+* **raw_bytes** — ``consume(1000)`` and ``value()``: the Kafka client alone.
+* **raw_json** — ``consume(1000)`` + ``json.loads`` per record.
+* **raw_msgspec** — ``consume(1000)`` + ``msgspec.json.decode`` (untyped) per record.
 * **naive** — written the way the confluent-kafka and River docs suggest: ``poll()`` one message,
-  ``json.loads``, a pydantic model, River detectors (ADWIN per numeric feature and on the score,
-  a dict join of labels to predictions, DDM on the error), ``produce`` the labelled record and any
-  drift event, auto-commit. No exactly-once, no DLQ, no state snapshots.
-* **floor** — the naive consumer's River work (:class:`BareDetection`) fed the cheapest way:
-  ``consume(1000)``, one pydantic-core call from bytes to event, no commits. What batching and
-  one-call validation alone buy over naive; no consumer running these detectors beats it.
-* **driftline** — :class:`consumer.service.ConsumerService` in this process: batches, validation,
-  the detection pipeline, transactional outputs + state snapshots + offsets every 200 ms.
-  Timed from ``/readyz`` to the group's committed offset reaching the end of the topic.
+  ``json.loads``, a pydantic model, River detectors (:mod:`naive_detection`: ADWIN per numeric
+  feature and on the score, a dict join of labels to predictions, DDM on the error),
+  ``produce`` the labelled record and any drift event, auto-commit. No exactly-once, no DLQ, no
+  state snapshots.
+* **floor** — naive's River work fed the cheapest way: ``consume(1000)``, one pydantic-core call
+  from bytes to event, no commits.
+* **quix** — a Quix Streams application doing naive's work with ``processing_guarantee=
+  "exactly-once"`` (:mod:`quix_app`), in its own virtual environment made here on first use
+  (``~/.cache/driftline/bench-quix-venv``: Quix Streams pins its own confluent-kafka and
+  pydantic), commit interval as Driftline's.
+* **driftline** — :class:`consumer.service.ConsumerService` in this process: batches, the msgspec
+  decoder, :meth:`~detectors.pipeline.Pipeline.process_batch`, transactional outputs + state
+  snapshots + offsets every 200 ms. Timed from ``/readyz`` to the group's committed offset
+  reaching the end of the topic.
 
-For scale, **pipeline_only** runs the same decoding, detection core and output serialization in
-memory without Kafka: no one-process consumer on this core can beat it.
+In memory, no Kafka: **pipeline_only** (decode + ``process_batch`` + output encoding on the
+bench stream), **scale** (1, 1 000 and 100 000 tracked keys, three detectors each: events/s,
+CPU per event, memory per key from the resident set, snapshot bytes per key) and the **restore**
+of the largest scale's state from a state topic (``StateStore.restore`` + ``restore_model``).
 
 With ``--processes N``, **scale-out**: one real ``driftline consume`` process on one partition,
 then N processes on N partitions, with the CPU cores they and the whole machine kept busy.
 
-Then latency: events produced at a fixed rate into a fresh topic while Driftline runs; for each
-drift event (and each labelled record) read back with ``read_committed``, the time from the
-producer's ``CreateTime`` of the triggering input record to its arrival at the reader.
+Then latency: events produced at a fixed rate (default 10 000/s) into a fresh topic while
+Driftline runs; for each drift event (and each labelled record) read back with
+``read_committed``, the time from the producer's ``CreateTime`` of the triggering input record to
+its arrival at the reader.
 
 Usage::
 
     .venv/bin/python bench/consumer_throughput.py [--bootstrap HOST:PORT] [--events 200000]
-                                                  [--processes 2]
+        [--json bench/results/consumer_throughput.json] [--processes 2] [--no-quix]
 
 Without ``--bootstrap`` a single-node broker is started from the Maven jars (scripts/kafka).
 """
@@ -36,11 +50,14 @@ Without ``--bootstrap`` a single-node broker is started from the Maven jars (scr
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -50,14 +67,15 @@ from pathlib import Path
 from typing import Any
 
 import confluent_kafka
+import msgspec
 import river
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from naive_detection import BareDetection
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
-from river import drift
 
 from consumer.config import ConsumerServiceConfig, TopicLayout, TopicNames
-from consumer.service import ConsumerService
+from consumer.service import ConsumerService, tune_gc
 from consumer.topics import create_topics
 from detectors.contracts import InputEvent, Label, Prediction
 from driftline.dev.simulator import Drift, Scenario, simulate
@@ -98,6 +116,17 @@ def events(n: int, models: int = 10, seed: int = 1) -> list[tuple[bytes, bytes]]
             for e in simulate(scenario, seed=seed)]
 
 
+def produce_one(producer: Producer, topic: str, value: bytes | None, key: bytes,
+                partition: int) -> None:
+    """``produce``, waiting for room in the producer's queue when it is full."""
+    while True:
+        try:
+            producer.produce(topic, value, key, partition=partition)
+            return
+        except BufferError:
+            producer.poll(0.01)
+
+
 def produce_all(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
                 partitions: int = 1) -> float:
     """Produce ``items``; model ``model-<i>`` goes to partition ``i % partitions``."""
@@ -106,12 +135,7 @@ def produce_all(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
     began = time.perf_counter()
     for key, value in items:
         partition = int(key.rsplit(b"-", 1)[1]) % partitions
-        while True:
-            try:
-                producer.produce(topic, value, key, partition=partition)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_one(producer, topic, value, key, partition)
     producer.flush(60)
     return time.perf_counter() - began
 
@@ -129,22 +153,27 @@ def _consumer(bootstrap: str, **extra: Any) -> Consumer:
 
 # -- raw ---------------------------------------------------------------------------------------
 
+Timing = tuple[float, float]  # (wall seconds, CPU seconds) from the first record to the last
 
-def run_raw(bootstrap: str, topic: str, total: int) -> float:
+
+def run_raw(bootstrap: str, topic: str, total: int, decode: Any = None) -> Timing:
+    """``consume(1000)`` and, per record, ``decode(value)`` (nothing when ``decode`` is None)."""
     consumer = _consumer(bootstrap, **{"enable.auto.commit": False})
     consumer.subscribe([topic])
     n = 0
-    began: float | None = None
-    loads = json.loads
+    began: Timing | None = None
     while n < total:
         for msg in consumer.consume(1000, timeout=0.5):
             if msg.error():
                 continue
             if began is None:
-                began = time.perf_counter()
-            loads(msg.value())
+                began = (time.perf_counter(), time.process_time())
+            value = msg.value()
+            if decode is not None:
+                decode(value)
             n += 1
-    elapsed = time.perf_counter() - (began or time.perf_counter())
+    assert began is not None
+    elapsed = (time.perf_counter() - began[0], time.process_time() - began[1])
     consumer.close()
     return elapsed
 
@@ -152,70 +181,40 @@ def run_raw(bootstrap: str, topic: str, total: int) -> float:
 # -- the detection core alone ------------------------------------------------------------------
 
 
-def run_pipeline_only(items: list[tuple[bytes, bytes]]) -> float:
-    """No Kafka: decode + :class:`~detectors.pipeline.Pipeline` + serialize outputs, in memory.
-    The ceiling of any one-process consumer built on this detection core."""
-    from consumer.batch import Decoder, make_source
+def run_pipeline_only(items: list[tuple[bytes, bytes]], batch: int = 1000) -> Timing:
+    """No Kafka: the service's decoder, :meth:`Pipeline.process_batch` in batches of ``batch``
+    records and output encoding, in memory. The ceiling of any one-process consumer built on
+    this detection core."""
+    from consumer.batch import Decoder
+    from detectors.contracts import LabelledRecord
+    from detectors.encoding import drift_event_json
+    from detectors.labelled import labelled_json
     from detectors.pipeline import Pipeline
     from detectors.rejection import Rejection
 
-    decoder = Decoder()
+    tune_gc()  # as the service does
+    decode = Decoder().decode
     pipeline = Pipeline()
-    began = time.perf_counter()
-    for offset, (key, value) in enumerate(items):
-        event = decoder.decode(value, key, "bench", 0, offset)
-        if isinstance(event, Rejection):
-            continue
-        for out in pipeline.process(event, make_source("bench", 0, offset), raw=value):
-            if not isinstance(out, Rejection):
-                out.model_dump_json()
-    return time.perf_counter() - began
+    began = (time.perf_counter(), time.process_time())
+    for start in range(0, len(items), batch):
+        records = []
+        for offset in range(start, min(start + batch, len(items))):
+            key, value = items[offset]
+            event = decode(value, key, "bench", 0, offset)
+            if event.__class__ is not Rejection:
+                records.append((event, ("bench", 0, offset), value))
+        for _index, out in pipeline.process_batch(records):  # type: ignore[arg-type]
+            if out.__class__ is LabelledRecord:
+                labelled_json(out)  # type: ignore[arg-type]
+            elif out.__class__ is not Rejection:
+                drift_event_json(out)  # type: ignore[arg-type]
+    return time.perf_counter() - began[0], time.process_time() - began[1]
 
 
 # -- naive and floor: the same River work, two ways of feeding it --------------------------------
 
 
-class BareDetection:
-    """River as its docs use it, and nothing else: ADWIN per numeric feature and on the score,
-    a dict join of labels to predictions, DDM on the error. No lifecycle, no windows, no state."""
-
-    def __init__(self) -> None:
-        self.detectors: dict[tuple[str, str], Any] = {}
-        self.pending: dict[str, Prediction] = {}
-
-    def prediction(self, event: Prediction) -> list[str]:
-        """Feed one prediction; the signals whose detector fired."""
-        self.pending[event.prediction_id] = event
-        signals = {f"feature:{k}": v for k, v in event.features.items()
-                   if isinstance(v, int | float) and not isinstance(v, bool)}
-        if event.score is not None:
-            signals["score"] = event.score
-        fired = []
-        for signal, value in signals.items():
-            det = self.detectors.get((event.model_id, signal))
-            if det is None:
-                det = self.detectors[(event.model_id, signal)] = drift.ADWIN()
-            det.update(value)
-            if det.drift_detected:
-                fired.append(signal)
-        return fired
-
-    def label(self, event: Label) -> tuple[dict[str, Any] | None, list[str]]:
-        """Feed one label; the joined record (None for an orphan) and the signals that fired."""
-        prediction = self.pending.pop(event.prediction_id, None)
-        if prediction is None:
-            return None, []
-        det = self.detectors.get((event.model_id, "error"))
-        if det is None:
-            det = self.detectors[(event.model_id, "error")] = drift.binary.DDM()
-        det.update(int(prediction.prediction != event.label))
-        record = {"prediction_id": prediction.prediction_id, "model_id": prediction.model_id,
-                  "features": prediction.features, "prediction": prediction.prediction,
-                  "label": event.label}
-        return record, ["error"] if det.drift_detected else []
-
-
-def run_naive(bootstrap: str, topics: TopicNames, total: int) -> float:
+def run_naive(bootstrap: str, topics: TopicNames, total: int) -> Timing:
     """The docs' way: poll one message, json, pydantic, River, produce."""
     adapter: TypeAdapter[Prediction | Label] = TypeAdapter(InputEvent)
     consumer = _consumer(bootstrap)
@@ -223,13 +222,13 @@ def run_naive(bootstrap: str, topics: TopicNames, total: int) -> float:
     producer = Producer({"bootstrap.servers": bootstrap})
     detection = BareDetection()
     n = 0
-    began: float | None = None
+    began: Timing | None = None
     while n < total:
         msg = consumer.poll(1.0)
         if msg is None or msg.error():
             continue
         if began is None:
-            began = time.perf_counter()
+            began = (time.perf_counter(), time.process_time())
         n += 1
         try:
             event = adapter.validate_python(json.loads(msg.value()))
@@ -247,13 +246,14 @@ def run_naive(bootstrap: str, topics: TopicNames, total: int) -> float:
                 "model_id": event.model_id, "signal": signal, "offset": msg.offset()}),
                 event.model_id)
         producer.poll(0)
-    elapsed = time.perf_counter() - (began or time.perf_counter())
+    assert began is not None
     producer.flush(30)
+    elapsed = (time.perf_counter() - began[0], time.process_time() - began[1])
     consumer.close()
     return elapsed
 
 
-def run_floor(bootstrap: str, topics: TopicNames, total: int) -> float:
+def run_floor(bootstrap: str, topics: TopicNames, total: int) -> Timing:
     """The naive consumer's work with the per-record overheads cut: ``consume(1000)``, one
     pydantic-core call per record from bytes to event, outputs serialized by pydantic-core, no
     commits at all. The same River work as naive, so this is what batching and one-call
@@ -264,13 +264,13 @@ def run_floor(bootstrap: str, topics: TopicNames, total: int) -> float:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     detection = BareDetection()
     n = 0
-    began: float | None = None
+    began: Timing | None = None
     while n < total:
         for msg in consumer.consume(1000, timeout=0.5):
             if msg.error():
                 continue
             if began is None:
-                began = time.perf_counter()
+                began = (time.perf_counter(), time.process_time())
             n += 1
             try:
                 event = validate(msg.value())
@@ -288,10 +288,44 @@ def run_floor(bootstrap: str, topics: TopicNames, total: int) -> float:
                     "model_id": event.model_id, "signal": signal, "offset": msg.offset()}),
                     msg.key())
         producer.poll(0)
-    elapsed = time.perf_counter() - (began or time.perf_counter())
+    assert began is not None
     producer.flush(30)
+    elapsed = (time.perf_counter() - began[0], time.process_time() - began[1])
     consumer.close()
     return elapsed
+
+
+# -- quix streams: naive's work, exactly-once -----------------------------------------------------
+
+QUIX_VENV = Path.home() / ".cache" / "driftline" / "bench-quix-venv"
+#: What the Quix venv gets from PyPI (Quix Streams pins its own confluent-kafka and pydantic).
+QUIX_PACKAGES = ("quixstreams==3.28.1", f"river=={river.__version__}", "msgspec", "PyYAML")
+
+
+def quix_python() -> Path:
+    """The Python of the Quix Streams venv, made (from PyPI) on first use."""
+    python = QUIX_VENV / "bin" / "python"
+    marker = QUIX_VENV / ".driftline-bench"
+    if not marker.exists() or marker.read_text() != " ".join(QUIX_PACKAGES):
+        print(f"making {QUIX_VENV} ({' '.join(QUIX_PACKAGES)}) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *QUIX_PACKAGES], check=True)
+        marker.write_text(" ".join(QUIX_PACKAGES))
+    return python
+
+
+def run_quix(bootstrap: str, topics: TopicNames, total: int, commit_interval_s: float) -> Timing:
+    """:mod:`quix_app` in the Quix venv; its own wall and CPU time (getrusage) per run."""
+    bench = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(bench), str(bench.parent)])}
+    done = subprocess.run(
+        [str(quix_python()), str(bench / "quix_app.py"), bootstrap, topics.predictions,
+         topics.labelled, topics.drift, topics.dlq, str(total), str(commit_interval_s)],
+        env=env, capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"quix app failed ({done.returncode}): {done.stderr[-3000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures["seconds"], figures["cpu_seconds"]
 
 
 # -- driftline ---------------------------------------------------------------------------------
@@ -323,14 +357,14 @@ def _alive(thread: threading.Thread) -> None:
         raise RuntimeError("the Driftline service stopped; see its log above")
 
 
-def run_driftline(bootstrap: str, topics: TopicNames, total: int) -> float:
+def run_driftline(bootstrap: str, topics: TopicNames, total: int) -> Timing:
     service = _service(bootstrap, topics)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     while not service.health.ready()[0]:
         _alive(thread)
         time.sleep(0.005)
-    began = time.perf_counter()
+    began = (time.perf_counter(), time.process_time())
     registry = service.metrics.registry
     while (registry.get_sample_value("driftline_consumer_records_total",
                                      {"partition": "0", "outcome": "consumed"}) or 0) < total:
@@ -338,7 +372,7 @@ def run_driftline(bootstrap: str, topics: TopicNames, total: int) -> float:
         time.sleep(0.01)
     while _committed(bootstrap, service.settings.group_id, topics.predictions) < total:
         time.sleep(0.01)
-    elapsed = time.perf_counter() - began
+    elapsed = (time.perf_counter() - began[0], time.process_time() - began[1])
     service.stop()
     thread.join(30)
     return elapsed
@@ -483,11 +517,12 @@ def run_latency(bootstrap: str, rate: float, seconds: float) -> dict[str, Any]:
                          "enable.idempotence": True})
     began = time.monotonic()
     for i, (key, value) in enumerate(items):
-        producer.produce(topics.predictions, value, key, partition=0)
+        produce_one(producer, topics.predictions, value, key, 0)
         producer.poll(0)
         delay = began + (i + 1) / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+    producing_s = time.monotonic() - began
     producer.flush(30)
     while _committed(bootstrap, service.settings.group_id, topics.predictions) < len(items):
         _alive(thread)
@@ -528,24 +563,151 @@ def run_latency(bootstrap: str, rate: float, seconds: float) -> dict[str, Any]:
         return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(
             values) > 1 else values[0]
 
-    return {"rate": rate, "events": len(items), "drift_events": len(drift_ms),
+    return {"rate": rate, "achieved_rate": len(items) / producing_s, "events": len(items),
+            "drift_events": len(drift_ms),
             "drift_p50_ms": pct(drift_ms, 50), "drift_p99_ms": pct(drift_ms, 99),
             "labelled_records": len(labelled_ms),
             "labelled_p50_ms": pct(labelled_ms, 50), "labelled_p99_ms": pct(labelled_ms, 99)}
+
+
+# -- scale: tracked keys, memory per key, restore ------------------------------------------------
+
+
+def _rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def scale_records(keys: int, rounds: int = 3) -> list[tuple[Any, tuple[str, int, int], None]]:
+    """``rounds`` × (a prediction for every key, then its label); keys are (model, v1, segment),
+    100 segments per model; each prediction has one numeric feature and a score."""
+    from datetime import UTC, datetime, timedelta
+
+    from detectors.events import InputLabel, InputPrediction
+
+    models = max(1, keys // 100)
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    records: list[tuple[Any, tuple[str, int, int], None]] = []
+    n = 0
+    for r in range(rounds):
+        for k in range(keys):
+            records.append((InputPrediction(
+                prediction_id=f"{k}-{r}", model_id=f"m{k % models}", model_version="v1",
+                segment=f"s{k // models}", timestamp=base + timedelta(milliseconds=n),
+                features={"x": (k * 7 + r) % 13 / 13}, score=(k % 10) / 10,
+                prediction=k % 2 == 0), ("bench", 0, n), None))
+            n += 1
+        for k in range(keys):
+            records.append((InputLabel(
+                prediction_id=f"{k}-{r}", model_id=f"m{k % models}",
+                timestamp=base + timedelta(milliseconds=n), label=(k + r) % 3 == 0),
+                ("bench", 0, n), None))
+            n += 1
+    return records
+
+
+#: Predictions (each then labelled) per key before memory is measured.
+MEMORY_ROUNDS = 3
+SCALE_DETECTION = {"signals": {"error": [{"type": "ddm"}], "score": [{"type": "adwin"}],
+                               "feature": [{"type": "adwin"}]}}
+
+
+def scale_child(keys: int, bootstrap: str | None) -> dict[str, Any]:
+    """One scale point, in a fresh process (so the resident-set growth is this state's).
+
+    Memory: every key fed :data:`MEMORY_ROUNDS` predictions and their labels (three detectors
+    and the key's windows created), resident-set growth / keys; the joined predictions'
+    tombstones (kept until ``join_ttl_s``) are part of it. Throughput: a fresh pipeline fed at
+    least 200 000 events over the same keys."""
+    from consumer.state_store import StateStore
+    from detectors.config import DetectionConfig
+    from detectors.pipeline import Pipeline
+
+    tune_gc()
+    config = DetectionConfig.model_validate({**SCALE_DETECTION, "max_tracked_keys": keys + 1})
+    records = scale_records(keys, MEMORY_ROUNDS)
+    gc.collect()
+    before = _rss()
+    pipeline = Pipeline(config)
+    for start in range(0, len(records), 1000):
+        pipeline.process_batch(records[start:start + 1000])
+    gc.collect()
+    grown = _rss() - before
+    tombstones = len(pipeline.join._pending)
+    del records
+    busy = Pipeline(config)
+    records = scale_records(keys, max(MEMORY_ROUNDS, 100_000 // keys))
+    began = (time.perf_counter(), time.process_time())
+    for start in range(0, len(records), 1000):
+        busy.process_batch(records[start:start + 1000])
+    wall, cpu = time.perf_counter() - began[0], time.process_time() - began[1]
+    n = len(records)
+    del busy, records
+    snapshots = {m: pipeline.snapshot_model(m) for m in pipeline.model_ids()}
+    out: dict[str, Any] = {
+        "keys": len(pipeline.keys()), "events": n, "events_per_s": round(n / wall),
+        "cpu_us_per_event": round(cpu / n * 1e6, 2),
+        "rss_bytes_per_key": round(grown / keys), "join_tombstones": tombstones,
+        "snapshot_bytes_per_key": round(sum(map(len, snapshots.values())) / keys),
+        "models": len(snapshots)}
+    if bootstrap is not None:
+        topics = make_topics(bootstrap, f"state{keys}")
+        store = StateStore({"bootstrap.servers": bootstrap}, topic=topics.state,
+                           group_id="bench-restore", state_partitions=1, timeout_s=300)
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
+                             "message.max.bytes": 1_000_000, "enable.idempotence": True})
+        for model_id, payload in snapshots.items():
+            for key, value in store.snapshot(0, model_id, payload, {"bench": 0}):
+                produce_one(producer, topics.state, value, key, 0)
+        producer.flush(120)
+        fresh = Pipeline(config)
+        reader = StateStore({"bootstrap.servers": bootstrap}, topic=topics.state,
+                            group_id="bench-restore", state_partitions=1, timeout_s=300)
+        began = (time.perf_counter(), time.process_time())
+        restored = reader.restore(0)
+        for model_id, model in restored.models.items():
+            fresh.restore_model(model_id, model.payload)
+        out["restore_s"] = round(time.perf_counter() - began[0], 2)
+        out["restore_cpu_s"] = round(time.process_time() - began[1], 2)
+        out["restored_keys"] = len(fresh.keys())
+    return out
+
+
+def run_scale(keys: int, bootstrap: str | None) -> dict[str, Any]:
+    bench = Path(__file__).resolve().parent
+    args = [sys.executable, str(Path(__file__).resolve()), "--scale-child", str(keys)]
+    if bootstrap is not None:
+        args += ["--bootstrap", bootstrap]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(bench), str(bench.parent)])}
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=3600,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"scale {keys} failed: {done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap", help="existing broker (default: start a local one)")
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--latency-rate", type=float, default=2000.0)
+    parser.add_argument("--latency-rate", type=float, default=10_000.0)
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--processes", type=int, default=0, metavar="N",
                         help="also time N driftline consume processes on N partitions against "
                              "one process on one partition")
+    parser.add_argument("--scale", default="1,1000,100000",
+                        help="tracked-key counts for the scale runs ('' skips them)")
+    parser.add_argument("--no-quix", action="store_true", help="skip the Quix Streams reader")
+    parser.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.scale_child is not None:
+        print(json.dumps(scale_child(args.scale_child, args.bootstrap)))
+        return 0
     broker = None
     bootstrap = args.bootstrap
     if bootstrap is None:
@@ -554,55 +716,97 @@ def main() -> int:
         broker = LocalKafka(directory=Path(tempfile.mkdtemp(prefix="bench-kafka-")))
         bootstrap = broker.start()
     try:
-        topics = make_topics(bootstrap, "tput")
-        items = events(args.events)
-        produce_s = produce_all(bootstrap, topics.predictions, items)
-        total = len(items)
-        print(f"{total} events ({sum(len(v) for _, v in items) / total:.0f} B avg) produced in "
-              f"{produce_s:.1f}s", flush=True)
-        results: dict[str, Any] = {"machine": machine(), "events": total}
-        for name, fn in (("pipeline_only", lambda: run_pipeline_only(items)),
-                         ("raw", lambda: run_raw(bootstrap, topics.predictions, total)),
-                         ("naive", lambda: run_naive(bootstrap, topics, total)),
-                         ("floor", lambda: run_floor(bootstrap, topics, total)),
-                         ("driftline", lambda: run_driftline(bootstrap, topics, total))):
-            seconds = fn()
-            results[name] = {"seconds": round(seconds, 3), "events_per_s": round(total / seconds)}
-            print(f"{name:14s} {total / seconds:>10,.0f} events/s  ({seconds:.2f}s)", flush=True)
-        raw, naive, ours = (results[k]["events_per_s"] for k in ("raw", "naive", "driftline"))
-        results["driftline_vs_naive"] = round(ours / naive, 2)
-        results["driftline_vs_raw"] = round(ours / raw, 2)
-        core = results["pipeline_only"]["events_per_s"]
-        results["driftline_vs_pipeline_only"] = round(ours / core, 2)
-        floor = results["floor"]["events_per_s"]
-        results["floor_vs_naive"] = round(floor / naive, 2)
-        results["floor_vs_raw"] = round(floor / raw, 2)
-        print(f"driftline / naive = {ours / naive:.2f}x (goal >= 3x); "
-              f"driftline / raw = {ours / raw:.2f} (goal >= 0.5); "
-              f"driftline / pipeline only = {ours / core:.2f}; "
-              f"floor / naive = {floor / naive:.2f}x, floor / raw = {floor / raw:.2f}", flush=True)
-        if args.processes:
-            runs = {n: run_processes(bootstrap, items, n) for n in (1, args.processes)}
-            results["processes"] = {
-                str(n): {"events_per_s": round(total / seconds), "consumer_cores": round(mine, 2),
-                         "machine_cores": round(box, 2)}
-                for n, (seconds, mine, box) in runs.items()}
-            for n, (seconds, mine, box) in runs.items():
-                print(f"driftline x{n} processes on {n} partitions {total / seconds:>10,.0f} "
-                      f"events/s; CPU cores busy: consumers {mine:.2f}, machine {box:.2f}",
-                      flush=True)
-        latency = run_latency(bootstrap, args.latency_rate, args.latency_seconds)
-        results["latency"] = latency
-        print(f"latency at {latency['rate']:.0f} events/s: drift events n={latency['drift_events']}"
-              f" p50={latency['drift_p50_ms']:.0f} ms p99={latency['drift_p99_ms']:.0f} ms; "
-              f"labelled records n={latency['labelled_records']} "
-              f"p50={latency['labelled_p50_ms']:.0f} ms p99={latency['labelled_p99_ms']:.0f} ms")
-        print(json.dumps(results["machine"]))
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return _run(args, bootstrap)
     finally:
         if broker is not None:
             broker.stop()
+
+
+def _run(args: argparse.Namespace, bootstrap: str) -> int:
+    topics = make_topics(bootstrap, "tput")
+    items = events(args.events)
+    produce_s = produce_all(bootstrap, topics.predictions, items)
+    total = len(items)
+    print(f"{total} events ({sum(len(v) for _, v in items) / total:.0f} B avg) produced in "
+          f"{produce_s:.1f}s", flush=True)
+    print(json.dumps(machine()), flush=True)
+    results: dict[str, Any] = {"machine": machine(), "events": total, "readers": {}}
+    interval_s = ConsumerServiceConfig.model_validate(
+        {"kafka": {"bootstrap.servers": bootstrap}}).consumer.commit_interval_ms / 1000
+    readers: list[tuple[str, Any]] = [
+        ("pipeline_only", lambda: run_pipeline_only(items)),
+        ("raw_bytes", lambda: run_raw(bootstrap, topics.predictions, total)),
+        ("raw_json", lambda: run_raw(bootstrap, topics.predictions, total, json.loads)),
+        ("raw_msgspec", lambda: run_raw(bootstrap, topics.predictions, total,
+                                        msgspec.json.Decoder().decode)),
+        ("naive", lambda: run_naive(bootstrap, topics, total)),
+        ("floor", lambda: run_floor(bootstrap, topics, total)),
+    ]
+    if not args.no_quix:
+        readers.append(("quix", lambda: run_quix(bootstrap, topics, total, interval_s)))
+    readers.append(("driftline", lambda: run_driftline(bootstrap, topics, total)))
+    for name, fn in readers:
+        gc.collect()
+        seconds, cpu = fn()
+        figures = {"seconds": round(seconds, 3), "events_per_s": round(total / seconds),
+                   "cpu_us_per_event": round(cpu / total * 1e6, 2)}
+        results["readers"][name] = figures
+        print(f"{name:14s} {figures['events_per_s']:>10,} events/s  "
+              f"{figures['cpu_us_per_event']:6.2f} CPU us/event  ({seconds:.2f}s)", flush=True)
+    r = results["readers"]
+    ours = r["driftline"]
+    ratios = {
+        "driftline_vs_naive_events": round(ours["events_per_s"] / r["naive"]["events_per_s"], 2),
+        "driftline_vs_naive_cpu": round(ours["cpu_us_per_event"] / r["naive"]["cpu_us_per_event"],
+                                        2),
+        "driftline_vs_raw_json_events": round(
+            ours["events_per_s"] / r["raw_json"]["events_per_s"], 2),
+        "driftline_vs_pipeline_only_events": round(
+            ours["events_per_s"] / r["pipeline_only"]["events_per_s"], 2),
+        "floor_vs_naive_events": round(r["floor"]["events_per_s"] / r["naive"]["events_per_s"],
+                                       2),
+    }
+    if "quix" in r:
+        ratios["driftline_vs_quix_cpu"] = round(
+            ours["cpu_us_per_event"] / r["quix"]["cpu_us_per_event"], 2)
+    results["ratios"] = ratios
+    print(f"driftline / naive: {ratios['driftline_vs_naive_events']}x events/s (goal >= 2.5), "
+          f"{ratios['driftline_vs_naive_cpu']}x CPU per event (goal <= 0.4); "
+          f"driftline / raw+json.loads: {ratios['driftline_vs_raw_json_events']}x (goal >= 0.8); "
+          f"pipeline_only {r['pipeline_only']['cpu_us_per_event']} CPU us/event (goal <= 3)",
+          flush=True)
+    if args.scale:
+        results["scale"] = {}
+        counts = [int(k) for k in args.scale.split(",") if k]
+        for keys in counts:
+            point = run_scale(keys, bootstrap if keys == max(counts) else None)
+            results["scale"][str(keys)] = point
+            print(f"scale {keys:>7,} keys: {point['events_per_s']:>8,} events/s, "
+                  f"{point['cpu_us_per_event']} CPU us/event, {point['rss_bytes_per_key']:,} B "
+                  f"resident per key, {point['snapshot_bytes_per_key']:,} B snapshot per key"
+                  + (f"; restore of {point['restored_keys']:,} keys from the state topic "
+                     f"{point['restore_s']} s ({point['restore_cpu_s']} s CPU)"
+                     if "restore_s" in point else ""), flush=True)
+    if args.processes:
+        runs = {n: run_processes(bootstrap, items, n) for n in (1, args.processes)}
+        results["processes"] = {
+            str(n): {"events_per_s": round(total / seconds), "consumer_cores": round(mine, 2),
+                     "machine_cores": round(box, 2)}
+            for n, (seconds, mine, box) in runs.items()}
+        for n, (seconds, mine, box) in runs.items():
+            print(f"driftline x{n} processes on {n} partitions {total / seconds:>10,.0f} "
+                  f"events/s; CPU cores busy: consumers {mine:.2f}, machine {box:.2f}",
+                  flush=True)
+    if args.latency_seconds > 0:
+        latency = run_latency(bootstrap, args.latency_rate, args.latency_seconds)
+        results["latency"] = latency
+        print(f"latency at {latency['rate']:.0f} events/s (achieved {latency['achieved_rate']:.0f}): "
+              f"drift events n={latency['drift_events']} p50={latency['drift_p50_ms']:.0f} ms "
+              f"p99={latency['drift_p99_ms']:.0f} ms; labelled records "
+              f"n={latency['labelled_records']} p50={latency['labelled_p50_ms']:.0f} ms "
+              f"p99={latency['labelled_p99_ms']:.0f} ms", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

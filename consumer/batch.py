@@ -8,19 +8,17 @@ Contract:
   raises on data.
 * Checks, in order: a value is present (``deserialize:NullValue``), not larger than
   ``max_record_bytes`` (``deserialize:RecordTooLarge``), a key is present unless
-  ``accept_unaddressed`` (``validate:MissingKey``), the bytes are JSON (``deserialize:…``), the
-  JSON is a valid event (``validate:ValidationError``; NaN/inf, wrong types, missing/null fields,
-  unknown ``schema_version``). Messages name the field (:func:`describe_validation_error`).
-* Without a field mapping, validation runs on the raw bytes in one pydantic-core call (no
-  intermediate ``dict``): this is the per-record cost the service is built around.
-* With a :class:`~consumer.field_mapping.FieldMapping`, bytes are decoded with :func:`json.loads`,
-  mapped, then validated.
+  ``accept_unaddressed`` (``validate:MissingKey``); then the value is decoded by the one decoder
+  of every entry point, :class:`detectors.decoding.EventDecoder` (field mapping included): not
+  JSON is ``deserialize:JSONDecodeError``, not a valid event ``validate:ValidationError``
+  (NaN/inf, wrong types, missing/null fields, unknown ``schema_version``), messages naming the
+  field, exactly as the pydantic contract says.
 
 >>> d = Decoder()
 >>> ok = d.decode(b'{"type":"label","prediction_id":"p","model_id":"m","timestamp":0,"label":1}',
 ...               b"m", "labels", 0, 5)
 >>> type(ok).__name__, ok.label
-('Label', 1)
+('InputLabel', 1)
 >>> bad = d.decode(b'{"type":"label","prediction_id":"p","model_id":"m","timestamp":0,'
 ...                b'"label":NaN}', b"m", "labels", 0, 6)
 >>> bad.reason, bad.source.offset
@@ -33,47 +31,11 @@ Contract:
 
 from __future__ import annotations
 
-import json
-
-from pydantic import TypeAdapter, ValidationError
-
-from consumer.field_mapping import FieldMapper, FieldMapping
-from detectors.contracts import (
-    InputEvent,
-    Label,
-    Prediction,
-    Source,
-    describe_validation_error,
-    parse_input,
-)
+from detectors.contracts import make_source
+from detectors.decoding import EventDecoder, Refusal
+from detectors.events import InputLabel, InputPrediction
+from detectors.field_mapping import FieldMapping
 from detectors.rejection import Rejection, Stage
-
-#: pydantic error types that mean "these bytes are not JSON" rather than "not a valid event".
-_JSON_ERROR_TYPES = frozenset({"json_invalid", "json_type"})
-
-
-#: The contract's own discriminated union; its core validator is called directly (no Python
-#: wrapper per record).
-_INPUT_ADAPTER: TypeAdapter[Prediction | Label] = TypeAdapter(InputEvent)
-_SOURCE_FIELDS = frozenset({"topic", "partition", "offset"})
-_new = object.__new__
-_set = object.__setattr__
-
-
-def make_source(topic: str, partition: int, offset: int) -> Source:
-    """A :class:`Source` without re-validating Kafka's own (already valid) coordinates.
-
-    What ``Source.model_construct`` does, at a third of its cost (one per record adds up).
-
-    >>> make_source("t", 1, 2) == Source(topic="t", partition=1, offset=2)
-    True
-    """
-    source = _new(Source)
-    _set(source, "__dict__", {"topic": topic, "partition": partition, "offset": offset})
-    _set(source, "__pydantic_fields_set__", _SOURCE_FIELDS)
-    _set(source, "__pydantic_extra__", None)
-    _set(source, "__pydantic_private__", None)
-    return source
 
 
 class Decoder:
@@ -86,14 +48,13 @@ class Decoder:
         max_record_bytes: int = 900_000,
         accept_unaddressed: bool = False,
     ) -> None:
-        self._mapper = FieldMapper(mapping) if mapping is not None else None
-        self._validate_json = _INPUT_ADAPTER.validator.validate_json
+        self._decode = EventDecoder(mapping).decode
         self._max = max_record_bytes
         self._accept_unaddressed = accept_unaddressed
 
     def decode(
         self, value: bytes | None, key: bytes | None, topic: str, partition: int, offset: int
-    ) -> Prediction | Label | Rejection:
+    ) -> InputPrediction | InputLabel | Rejection:
         if value is None:
             return self._reject("deserialize", "NullValue", "record has no value (a tombstone?)",
                                 topic, partition, offset, value)
@@ -107,31 +68,10 @@ class Decoder:
                 "validate", "MissingKey",
                 "record has no key; producers must key records by model_id "
                 "(or set consumer.accept_unaddressed)", topic, partition, offset, value)
-        if self._mapper is None:
-            try:
-                result: Prediction | Label = self._validate_json(value)
-                return result
-            except ValidationError as exc:
-                return self._from_validation_error(exc, topic, partition, offset, value)
-        try:
-            document = json.loads(value)
-        except (UnicodeDecodeError, ValueError) as exc:
-            return self._reject("deserialize", type(exc).__name__, str(exc),
-                                topic, partition, offset, value)
-        try:
-            return parse_input(self._mapper.apply(document, topic))
-        except ValidationError as exc:
-            return self._from_validation_error(exc, topic, partition, offset, value)
-
-    def _from_validation_error(
-        self, exc: ValidationError, topic: str, partition: int, offset: int, value: bytes
-    ) -> Rejection:
-        errors = exc.errors()
-        if errors and errors[0]["type"] in _JSON_ERROR_TYPES:
-            return self._reject("deserialize", "JSONDecodeError", errors[0]["msg"],
-                                topic, partition, offset, value)
-        return self._reject("validate", "ValidationError", describe_validation_error(exc),
-                            topic, partition, offset, value)
+        result = self._decode(value, topic)
+        if isinstance(result, Refusal):
+            return self._reject(*result, topic, partition, offset, value)
+        return result
 
     @staticmethod
     def _reject(

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from consumer.batch import Decoder, make_source
+from consumer.batch import Decoder
 from consumer.exceptions import StateRestoreError, TopicReadError
 from consumer.partition import PipelineLike
 from consumer.topic_reader import Span, read_to_end
@@ -61,11 +61,12 @@ def catch_up(
                                 ) from exc
     if len(wanted) > 1:
         records.sort(key=lambda r: (r[0], r[1], r[2]))
+    batch = []
     for _ts, _i, offset, topic, key, value in records:
         event = decoder.decode(value, key, topic, partition, offset)
-        if isinstance(event, Rejection):
-            continue
-        pipeline.process(event, make_source(topic, partition, offset), raw=value)
+        if not isinstance(event, Rejection):
+            batch.append((event, (topic, partition, offset), value))
+    pipeline.process_batch(batch)  # outputs dropped: they were committed when first produced
     return len(records)
 
 

@@ -41,10 +41,10 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from consumer.field_mapping import FieldMapping
 from detectors.config import DetectionConfig
 from detectors.contracts import describe_validation_error
 from detectors.exceptions import ConfigError
+from detectors.field_mapping import FieldMapping
 
 ENV_PREFIX = "DRIFTLINE_"
 SECRET_MARKERS = ("password", "secret", "key", "token", "jaas")

@@ -17,22 +17,27 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
 from confluent_kafka import TopicPartition
 
-from detectors.contracts import Label, Prediction, Source
+from detectors.contracts import Source, Where
+from detectors.events import InputLabel, InputPrediction
 
 
 class PipelineLike(Protocol):
     """What the consumer needs of :class:`detectors.pipeline.Pipeline`."""
 
     def process(
-        self, event: Prediction | Label, source: Source, raw: bytes | None = None
+        self, event: InputPrediction | InputLabel, source: Source, raw: bytes | None = None
     ) -> list[Any]: ...
+
+    def process_batch(
+        self, records: Sequence[tuple[InputPrediction | InputLabel, Where, bytes | None]]
+    ) -> list[tuple[int, Any]]: ...
 
     def dirty_models(self) -> Iterable[str]: ...
 

@@ -2,10 +2,13 @@
 
 Contract (:meth:`BatchProcessor.process`):
 
-* Each record of an owned partition is decoded and validated (:mod:`consumer.batch`) and fed to
-  the pipeline of its partition number (:mod:`consumer.partition`); records of a partition that
-  is no longer owned (fetched before a revoke) are skipped, uncounted.
-* Its outputs are produced into the open transaction: drift events (key ``model_id``) to the
+* Each record of an owned partition is decoded and validated (:mod:`consumer.batch`); runs of
+  decoded records of one partition go to its pipeline in one call
+  (:meth:`~detectors.pipeline.Pipeline.process_batch`, :mod:`consumer.partition`): a run ends at
+  a record of another partition or one the decoder refused, so every output is produced in the
+  order record-by-record processing gives. Records of a partition that is no longer owned
+  (fetched before a revoke) are skipped, uncounted.
+* The outputs are produced into the open transaction: drift events (key ``model_id``) to the
   drift topic, labelled records to the labelled topic (one over
   :data:`~consumer.topics.MAX_RECORD_BYTES` is counted and left out: Kafka would refuse it and
   abort every transaction carrying it), rejections to the DLQ with their context headers
@@ -28,7 +31,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
-from consumer.batch import Decoder, make_source
+from consumer.batch import Decoder
 from consumer.broker_watch import BROKER_DOWN_CODES
 from consumer.config import TopicNames
 from consumer.dead_letter import DeadLetterContext, fit_dead_letter
@@ -38,6 +41,7 @@ from consumer.partition import PartitionTask
 from consumer.topics import MAX_RECORD_BYTES
 from consumer.transactions import Transactor
 from detectors.contracts import DriftEvent, LabelledRecord
+from detectors.encoding import drift_event_json
 from detectors.labelled import labelled_json
 from detectors.rejection import Rejection
 
@@ -62,16 +66,14 @@ class BatchProcessor:
         """Decode, detect and produce one batch; returns the number of records (not errors)."""
         began = time.perf_counter()
         decode = self._decoder.decode
-        emit = self._emit
-        dead_letter = self._dead_letter
-        produce = self._tx.produce
-        labelled_topic = self._topics.labelled
-        label_delay = self._metrics.observe_label_delay
         consumed: dict[tuple[str, str], int] = defaultdict(int)
         records: dict[tuple[int, str], int] = defaultdict(int)
         invalid: dict[str, int] = defaultdict(int)
         model_partition = self._model_partition
         touched = set()
+        run: list[tuple[Any, tuple[str, int, int], bytes | None]] = []
+        run_messages: list[Message] = []
+        run_task: PartitionTask | None = None
         n = 0
         for msg in messages:
             if msg.error() is not None:
@@ -88,31 +90,26 @@ class BatchProcessor:
             value = msg.value()
             records[(partition, "consumed")] += 1
             result = decode(value, msg.key(), topic, partition, offset)
+            refused = isinstance(result, Rejection)
+            if task is not run_task or refused:
+                if run:
+                    self._flush(run_task, run, run_messages, records, invalid)
+                    run.clear()
+                    run_messages.clear()
+                run_task = task
             if isinstance(result, Rejection):
-                dead_letter(result, msg, records, invalid)
+                self._dead_letter(result, msg, records, invalid)
             else:
                 model_id = result.model_id
                 consumed[(result.type, model_id)] += 1
                 if model_partition.setdefault(model_id, partition) != partition:
                     self._model_conflict(model_id, model_partition[model_id], partition)
-                for out in task.pipeline.process(result, make_source(topic, partition, offset),
-                                                 raw=value):
-                    if out.__class__ is LabelledRecord:  # one per joined label
-                        data = labelled_json(out)
-                        if len(data) <= MAX_RECORD_BYTES:
-                            produce(labelled_topic, data, out.model_id.encode())
-                        else:
-                            self._labelled_too_large(out, len(data))
-                        label_delay(out)
-                    elif isinstance(out, Rejection):
-                        src = out.source
-                        own = (src.offset == offset and src.partition == partition
-                               and src.topic == topic)
-                        dead_letter(out, msg if own else None, records, invalid)
-                    else:
-                        emit(out)
+                run.append((result, (topic, partition, offset), value))
+                run_messages.append(msg)
                 touched.add(partition)
             task.positions[topic] = offset + 1
+        if run:
+            self._flush(run_task, run, run_messages, records, invalid)
         for partition in touched:
             task = tasks[partition]
             processed = task.pipeline.counters.processed
@@ -123,10 +120,39 @@ class BatchProcessor:
                                seconds=time.perf_counter() - began, size=n)
         return n
 
+    def _flush(
+        self,
+        task: PartitionTask | None,
+        run: list[tuple[Any, tuple[str, int, int], bytes | None]],
+        run_messages: list[Message],
+        records: dict[tuple[int, str], int],
+        invalid: dict[str, int],
+    ) -> None:
+        """One run of decoded records of one partition through its pipeline; produce outputs."""
+        assert task is not None
+        produce = self._tx.produce
+        labelled_topic = self._topics.labelled
+        label_delay = self._metrics.observe_label_delay
+        for index, out in task.pipeline.process_batch(run):
+            if out.__class__ is LabelledRecord:  # one per joined label
+                data = labelled_json(out)
+                if len(data) <= MAX_RECORD_BYTES:
+                    produce(labelled_topic, data, out.model_id.encode())
+                else:
+                    self._labelled_too_large(out, len(data))
+                label_delay(out)
+            elif out.__class__ is Rejection:
+                src = out.source
+                topic, partition, offset = run[index][1]
+                own = src.offset == offset and src.partition == partition and src.topic == topic
+                self._dead_letter(out, run_messages[index] if own else None, records, invalid)
+            else:
+                self._emit(out)
+
     def _emit(self, out: DriftEvent | Any) -> None:
         """Any output but a labelled record (produced in :meth:`_process`) or a rejection."""
         if isinstance(out, DriftEvent):
-            self._tx.produce(self._topics.drift, out.model_dump_json().encode(),
+            self._tx.produce(self._topics.drift, drift_event_json(out),
                              key=out.model_id.encode())
             self._metrics.drift_events.labels(out.model_id, out.detector, out.signal,
                                              out.severity).inc()

@@ -40,7 +40,9 @@ from functools import partial
 from typing import Any
 
 from detectors.config import DetectionConfig
-from detectors.contracts import LabelledRecord, Prediction, Source, parse_input_json
+from detectors.contracts import LabelledRecord, Source
+from detectors.decoding import EventDecoder, Refusal
+from detectors.events import InputPrediction
 from detectors.pipeline import Pipeline
 from detectors.river_detectors import ADWINSpec, DDMSpec, build
 from detectors.signals import is_regression, residual_value
@@ -86,18 +88,18 @@ def reference_sequences(
     """(model_id, signal) → values in pipeline feed order, from a JSONL reference stream."""
     config = DetectionConfig(signals={}, metric_thresholds={}, task=task)  # type: ignore[arg-type]
     pipeline = Pipeline(config)
+    decode = EventDecoder().decode
     out: dict[tuple[str, str], list[float]] = {}
     for offset, raw in enumerate(lines):
         raw = raw.strip()
         if not raw:
             continue
         source = Source.model_construct(topic="calibrate", partition=0, offset=offset)
-        try:
-            event = parse_input_json(raw)
-        except ValueError:
+        event = decode(raw, source.topic)
+        if isinstance(event, Refusal):
             continue
         outputs = pipeline.process(event, source, raw)
-        if isinstance(event, Prediction) and not any(getattr(o, "stage", None) for o in outputs):
+        if isinstance(event, InputPrediction) and not any(getattr(o, "stage", None) for o in outputs):
             if event.score is not None:
                 out.setdefault((event.model_id, "score"), []).append(event.score)
             for name, value in event.features.items():

@@ -90,12 +90,24 @@ def format_timestamp(value: datetime) -> str:
     >>> format_timestamp(datetime(2024, 5, 1, 12, 0, 0, 123999, tzinfo=UTC))
     '2024-05-01T12:00:00.123Z'
     """
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
+    text = _FORMATTED.get(value)
+    if text is not None:
+        return text
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     # %-formatting: here about twice as fast as the equivalent f-string.
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
-        value.year, value.month, value.day, value.hour, value.minute, value.second,
-        value.microsecond // 1000)
+    text = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second,
+        utc.microsecond // 1000)
+    if len(_FORMATTED) >= _CACHE_SIZE:
+        _FORMATTED.clear()
+    _FORMATTED[value] = text
+    return text
+
+
+#: Recently formatted instants (equal aware datetimes are the same instant, so the same text):
+#: a labelled record formats two, and events close in time share them.
+_FORMATTED: dict[datetime, str] = {}
+_CACHE_SIZE = 4096
 
 
 #: An event time: RFC 3339 string or epoch milliseconds in, RFC 3339 (UTC, ms precision) out.
@@ -215,6 +227,41 @@ class Source(_Contract):
     offset: int = Field(ge=0)
 
 
+#: Where an input was read, before a :class:`Source` object is needed: (topic, partition, offset).
+Where = tuple[str, int, int]
+#: A :class:`Source`, or the coordinates one is made of on demand (:func:`as_source`).
+SourceLike = Source | Where
+_SOURCE_FIELDS = frozenset({"topic", "partition", "offset"})
+
+
+def make_source(topic: str, partition: int, offset: int) -> Source:
+    """A :class:`Source` without re-validating Kafka's own (already valid) coordinates.
+
+    What ``Source.model_construct`` does, at a third of its cost.
+
+    >>> make_source("t", 1, 2) == Source(topic="t", partition=1, offset=2)
+    True
+    """
+    source = object.__new__(Source)
+    object.__setattr__(source, "__dict__", {"topic": topic, "partition": partition,
+                                            "offset": offset})
+    object.__setattr__(source, "__pydantic_fields_set__", _SOURCE_FIELDS)
+    object.__setattr__(source, "__pydantic_extra__", None)
+    object.__setattr__(source, "__pydantic_private__", None)
+    return source
+
+
+def as_source(where: SourceLike) -> Source:
+    """The :class:`Source` of ``where`` (made only when an output needs one).
+
+    >>> as_source(("t", 0, 5)).offset
+    5
+    """
+    if where.__class__ is tuple:
+        return make_source(*where)
+    return where  # type: ignore[return-value]
+
+
 DriftKind = Literal["concept", "data", "prediction", "performance"]
 Severity = Literal["warning", "drift"]
 StatValue = int | FiniteFloat | str | bool | None
@@ -300,11 +347,15 @@ __all__ = [
     "Prediction",
     "Severity",
     "Source",
+    "SourceLike",
     "Target",
     "Timestamp",
+    "Where",
+    "as_source",
     "describe_validation_error",
     "drift_event_id",
     "format_timestamp",
+    "make_source",
     "parse_input",
     "parse_input_json",
 ]

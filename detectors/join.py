@@ -42,9 +42,13 @@ Entries are also indexed per model, so one model's join state can be exported an
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
-from detectors.contracts import Label, Prediction, Source
+import msgspec
+
+from detectors.contracts import Source, SourceLike, as_source
+from detectors.events import InputLabel, InputPrediction
 from detectors.rejection import Rejection
 
 __all__ = ["LabelJoin", "PendingPrediction", "WaitingLabel"]
@@ -53,23 +57,84 @@ JoinKey = tuple[str, str]
 
 
 class PendingPrediction:
-    """A prediction waiting for its label (or, once joined, a tombstone)."""
+    """A prediction waiting for its label (or, once joined, a tombstone).
 
-    __slots__ = ("deadline", "prediction", "seq", "source")
+    ``frozen`` caches the entry's snapshot bytes (:func:`_freeze`): an entry is serialized at
+    most once while it waits, not at every checkpoint.
+    """
+
+    __slots__ = ("deadline", "frozen", "prediction", "seq", "source")
 
     def __init__(
-        self, prediction: Prediction | None, source: Source | None, deadline: float, seq: int
+        self,
+        prediction: InputPrediction | None,
+        source: SourceLike | None,
+        deadline: float,
+        seq: int,
     ) -> None:
         self.prediction = prediction
         self.source = source
         self.deadline = deadline
         self.seq = seq
+        self.frozen: bytes | None = None
 
     def __getstate__(self) -> tuple[Any, ...]:
         return (self.prediction, self.source, self.deadline, self.seq)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.prediction, self.source, self.deadline, self.seq = state
+        self.frozen = None
+
+
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder().decode
+
+
+def _freeze(pid: str, entry: PendingPrediction) -> bytes:
+    """One pending entry as snapshot bytes: a msgpack array of its values (a pickle when a value
+    does not fit msgpack, such as an integer beyond 64 bits)."""
+    frozen = entry.frozen
+    if frozen is None:
+        src = entry.source
+        where = src if src is None or src.__class__ is tuple else (
+            src.topic, src.partition, src.offset)  # type: ignore[union-attr]
+        p = entry.prediction
+        values = (pid, where, entry.deadline, entry.seq) if p is None else (
+            pid, where, entry.deadline, entry.seq, p.schema_version, p.prediction_id, p.model_id,
+            p.model_version, p.timestamp, p.features, p.prediction, p.score, p.segment)
+        try:
+            frozen = _pack(values)
+        except (OverflowError, TypeError):
+            frozen = pickle.dumps((pid, p, where, entry.deadline, entry.seq),
+                                  pickle.HIGHEST_PROTOCOL)
+        entry.frozen = frozen
+    return frozen
+
+
+def _thaw(item: Any) -> tuple[str, PendingPrediction]:
+    """An exported pending item: frozen bytes, or a ``(pid, entry)`` pair (older snapshots)."""
+    if not isinstance(item, bytes):
+        pid, entry = item
+        return pid, entry
+    if item[:1] == b"\x80":  # a pickle (see _freeze)
+        pid, prediction, where, deadline, seq = pickle.loads(item)
+    else:
+        values = _unpack(item)
+        pid, where, deadline, seq = values[:4]
+        prediction = None
+        if len(values) > 4:
+            (schema_version, prediction_id, model_id, model_version, timestamp, features,
+             predicted, score, segment) = values[4:]
+            prediction = InputPrediction(
+                schema_version=schema_version, prediction_id=prediction_id, model_id=model_id,
+                model_version=model_version, timestamp=timestamp, features=features,
+                prediction=predicted, score=score, segment=segment)
+    source = None
+    if where is not None:
+        source = Source.model_construct(topic=where[0], partition=where[1], offset=where[2])
+    entry = PendingPrediction(prediction, source, deadline, seq)
+    entry.frozen = item
+    return pid, entry
 
 
 class WaitingLabel:
@@ -78,7 +143,7 @@ class WaitingLabel:
     __slots__ = ("deadline", "label", "raw", "seq", "source")
 
     def __init__(
-        self, label: Label, source: Source, raw: bytes | None, deadline: float, seq: int
+        self, label: InputLabel, source: Source, raw: bytes | None, deadline: float, seq: int
     ) -> None:
         self.label = label
         self.source = source
@@ -91,6 +156,10 @@ class WaitingLabel:
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.label, self.source, self.raw, self.deadline, self.seq = state
+
+
+def _fifo_order(item: tuple[JoinKey, Any]) -> tuple[float, int]:
+    return item[1].deadline, item[1].seq
 
 
 def _orphan(entry: WaitingLabel, why: str) -> Rejection:
@@ -130,6 +199,8 @@ class LabelJoin:
         self.touched: set[str] = set()
         #: Smallest deadline at the head of either FIFO (inf when both are empty).
         self.next_deadline = float("inf")
+        #: Entries were added out of FIFO order by :meth:`replace_model`; :meth:`_order` sorts.
+        self._unordered = False
 
     # -- accounting ------------------------------------------------------------------------------
 
@@ -148,7 +219,16 @@ class LabelJoin:
             "evicted": self.evicted,
         }
 
+    def _order(self) -> None:
+        """Sort both FIFOs by (deadline, arrival) after restores: once for many models, not
+        once per model (a partition restores thousands)."""
+        if self._unordered:
+            self._pending = dict(sorted(self._pending.items(), key=_fifo_order))
+            self._waiting = dict(sorted(self._waiting.items(), key=_fifo_order))
+            self._unordered = False
+
     def _refresh_deadline(self) -> None:
+        self._order()
         head = float("inf")
         if self._pending:
             head = next(iter(self._pending.values())).deadline
@@ -159,7 +239,7 @@ class LabelJoin:
     # -- events ----------------------------------------------------------------------------------
 
     def add_prediction(
-        self, prediction: Prediction, source: Source, watermark: float
+        self, prediction: InputPrediction, source: SourceLike, watermark: float
     ) -> tuple[str, WaitingLabel | None]:
         """``('pending', None)``, ``('joined', waiting_label)`` or ``('duplicate', None)``."""
         model_id = prediction.model_id
@@ -191,7 +271,7 @@ class LabelJoin:
         return ("joined" if waiting is not None else "pending"), waiting
 
     def add_label(
-        self, label: Label, source: Source, raw: bytes | None, watermark: float
+        self, label: InputLabel, source: SourceLike, raw: bytes | None, watermark: float
     ) -> tuple[str, Any]:
         """``('joined', PendingPrediction)``, ``('waiting', None | [orphans])``, ``('duplicate', None)``.
 
@@ -208,6 +288,7 @@ class LabelJoin:
             handed = PendingPrediction(entry.prediction, entry.source, entry.deadline, entry.seq)
             entry.prediction = None
             entry.source = None
+            entry.frozen = None
             self.live_pending -= 1
             self.joined += 1
             self.touched.add(model_id)
@@ -218,7 +299,9 @@ class LabelJoin:
         self.touched.add(model_id)
         self._seq += 1
         was_empty = not self._waiting
-        waiting = WaitingLabel(label, source, raw, watermark + self.label_wait_ttl, self._seq)
+        waiting = WaitingLabel(
+            label, as_source(source), raw, watermark + self.label_wait_ttl, self._seq
+        )
         self._waiting[key] = waiting
         by_model = self._waiting_by_model.get(model_id)
         if by_model is None:
@@ -234,6 +317,7 @@ class LabelJoin:
     # -- expiry and caps ---------------------------------------------------------------------------
 
     def _evict_pending(self) -> None:
+        self._order()
         while len(self._pending) > self.max_pending:
             key, entry = next(iter(self._pending.items()))
             self._drop_pending(key)
@@ -242,6 +326,7 @@ class LabelJoin:
                 self.evicted += 1
 
     def _evict_waiting(self) -> list[Rejection]:
+        self._order()
         orphans = []
         while len(self._waiting) > self.max_waiting:
             key, entry = next(iter(self._waiting.items()))
@@ -270,6 +355,7 @@ class LabelJoin:
         """Drop pending predictions and reject waiting labels whose deadline has passed."""
         if watermark < self.next_deadline:
             return []
+        self._order()
         pending = self._pending
         while pending:
             key, entry = next(iter(pending.items()))
@@ -293,6 +379,7 @@ class LabelJoin:
 
     def drain(self) -> list[Rejection]:
         """End of input: reject every waiting label as an orphan (replay calls this)."""
+        self._order()
         orphans = []
         for key in list(self._waiting):
             entry = self._waiting[key]
@@ -309,9 +396,13 @@ class LabelJoin:
         return set(self._pending_by_model) | set(self._waiting_by_model)
 
     def export_model(self, model_id: str) -> dict[str, Any]:
-        """The model's join state: pending entries and waiting labels, in arrival order."""
+        """The model's join state: pending entries and waiting labels, in arrival order.
+
+        Pending entries are exported as bytes, each serialized once while it waits (so a
+        checkpoint costs a copy per pending prediction, not a serialization).
+        """
         return {
-            "pending": list(self._pending_by_model.get(model_id, {}).items()),
+            "pending": [_freeze(pid, e) for pid, e in self._pending_by_model.get(model_id, {}).items()],
             "waiting": list(self._waiting_by_model.get(model_id, {}).items()),
         }
 
@@ -324,20 +415,11 @@ class LabelJoin:
             self._drop_pending((model_id, pid))
         for pid in list(self._waiting_by_model.get(model_id, {})):
             self._drop_waiting((model_id, pid))
-        pending_items = [((model_id, pid), e) for pid, e in state["pending"]]
+        pending_items = [((model_id, pid), e) for pid, e in map(_thaw, state["pending"])]
         waiting_items = [((model_id, pid), e) for pid, e in state["waiting"]]
-        self._pending = dict(
-            sorted(
-                [*self._pending.items(), *pending_items],
-                key=lambda item: (item[1].deadline, item[1].seq),
-            )
-        )
-        self._waiting = dict(
-            sorted(
-                [*self._waiting.items(), *waiting_items],
-                key=lambda item: (item[1].deadline, item[1].seq),
-            )
-        )
+        self._pending.update(pending_items)
+        self._waiting.update(waiting_items)
+        self._unordered = True  # sorted once, when the order is next needed (see _order)
         if pending_items:
             self._pending_by_model[model_id] = {k[1]: e for k, e in pending_items}
         if waiting_items:
@@ -346,4 +428,4 @@ class LabelJoin:
         seqs = [e.seq for _, e in pending_items] + [e.seq for _, e in waiting_items]
         self._seq = max([self._seq, *seqs])
         self.touched.add(model_id)
-        self._refresh_deadline()
+        self.next_deadline = float("-inf")  # the caller's next watermark advance calls expire

@@ -7,7 +7,9 @@ per label. Contract:
   ``LabelledRecord.model_construct`` (no validation; every field set) at a fraction of its cost.
 * :func:`labelled_json` returns exactly the bytes of ``record.model_dump_json().encode()`` (same
   field order, same number and timestamp formats) without going through the model's serializer:
-  a plain ``dict`` serialized by pydantic-core, with the timestamps pre-formatted.
+  a msgspec struct with the timestamps pre-formatted, encoded by
+  :func:`detectors.encoding.encode_output` (hypothesis-checked in
+  ``tests/detectors/test_labelled_fast_path.py``).
 
 >>> from detectors.contracts import Label, Prediction
 >>> p = Prediction(prediction_id="p1", model_id="m", model_version="v1", timestamp=1_000,
@@ -22,15 +24,13 @@ b'{"schema_version":1,"prediction_id":"p1","model_id":"m","model_version":"v1","
 
 from __future__ import annotations
 
-from pydantic_core import to_json
+from typing import Any
 
-from detectors.contracts import (
-    SCHEMA_VERSION,
-    Label,
-    LabelledRecord,
-    Prediction,
-    format_timestamp,
-)
+import msgspec
+
+from detectors.contracts import SCHEMA_VERSION, LabelledRecord, format_timestamp
+from detectors.encoding import encode_output
+from detectors.events import InputLabel, InputPrediction
 
 __all__ = ["labelled_json", "labelled_record"]
 
@@ -39,7 +39,7 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def labelled_record(prediction: Prediction, label: Label) -> LabelledRecord:
+def labelled_record(prediction: InputPrediction, label: InputLabel) -> LabelledRecord:
     """The record of a join, without re-validating its (already valid) parts."""
     record = _new(LabelledRecord)
     _set(record, "__dict__", {
@@ -61,19 +61,35 @@ def labelled_record(prediction: Prediction, label: Label) -> LabelledRecord:
     return record
 
 
+class _LabelledJSON(msgspec.Struct):
+    """The labelled record's JSON layout (field order of :class:`LabelledRecord`)."""
+
+    schema_version: int
+    prediction_id: str
+    model_id: str
+    model_version: str
+    segment: str | None
+    predicted_at: str
+    labelled_at: str
+    features: dict[str, Any]
+    prediction: Any
+    score: float | None
+    label: Any
+
+
 def labelled_json(record: LabelledRecord) -> bytes:
-    """``record.model_dump_json().encode()``, byte for byte, at about a third of its cost."""
+    """``record.model_dump_json().encode()``, byte for byte, at a fraction of its cost."""
     fields = record.__dict__
-    return to_json({
-        "schema_version": fields["schema_version"],
-        "prediction_id": fields["prediction_id"],
-        "model_id": fields["model_id"],
-        "model_version": fields["model_version"],
-        "segment": fields["segment"],
-        "predicted_at": format_timestamp(fields["predicted_at"]),
-        "labelled_at": format_timestamp(fields["labelled_at"]),
-        "features": fields["features"],
-        "prediction": fields["prediction"],
-        "score": fields["score"],
-        "label": fields["label"],
-    })
+    return encode_output(_LabelledJSON(
+        fields["schema_version"],
+        fields["prediction_id"],
+        fields["model_id"],
+        fields["model_version"],
+        fields["segment"],
+        format_timestamp(fields["predicted_at"]),
+        format_timestamp(fields["labelled_at"]),
+        fields["features"],
+        fields["prediction"],
+        fields["score"],
+        fields["label"],
+    ))

@@ -13,7 +13,9 @@ Drift events: ``detected_at`` and ``source`` are the triggering event's (the pre
 :func:`~detectors.contracts.drift_event_id`, so a replay publishes the same ids.
 
 >>> import random
->>> from detectors.config import DetectionConfig
+>>> from river.drift import ADWIN
+
+from detectors.config import DetectionConfig
 >>> from detectors.contracts import Prediction, Source
 >>> config = DetectionConfig(warmup_samples=50, metric_thresholds={})
 >>> monitor = KeyMonitor(config, "fraud", "v1", None)
@@ -32,15 +34,21 @@ feature:amount adwin drift 2015 2016 2016 80 0.02 0.59
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from river.drift import ADWIN
+
 from detectors.config import DetectionConfig
-from detectors.contracts import DriftEvent, Prediction, Source, drift_event_id
+from detectors.contracts import DriftEvent, SourceLike, as_source, drift_event_id
+from detectors.events import InputPrediction
 from detectors.lifecycle import Watcher
 from detectors.performance import ClassificationWindow, RegressionWindow, ThresholdWatcher
+from detectors.river_detectors import evidence
 from detectors.signals import is_regression, residual_value
+from detectors.views import DetectorView, finite_statistics
 
 __all__ = ["Clock", "KeyMonitor", "utc_now"]
 
@@ -61,6 +69,8 @@ def _next_due(watchers: Sequence[Watcher]) -> int:
     return min((w.due for w in watchers if w.due >= 0), default=_NEVER)
 
 
+_CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
+
 #: ``next_due`` of a key without ADWIN prediction watchers.
 _NEVER = 1 << 62
 
@@ -69,6 +79,7 @@ class KeyMonitor:
     """Detectors, windows and alert lifecycles of one (model_id, model_version, segment)."""
 
     __slots__ = (
+        "class_plan",
         "class_window",
         "clock",
         "config",
@@ -81,6 +92,7 @@ class KeyMonitor:
         "model_id",
         "model_version",
         "next_due",
+        "reg_plan",
         "reg_window",
         "residuals",
         "score",
@@ -132,6 +144,16 @@ class KeyMonitor:
         self.metric_thresholds: dict[str, float] = dict(
             config.setting(self.model_id, "metric_thresholds")
         )
+        #: (metric, threshold) checked per label when the window is full, in a fixed order.
+        self.class_plan = tuple(
+            (name, self.metric_thresholds[name])
+            for name in ("accuracy", "precision", "recall", "f1")
+            if name in self.metric_thresholds
+        )
+        self.reg_plan = tuple(
+            (name, self.metric_thresholds[name]) for name in ("mae",)
+            if name in self.metric_thresholds
+        )
 
     def _index(self) -> None:
         """``solo``/``score_solo``: the detector of each feature/the score when it is the only
@@ -141,7 +163,7 @@ class KeyMonitor:
 
     def __getstate__(self) -> dict[str, Any]:
         self._sync()
-        skip = {"config", "clock", "score_solo", "solo"}
+        skip = {"config", "clock", "score_solo", "solo", "class_plan", "reg_plan"}
         return {name: getattr(self, name) for name in self.__slots__ if name not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -181,7 +203,7 @@ class KeyMonitor:
                 w.due = c + w.step
         self.next_due = _next_due(found)
 
-    def _missed(self, prediction: Prediction) -> None:
+    def _missed(self, prediction: InputPrediction) -> None:
         """Prediction watchers not fed by this prediction: their count does not move."""
         if prediction.score is None:
             for w in self.score:
@@ -207,6 +229,28 @@ class KeyMonitor:
             raise ValueError(f"signal {signal!r}: warning detectors watch 'error' only")
         return group
 
+    def rolling_metrics(self) -> dict[str, float]:
+        """Each rolling metric over a *full* window (NaN left out); read-only."""
+        out: dict[str, float] = {}
+        for window, names in ((self.class_window, _CLASSIFICATION_METRICS),
+                              (self.reg_window, ("mae",))):
+            if window is None or not window.full:
+                continue
+            for name in names:
+                value = window.metric(name)
+                if not math.isnan(value):
+                    out[name] = value
+        return out
+
+    def detector_views(self) -> tuple[DetectorView, ...]:
+        """Each detector's signal, name and current statistics; read-only (no count synced)."""
+        groups: list[Sequence[Watcher]] = [self.score, *self.features.values(),
+                                           self.errors or (), self.residuals or ()]
+        return tuple(
+            DetectorView(w.signal, w.label, finite_statistics(evidence(w.spec, w.detector)))
+            for group in groups for w in group
+        )
+
     def watchers(self) -> list[Watcher]:
         """Every detector watcher of this key (prediction watchers' ``n`` brought up to date)."""
         self._sync()
@@ -217,7 +261,9 @@ class KeyMonitor:
 
     # -- events ------------------------------------------------------------------------------
 
-    def _fire(self, w: Watcher, drift: bool, when: datetime, source: Source) -> DriftEvent | None:
+    def _fire(
+        self, w: Watcher, drift: bool, when: datetime, source: SourceLike
+    ) -> DriftEvent | None:
         published = w.on_drift() if drift else w.on_warning_change()
         if not published:
             return None
@@ -242,8 +288,9 @@ class KeyMonitor:
         when: datetime,
         samples: int,
         stats: dict[str, Any],
-        source: Source,
+        source: SourceLike,
     ) -> DriftEvent:
+        source = as_source(source)
         return DriftEvent(
             event_id=drift_event_id(
                 model_id=self.model_id,
@@ -268,11 +315,15 @@ class KeyMonitor:
             source=source,
         )
 
-    def observe_prediction(self, prediction: Prediction, source: Source) -> Sequence[DriftEvent]:
+    def observe_prediction(
+        self, prediction: InputPrediction, source: SourceLike
+    ) -> Sequence[DriftEvent]:
         """Feed the prediction's score and numeric features; return the published events.
 
         Hot path: per detector update, River's ``update`` and a read of River's drift flag
-        (without the property call); nothing per watcher is counted or summed. The key counts
+        (without the property call; for a lone River ADWIN, the two lines of its ``update``,
+        ``if drift_detected: reset`` and ``drift_detected = helper.update(x)``, inline: the
+        same calls on River's own Rust window, without a Python frame); nothing per watcher is counted or summed. The key counts
         its predictions once (``seen``); a prediction watcher's ``n`` is ``seen - base``, and a
         prediction that does not feed a watcher (no score, a missing or non-numeric feature:
         fewer values fed than there are feature groups) moves its ``base`` instead
@@ -293,8 +344,14 @@ class KeyMonitor:
         if score is not None:
             d = self.score_solo
             if d is not None:
-                d.update(score)
-                if d._drift_detected:
+                if d.__class__ is ADWIN and not d._drift_detected:
+                    fired = d._helper.update(score)  # ADWIN.update without its Python frame
+                    if fired:
+                        d._drift_detected = True
+                else:
+                    d.update(score)
+                    fired = d._drift_detected
+                if fired:
                     out = self._fired(self.score[0], c, score, prediction, source, out)
             else:
                 for w in self.score:
@@ -311,8 +368,14 @@ class KeyMonitor:
                 fed += 1
                 d = solo.get(name)
                 if d is not None:
-                    d.update(value)
-                    if d._drift_detected:
+                    if d.__class__ is ADWIN and not d._drift_detected:
+                        fired = d._helper.update(value)  # type: ignore[arg-type]  # as for the score
+                        if fired:
+                            d._drift_detected = True
+                    else:
+                        d.update(value)
+                        fired = d._drift_detected
+                    if fired:
                         w = features[name][0]
                         out = self._fired(w, c, value, prediction, source, out)  # type: ignore[arg-type]
                 else:
@@ -328,8 +391,8 @@ class KeyMonitor:
         w: Watcher,
         c: int,
         value: float,
-        prediction: Prediction,
-        source: Source,
+        prediction: InputPrediction,
+        source: SourceLike,
         out: list[DriftEvent] | None,
     ) -> list[DriftEvent] | None:
         """A prediction watcher's detector fired on prediction ``c``: publish it?"""
@@ -347,8 +410,8 @@ class KeyMonitor:
         name: str,
         value: float,
         c: int,
-        prediction: Prediction,
-        source: Source,
+        prediction: InputPrediction,
+        source: SourceLike,
         out: list[DriftEvent] | None,
     ) -> list[DriftEvent] | None:
         """Feed a feature not in ``solo``: a new one, or one watched by several detectors."""
@@ -370,10 +433,10 @@ class KeyMonitor:
         return out
 
     def observe_label(
-        self, predicted: Any, actual: Any, when: datetime, source: Source
-    ) -> list[DriftEvent] | str:
+        self, predicted: Any, actual: Any, when: datetime, source: SourceLike
+    ) -> Sequence[DriftEvent] | str:
         """Feed a joined pair (label-arrival order); events, or a reason when it cannot be used."""
-        out: list[DriftEvent] = []
+        out: list[DriftEvent] | None = None
         if is_regression(predicted, self.task):
             residual = residual_value(predicted, actual)
             if residual is None:
@@ -388,7 +451,7 @@ class KeyMonitor:
                     self.config.setting(self.model_id, "metric_window")
                 )
             window.update(residual)
-            metrics: tuple[str, ...] = ("mae",)
+            plan = self.reg_plan
         else:
             value = 0 if predicted == actual else 1
             group = self.errors
@@ -401,23 +464,21 @@ class KeyMonitor:
                     self.config.setting(self.model_id, "positive_label"),
                 )
             window.update(predicted, actual)
-            metrics = ("accuracy", "precision", "recall", "f1")
+            plan = self.class_plan
         for w in group:
             det = w.detector
             det.update(value)
             w.n += 1
             w.total += value
-            if det.drift_detected or (
-                w.warns and det.warning_detected is not w.in_warning  # type: ignore[attr-defined]
-            ):
-                event = self._fire(w, det.drift_detected, when, source)
+            # River's own flags, read without its property calls (as observe_prediction does).
+            drift = det._drift_detected
+            if drift or (w.warns and det._warning_detected is not w.in_warning):  # type: ignore[attr-defined]
+                event = self._fire(w, drift, when, source)
                 if event is not None:
+                    out = out or []
                     out.append(event)
-        if self.metric_thresholds and window.full:
-            for name in metrics:
-                threshold = self.metric_thresholds.get(name)
-                if threshold is None:
-                    continue
+        if plan and window.full:
+            for name, threshold in plan:
                 watcher = self.metric_watchers.get(name)
                 if watcher is None:
                     watcher = self.metric_watchers[name] = ThresholdWatcher(
@@ -425,6 +486,7 @@ class KeyMonitor:
                     )
                 metric = window.metric(name)
                 if watcher.check(metric):
+                    out = out or []
                     out.append(
                         self._event(
                             kind="performance",
@@ -442,4 +504,4 @@ class KeyMonitor:
                             source=source,
                         )
                     )
-        return out
+        return out or _NO_EVENTS

@@ -51,9 +51,8 @@ its drift events).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from typing import Any
-
-from pydantic import ValidationError
 
 from detectors.config import DetectionConfig
 from detectors.contracts import (
@@ -62,15 +61,18 @@ from detectors.contracts import (
     LabelledRecord,
     Prediction,
     Source,
-    describe_validation_error,
-    parse_input_json,
+    SourceLike,
+    as_source,
 )
+from detectors.decoding import EventDecoder, Refusal
+from detectors.events import InputLabel, InputPrediction, from_contract
 from detectors.exceptions import SnapshotError
 from detectors.join import LabelJoin, PendingPrediction
 from detectors.labelled import labelled_record
 from detectors.monitor import Clock, KeyMonitor, utc_now
 from detectors.rejection import Rejection, Stage
 from detectors.snapshot import decode, encode
+from detectors.views import CounterView, KeyView
 
 __all__ = ["Counters", "Output", "Pipeline"]
 
@@ -78,6 +80,8 @@ log = logging.getLogger(__name__)
 
 Output = DriftEvent | LabelledRecord | Rejection
 KeyId = tuple[str, str | None]  # (model_version, segment) within a model
+#: A decoded input (:mod:`detectors.events`) or a contract model (tests and tools build those).
+InputEvent = InputPrediction | InputLabel | Prediction | Label
 
 
 class Counters:
@@ -178,6 +182,7 @@ class Pipeline:
         self._next_sweep = float("-inf")
         self._dirty: set[str] = set()
         self._refused_logged: set[str] = set()
+        self._decoder = EventDecoder()
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -186,11 +191,11 @@ class Pipeline:
         stage: Stage,
         error_class: str,
         message: str,
-        source: Source,
+        source: SourceLike,
         raw: bytes | None,
         model_id: str | None,
     ) -> Rejection:
-        rejection = Rejection(stage, error_class, message, source, raw, model_id)
+        rejection = Rejection(stage, error_class, message, as_source(source), raw, model_id)
         self._count_rejection(rejection)
         return rejection
 
@@ -199,30 +204,57 @@ class Pipeline:
         self.counters.rejected[reason] = self.counters.rejected.get(reason, 0) + 1
 
     def process_raw(self, raw: bytes, source: Source) -> list[Output]:
-        """Parse one JSON input (prediction or label) and process it."""
-        try:
-            event = parse_input_json(raw)
-        except ValidationError as exc:
-            self.counters.consumed += 1
-            errors = exc.errors()
-            stage: Stage = (
-                "deserialize" if errors and errors[0]["type"] == "json_invalid" else "validate"
-            )
-            return [
-                self._reject(
-                    stage, "ValidationError", describe_validation_error(exc), source, raw, None
-                )
-            ]
+        """Decode one JSON input (:mod:`detectors.decoding`, no field mapping) and process it."""
+        event = self._decoder.decode(raw, source.topic)
+        if isinstance(event, Refusal):
+            return self.refuse(event, source, raw)
         return self.process(event, source, raw)
 
+    def refuse(self, refusal: Refusal, source: Source, raw: bytes | None) -> list[Output]:
+        """Account for an input its decoder refused (it is consumed and rejected)."""
+        self.counters.consumed += 1
+        return [self._reject(*refusal, source, raw, None)]
+
     def process(
-        self, event: Prediction | Label, source: Source, raw: bytes | None = None
+        self, event: InputEvent, source: SourceLike, raw: bytes | None = None
     ) -> list[Output]:
         """Process one validated prediction or label; see the module docstring."""
+        out: list[Output] = []
+        self._process_into(event, source, raw, out)
+        return out
+
+    def process_batch(
+        self, records: Sequence[tuple[InputEvent, SourceLike, bytes | None]]
+    ) -> list[tuple[int, Output]]:
+        """Process a batch of ``(event, source, raw)`` in order: the same outputs, in the same
+        order, and the same state as :meth:`process` called record by record; each output
+        comes with the index of the record whose processing emitted it (an orphan expiring
+        comes with the record whose event time expired it, its ``source`` is the label's).
+
+        A source may be given as ``(topic, partition, offset)``: a :class:`Source` is made
+        only for the outputs that carry one (drift events, rejections, waiting labels).
+        """
+        tagged: list[tuple[int, Output]] = []
+        out: list[Output] = []
+        process = self._process_into
+        for i, (event, source, raw) in enumerate(records):
+            process(event, source, raw, out)
+            if out:
+                tagged.extend([(i, o) for o in out])
+                out.clear()
+        return tagged
+
+    def _process_into(
+        self, event: InputEvent, source: SourceLike, raw: bytes | None, out: list[Output]
+    ) -> None:
         self.counters.consumed += 1
+        cls = event.__class__
+        if cls is not InputPrediction and cls is not InputLabel:
+            event = from_contract(event)  # type: ignore[arg-type]
+            cls = event.__class__
         model_id = event.model_id
         if self._known is not None and model_id not in self._known:
-            return [
+            out.append(
                 self._reject(
                     "validate",
                     "UnknownModel",
@@ -231,8 +263,8 @@ class Pipeline:
                     raw,
                     model_id,
                 )
-            ]
-        out: list[Output] = []
+            )
+            return
         ts = event.timestamp.timestamp()
         if ts > self.watermark:
             self.watermark = ts
@@ -242,11 +274,10 @@ class Pipeline:
                     out.append(orphan)
             if ts >= self._next_sweep:
                 self._sweep_idle_keys()
-        if isinstance(event, Prediction):
-            self._on_prediction(event, source, raw, out)
+        if cls is InputPrediction:
+            self._on_prediction(event, source, raw, out)  # type: ignore[arg-type]
         else:
-            self._on_label(event, source, raw, out)
-        return out
+            self._on_label(event, source, raw, out)  # type: ignore[arg-type]
 
     def _monitor(self, model_id: str, version: str, segment: str | None) -> KeyMonitor | None:
         keys = self._models.get(model_id)
@@ -274,7 +305,7 @@ class Pipeline:
         return monitor
 
     def _refuse_key(
-        self, model_id: str, version: str, segment: str | None, source: Source, raw: bytes | None
+        self, model_id: str, version: str, segment: str | None, source: SourceLike, raw: bytes | None
     ) -> Rejection:
         return self._reject(
             "process",
@@ -287,7 +318,7 @@ class Pipeline:
         )
 
     def _on_prediction(
-        self, prediction: Prediction, source: Source, raw: bytes | None, out: list[Output]
+        self, prediction: InputPrediction, source: SourceLike, raw: bytes | None, out: list[Output]
     ) -> None:
         model_id = prediction.model_id
         monitor = self._monitor(model_id, prediction.model_version, prediction.segment)
@@ -320,7 +351,9 @@ class Pipeline:
         if waiting is not None:
             self._joined(prediction, waiting.label, waiting.source, waiting.raw, monitor, out)
 
-    def _on_label(self, label: Label, source: Source, raw: bytes | None, out: list[Output]) -> None:
+    def _on_label(
+        self, label: InputLabel, source: SourceLike, raw: bytes | None, out: list[Output]
+    ) -> None:
         model_id = label.model_id
         status, found = self.join.add_label(label, source, raw, self.watermark)
         if status == "duplicate":
@@ -357,9 +390,9 @@ class Pipeline:
 
     def _joined(
         self,
-        prediction: Prediction,
-        label: Label,
-        source: Source,
+        prediction: InputPrediction,
+        label: InputLabel,
+        source: SourceLike,
         raw: bytes | None,
         monitor: KeyMonitor,
         out: list[Output],
@@ -403,6 +436,31 @@ class Pipeline:
     def monitor(self, model_id: str, version: str, segment: str | None) -> KeyMonitor | None:
         """The monitor of a key, if tracked."""
         return self._models.get(model_id, {}).get((version, segment))
+
+    def counter_view(self) -> CounterView:
+        """The counters as a frozen :class:`~detectors.views.CounterView`."""
+        c = self.counters
+        join = self.join
+        suppressed = self.suppressed()
+        return CounterView(
+            consumed=c.consumed, processed=c.processed, rejected=dict(c.rejected),
+            restored_waiting=c.restored_waiting, pending=join.live_pending,
+            waiting=join.waiting, joined=join.joined, duplicates=join.duplicates,
+            orphaned=join.orphaned, expired=join.expired, evicted=join.evicted,
+            keys_refused=c.keys_refused, keys_retired=c.keys_retired, tracked_keys=self._n_keys,
+            drift_events=c.drift_events, suppressed_warmup=suppressed["warmup"],
+            suppressed_cooldown=suppressed["cooldown"],
+        )
+
+    def key_views(self, detector_statistics: bool = True) -> Iterator[KeyView]:
+        """A frozen :class:`~detectors.views.KeyView` of every tracked key (its detectors'
+        statistics only when ``detector_statistics``)."""
+        for model_id, keys in self._models.items():
+            for (version, segment), monitor in keys.items():
+                yield KeyView(
+                    model_id, version, segment, monitor.rolling_metrics(),
+                    monitor.detector_views() if detector_statistics else (),
+                )
 
     def suppressed(self) -> dict[str, int]:
         """Firings suppressed by warm-up and by cooldown, over all tracked keys."""

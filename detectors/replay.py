@@ -1,9 +1,11 @@
 """Replay: the detection pipeline over a JSONL file of prediction and label events, no Kafka.
 
 Each line is one event (``type`` discriminates); its :class:`~detectors.contracts.Source` is
-``(topic, partition 0, offset = 0-based line number)``. Lines go through
-:meth:`~detectors.pipeline.Pipeline.process_raw` exactly as Kafka records do, so replay and the
-consumer publish the same drift events with the same ids. Invalid lines are reported (line number
+``(topic, partition 0, offset = 0-based line number)``. Lines are decoded by the consumer's own
+decoder (:class:`~detectors.decoding.EventDecoder`, with the configuration's field mapping) and
+fed to :meth:`~detectors.pipeline.Pipeline.process` exactly as Kafka records are, so replay and
+the consumer refuse the same lines with the same reasons and publish the same drift events with
+the same ids. Invalid lines are reported (line number
 and reason) and skipped; they never stop the run. At the end of the file the labels still waiting
 for a prediction are drained as orphans, so every line is accounted for.
 
@@ -14,7 +16,7 @@ for a prediction are drained as orphans, so every line is accounted for.
 >>> summary.events, summary.invalid, summary.balanced
 (2, 1, True)
 >>> summary.rejections[0][:2]
-(1, 'deserialize:ValidationError')
+(1, 'deserialize:JSONDecodeError')
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from typing import IO, Any
 
 from detectors.config import DetectionConfig
 from detectors.contracts import DriftEvent, LabelledRecord, Source
+from detectors.decoding import EventDecoder, Refusal
+from detectors.encoding import drift_event_json
+from detectors.field_mapping import FieldMapping
+from detectors.labelled import labelled_json
 from detectors.monitor import Clock, utc_now
 from detectors.pipeline import Pipeline
 from detectors.rejection import Rejection
@@ -94,9 +100,11 @@ def replay_stream(
     clock: Clock = utc_now,
     on_invalid: Any = None,
     progress: Any = None,
+    field_mapping: FieldMapping | None = None,
 ) -> ReplaySummary:
     """Replay JSONL ``lines``; write drift events (and optionally labelled records) as JSONL."""
     pipeline = Pipeline(config, clock=clock)
+    decode = EventDecoder(field_mapping).decode
     summary = ReplaySummary()
 
     def emit(offset: int, outputs: list[Any]) -> None:
@@ -104,11 +112,11 @@ def replay_stream(
             if isinstance(output, DriftEvent):
                 summary.drift_events += 1
                 summary.by_model_detector[(output.model_id, output.detector, output.severity)] += 1
-                drift_out.write(output.model_dump_json() + "\n")
+                drift_out.write(drift_event_json(output).decode() + "\n")
             elif isinstance(output, LabelledRecord):
                 summary.labelled += 1
                 if labelled_out is not None:
-                    labelled_out.write(output.model_dump_json() + "\n")
+                    labelled_out.write(labelled_json(output).decode() + "\n")
             elif isinstance(output, Rejection):
                 line = output.source.offset
                 if output.stage in ("deserialize", "validate"):
@@ -129,7 +137,11 @@ def replay_stream(
         elif kind == "label":
             summary.labels += 1
         source = Source.model_construct(topic=topic, partition=0, offset=offset)
-        emit(offset, pipeline.process_raw(raw, source))
+        event = decode(raw, topic)
+        if isinstance(event, Refusal):
+            emit(offset, pipeline.refuse(event, source, raw))
+        else:
+            emit(offset, pipeline.process(event, source, raw))
     emit(summary.events, pipeline.drain())
     summary.counters = pipeline.counters.as_dict()
     summary.suppressed = pipeline.suppressed()
@@ -154,8 +166,13 @@ def replay_file(
     labelled_path: str | Path | None = None,
     on_invalid: Any = None,
     show_progress: bool | None = None,
+    clock: Clock = utc_now,
+    field_mapping: FieldMapping | None = None,
 ) -> ReplaySummary:
-    """Replay a JSONL file into a JSONL file of drift events, with a progress bar on long files."""
+    """Replay a JSONL file into a JSONL file of drift events, with a progress bar on long files.
+
+    ``clock`` gives each drift event's ``published_at`` (wall-clock UTC by default).
+    """
     from tqdm import tqdm
 
     input_path = Path(input_path)
@@ -177,4 +194,6 @@ def replay_file(
             labelled_out=labelled_out,
             on_invalid=on_invalid,
             progress=bar.update if not disable else None,
+            clock=clock,
+            field_mapping=field_mapping,
         )

@@ -40,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from detectors.config import DetectionConfig
-from detectors.contracts import DriftEvent, LabelledRecord, Prediction, Source, parse_input_json
+from detectors.contracts import DriftEvent, LabelledRecord, Source
+from detectors.decoding import EventDecoder, Refusal
+from detectors.events import InputPrediction
 from detectors.pipeline import Pipeline
 from detectors.river_detectors import build, evidence
 from detectors.signals import is_regression, residual_value
@@ -70,6 +72,7 @@ def signal_traces(lines: Iterable[bytes], task: str = "auto") -> dict[TraceKey, 
     """Per (model, version, segment, signal), the values the pipeline's detectors are fed."""
     config = DetectionConfig(signals={}, metric_thresholds={}, task=task)  # type: ignore[arg-type]
     pipeline = Pipeline(config)
+    decode = EventDecoder().decode
     out: dict[TraceKey, Trace] = {}
 
     def trace(model: str, version: str, segment: str | None, signal: str) -> Trace:
@@ -82,12 +85,11 @@ def signal_traces(lines: Iterable[bytes], task: str = "auto") -> dict[TraceKey, 
     for offset, raw in enumerate(lines):
         raw = raw.strip()
         source = Source.model_construct(topic="report", partition=0, offset=offset)
-        try:
-            event = parse_input_json(raw)
-        except ValueError:
+        event = decode(raw, source.topic)
+        if isinstance(event, Refusal):
             continue
         outputs = pipeline.process(event, source, raw)
-        if isinstance(event, Prediction) and not any(getattr(o, "stage", None) for o in outputs):
+        if isinstance(event, InputPrediction) and not any(getattr(o, "stage", None) for o in outputs):
             key = (event.model_id, event.model_version, event.segment)
             if event.score is not None:
                 trace(*key, "score").add(event.score, offset)

@@ -22,9 +22,10 @@ def _handle(args: argparse.Namespace) -> int:
     from detectors.replay import replay_file
     from driftline.config import load
 
-    # The one loader: the file's detection section and DRIFTLINE_DETECTION__… overrides; a
-    # ConfigError ends the command with exit 2 (driftline.cli).
-    config = load(args.config).detection
+    # The one loader: the file's detection and field_mapping sections and DRIFTLINE_…
+    # overrides; a ConfigError ends the command with exit 2 (driftline.cli).
+    loaded = load(args.config)
+    config, mapping = loaded.detection, loaded.field_mapping
     printed = 0
 
     def on_invalid(line: int, rejection: Any) -> None:
@@ -47,6 +48,7 @@ def _handle(args: argparse.Namespace) -> int:
             config=config,
             labelled_path=args.labelled,
             on_invalid=on_invalid,
+            field_mapping=mapping,
             show_progress=None if not args.no_progress else False,
         )
     except OSError as exc:
@@ -76,8 +78,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--input", required=True, help="JSONL file of prediction/label events")
     parser.add_argument("--output", required=True, help="JSONL file to write drift events to")
-    parser.add_argument("--config", help="driftline.yaml; its detection section is used, with "
-                        "DRIFTLINE_DETECTION__… overrides")
+    parser.add_argument("--config", help="driftline.yaml; its detection and field_mapping "
+                        "sections are used, with DRIFTLINE_… overrides")
     parser.add_argument("--labelled", help="also write joined (labelled) records to this JSONL")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     parser.add_argument(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from consumer.batch import Decoder
-from consumer.field_mapping import FieldMapping
-from detectors.contracts import Label, Prediction
+from detectors.events import InputLabel, InputPrediction
+from detectors.field_mapping import FieldMapping
 from detectors.rejection import Rejection
 
 
@@ -20,10 +20,10 @@ def test_decoder_with_field_mapping() -> None:
     decoder = Decoder(mapping)
     p = decoder.decode(b'{"kind":"inference","id":"r1","model":{"name":"m","version":"7"},'
                        b'"ts":0,"input":{"a":1.5},"out":1}', b"m", "t", 0, 0)
-    assert isinstance(p, Prediction) and p.model_version == "7" and p.features == {"a": 1.5}
+    assert isinstance(p, InputPrediction) and p.model_version == "7" and p.features == {"a": 1.5}
     label = decoder.decode(b'{"kind":"truth","id":"r1","model":{"name":"m"},"ts":5,"y":0}',
                            b"m", "t", 0, 1)
-    assert isinstance(label, Label) and label.label == 0
+    assert isinstance(label, InputLabel) and label.label == 0
     missing = decoder.decode(b'{"kind":"inference","id":"r2","ts":0,"out":1}', b"m", "t", 0, 2)
     assert isinstance(missing, Rejection)
     assert "prediction.model_id" in missing.message

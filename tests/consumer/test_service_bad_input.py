@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -114,6 +115,12 @@ def test_bad_input_catalogue_goes_to_the_dlq(
         return value or 0.0
 
     assert metric("consumed") == end_offsets(kafka_bootstrap, topics.predictions)[0]
+    # The pipeline gauges are refreshed after a commit at most once a second: a run shorter
+    # than that may not have set this one yet when the offsets are committed.
+    deadline = time.monotonic() + 10
+    while service.metric("driftline_consumer_waiting_labels", {"partition": "0"}) is None:
+        assert time.monotonic() < deadline, service.tail()
+        time.sleep(0.1)
     assert service.metric("driftline_consumer_waiting_labels", {"partition": "0"}) == 0
     assert metric("processed") + metric("dead_lettered") == metric("consumed")
     assert metric("dead_lettered") == len(dlq)

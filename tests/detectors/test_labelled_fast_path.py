@@ -44,7 +44,7 @@ _time = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1,
                      timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3000, deadline=None)
 @given(
     features=st.dictionaries(st.text(min_size=1, max_size=6), _feature, max_size=5),
     prediction=_target,

@@ -201,3 +201,65 @@ def test_pipeline_equals_plain_river_loop(seed: int, warmup: int, cooldown: int)
             severity=e.severity,
             source=e.source,
         )
+
+
+#: One detector per signal: score and features are each watched by a lone ADWIN, the path on
+#: which the monitor calls River's ADWIN window directly (see KeyMonitor.observe_prediction).
+SOLO_ADWIN: dict[str, list[dict[str, Any]]] = {
+    "error": [{"type": "ddm"}],
+    "residual": [{"type": "adwin"}],
+    "score": [{"type": "adwin", "delta": 0.01}],
+    "feature": [{"type": "adwin", "delta": 0.05, "clock": 4}],
+}
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_lone_adwin_state_equals_river_after_every_batch(seed: int) -> None:
+    """After every batch of a random split (sizes 1 to 400), every prediction-fed ADWIN's drift
+    flag, width, total and variance equal those of River's ADWIN fed the oracle's sequence."""
+    import json
+    import random
+
+    from detectors.decoding import EventDecoder, Refusal
+
+    events = random_stream(seed, n_predictions=1500)
+    cfg = DetectionConfig.model_validate(
+        {"signals": SOLO_ADWIN, "metric_thresholds": {}, "warmup_samples": 0,
+         "cooldown_samples": 0})
+    sequences = {k: v for k, v in oracle_sequences(events).items()
+                 if k[3] == "score" or k[3].startswith("feature:")}
+    references = {}
+    for k in sequences:
+        spec = SOLO_ADWIN["score" if k[3] == "score" else "feature"][0]
+        references[k] = drift.ADWIN(**{p: v for p, v in spec.items() if p != "type"})
+    fed = dict.fromkeys(sequences, 0)
+    decode = EventDecoder().decode
+    records = []
+    for offset, e in enumerate(events):
+        event = decode(json.dumps(e).encode(), "t")
+        assert not isinstance(event, Refusal)
+        records.append((event, ("t", 0, offset), None))
+    pipeline = Pipeline(cfg)
+    rng = random.Random(seed)
+    start = checks = fired = 0
+    while start < len(records):
+        end = min(len(records), start + rng.choice([1, 1, 2, 5, 30, 400]))
+        pipeline.process_batch(records[start:end])
+        for k, values in sequences.items():
+            reference = references[k]
+            while fed[k] < len(values) and values[fed[k]][1] < end:
+                reference.update(values[fed[k]][0])
+                fired += reference.drift_detected
+                fed[k] += 1
+            if not fed[k]:
+                continue
+            monitor = pipeline.monitor(k[0], k[1], k[2])
+            assert monitor is not None
+            group = monitor.score if k[3] == "score" else monitor.features[k[3][8:]]
+            got = group[0].detector
+            assert (got.drift_detected, got.width, got.total, got.variance) == (
+                reference.drift_detected, reference.width, reference.total, reference.variance
+            ), (k, fed[k])
+            checks += 1
+        start = end
+    assert checks > 300 and fired > 5

@@ -1,0 +1,102 @@
+"""Typed, read-only views of the detection core's state, for metrics and tools.
+
+Callers outside ``detectors/`` (the consumer's Prometheus collectors, reports) read the core
+through these views instead of its fields: the core owns its state and may change how it keeps
+it; a view is a frozen snapshot of values, built on request, that cannot change the core.
+
+* :meth:`detectors.pipeline.Pipeline.counter_view` → :class:`CounterView`: the accounting
+  (the identity ``consumed + restored_waiting == processed + rejected + waiting`` holds on it),
+  join outcomes, keys, suppressed firings.
+* :meth:`detectors.pipeline.Pipeline.key_views` → one :class:`KeyView` per tracked key: its
+  rolling metrics (full windows only) and, optionally, each detector's statistics (River's
+  evidence, numbers only).
+
+>>> from detectors.contracts import Source
+>>> from detectors.pipeline import Pipeline
+>>> pipeline = Pipeline()
+>>> _ = pipeline.process_raw(b'{"type": "prediction", "prediction_id": "p1", "model_id": "m",'
+...     b' "model_version": "v1", "timestamp": 1000, "prediction": 1, "score": 0.5}',
+...     Source(topic="t", partition=0, offset=0))
+>>> c = pipeline.counter_view()
+>>> c.consumed, c.processed, c.pending, c.tracked_keys, c.balanced
+(1, 1, 1, 1, True)
+>>> [(v.model_id, v.model_version, v.segment, [d.signal for d in v.detectors])
+...  for v in pipeline.key_views()]
+[('m', 'v1', None, ['score'])]
+>>> sorted(next(pipeline.key_views()).detectors[0].statistics)
+['delta', 'mean_after', 'variance', 'width']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["CounterView", "DetectorView", "KeyView"]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterView:
+    """A pipeline's counters at one moment (cumulative since it was created)."""
+
+    consumed: int
+    processed: int
+    rejected: Mapping[str, int]
+    restored_waiting: int
+    pending: int
+    waiting: int
+    joined: int
+    duplicates: int
+    orphaned: int
+    expired: int
+    evicted: int
+    keys_refused: int
+    keys_retired: int
+    tracked_keys: int
+    drift_events: int
+    suppressed_warmup: int
+    suppressed_cooldown: int
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def balanced(self) -> bool:
+        """The accounting identity of :mod:`detectors.pipeline`."""
+        return (self.consumed + self.restored_waiting
+                == self.processed + self.rejected_total + self.waiting)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorView:
+    """One detector of one key: the signal it watches, its name, its statistics right now."""
+
+    signal: str
+    detector: str
+    statistics: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    """One tracked key (model_id, model_version, segment)."""
+
+    model_id: str
+    model_version: str
+    segment: str | None
+    #: ``accuracy``/``precision``/``recall``/``f1`` or ``mae`` over a *full* window (NaN left out).
+    rolling_metrics: Mapping[str, float]
+    #: Empty unless asked for (reading River's evidence costs a little per detector).
+    detectors: tuple[DetectorView, ...]
+
+
+def finite_statistics(values: Mapping[str, object]) -> dict[str, float]:
+    """The finite numbers of a detector's evidence (booleans, strings and None left out)."""
+    out: dict[str, float] = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value):
+            out[name] = value
+    return out
