@@ -32,7 +32,7 @@ from typing import Literal
 from detectors.contracts import DriftEvent
 from retrain_worker.contracts import Trigger
 
-Origin = Literal["drift", "on_demand", "schedule"]
+Origin = Literal["drift", "on_demand", "schedule", "follow_up"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class TriggerRef:
     segment: str | None = None
     model_version: str | None = None
     reason: str = ""
+    #: Where the new regime began (a drift event's ``change_point.at``), when known.
+    change_point: datetime | None = None
 
 
 def from_drift_event(event: DriftEvent, received_at: float) -> TriggerRef:
@@ -64,6 +66,7 @@ def from_drift_event(event: DriftEvent, received_at: float) -> TriggerRef:
         segment=event.segment,
         model_version=event.model_version,
         reason=f"{event.kind} {event.severity} on {event.signal} ({event.detector})",
+        change_point=event.change_point.at if event.change_point is not None else None,
     )
 
 
@@ -91,15 +94,63 @@ def schedule_trigger(model_id: str, interval_s: float, now: float) -> TriggerRef
     )
 
 
+def follow_up_trigger(
+    model_id: str, parent_event_id: str, count: int, change_point: datetime | None, now: float
+) -> TriggerRef:
+    """The ``count``-th follow-up retrain after the decision ``parent_event_id`` (a promotion on
+    a short post-change window): its id is derived from the parent's, so the decision log tells
+    whether it was answered.
+
+    >>> follow_up_trigger("fraud", "rt-abc", 1, None, 0.0).trigger_id
+    'follow_up:fraud:rt-abc:1'
+    """
+    return TriggerRef(
+        trigger_id=f"follow_up:{model_id}:{parent_event_id}:{count}",
+        model_id=model_id,
+        origin="follow_up",
+        event_time=datetime.fromtimestamp(now, tz=UTC),
+        received_at=now,
+        reason=f"follow-up {count} as the new regime's data grows",
+        change_point=change_point,
+    )
+
+
+def follow_up_count(trigger_id: str) -> int:
+    """The follow-up number of a follow-up trigger id, 0 for any other trigger.
+
+    >>> follow_up_count("follow_up:fraud:rt-abc:2"), follow_up_count("de-123")
+    (2, 0)
+    """
+    if not trigger_id.startswith("follow_up:"):
+        return 0
+    try:
+        return int(trigger_id.rsplit(":", 1)[1])
+    except ValueError:
+        return 0
+
+
 def retrain_event_id(trigger_ids: Iterable[str]) -> str:
     """Deterministic id of the decision answering exactly these triggers."""
     material = "\x1f".join(sorted(set(trigger_ids)))
     return "rt-" + hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
+def deferral_event_id(trigger_ids: Iterable[str]) -> str:
+    """Deterministic id of the ``deferred`` notice for these triggers (not their answer).
+
+    >>> deferral_event_id(["a"]) != retrain_event_id(["a"])
+    True
+    """
+    material = "deferred\x1f" + "\x1f".join(sorted(set(trigger_ids)))
+    return "rt-" + hashlib.sha256(material.encode()).hexdigest()[:24]
+
+
 __all__ = [
     "Origin",
     "TriggerRef",
+    "deferral_event_id",
+    "follow_up_count",
+    "follow_up_trigger",
     "from_drift_event",
     "from_trigger",
     "retrain_event_id",
