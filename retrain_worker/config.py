@@ -44,7 +44,8 @@ class WindowConfig(_Section):
     """Which labelled records a training reads."""
 
     #: ``change_point``: records predicted at or after the episode's change point (the latest
-    #: ``change_point.at`` of its drift events) plus ``change_point_margin_s``, the newest
+    #: ``change_point.at`` of its drift events; ``detected_at`` for an event without one) plus
+    #: ``change_point_margin_s``, the newest
     #: ``last_n`` of them; an episode without a change point (on demand, schedule, an older
     #: drift event) uses the model's last known change point, else ``last_n``.
     #: ``last_n``: the most recent ``last_n`` records of the model (old and new regime mixed);
@@ -91,7 +92,7 @@ class DeferralConfig(_Section):
     #: A retrain whose change-point window holds fewer than ``checks.min_samples`` records is
     #: ``deferred`` (published once) and retried every ``recheck_s`` until it has them.
     enabled: bool = True
-    recheck_s: float = Field(default=15.0, gt=0)
+    recheck_s: float = Field(default=5.0, gt=0)
     #: After this many seconds of waiting the retrain is answered with ``skipped``.
     deadline_s: float = Field(default=6 * 3600.0, gt=0)
     #: On-demand triggers wait the same way (False: they are skipped at once, as before).
@@ -110,7 +111,7 @@ class FollowUpConfig(_Section):
     max_count: int = Field(default=2, ge=0)
     #: A follow-up whose data has not grown within this many seconds is dropped (no event).
     deadline_s: float = Field(default=24 * 3600.0, gt=0)
-    recheck_s: float = Field(default=30.0, gt=0)
+    recheck_s: float = Field(default=10.0, gt=0)
 
 
 class ModelPolicy(_Section):

@@ -28,7 +28,7 @@ Contract:
 8. Follow-up: a promotion trained on fewer than ``follow_up.short_window`` records schedules a
    follow-up retrain (a synthetic trigger whose id derives from that decision's), ready every
    ``follow_up.recheck_s``; the job trains once the change-point window holds ``growth_factor``
-   times the records of the last training. Each follow-up decision may schedule the next, up to
+   times the records of the last training (at most ``window.last_n``, what a window holds). Each follow-up decision may schedule the next, up to
    ``max_count``; a new drift trigger or the follow-up's deadline drops it (no event).
 
 >>> from retrain_worker.config import ModelPolicy
@@ -94,9 +94,15 @@ class Episode:
 
     @property
     def change_point(self) -> datetime | None:
-        """The latest change point of its triggers (the most recent regime's start)."""
-        points = [t.change_point for t in self.triggers if t.change_point is not None]
-        return max(points) if points else None
+        """Where its regime began: the median of its triggers' estimates (several detectors
+        saw one change; the median is robust to one that leans early or late), else the
+        earliest detection time standing in for one (every detection is after the change)."""
+        estimates = sorted(t.change_point for t in self.triggers
+                           if t.change_point is not None and t.estimated)
+        if estimates:
+            return estimates[(len(estimates) - 1) // 2]
+        stand_ins = [t.change_point for t in self.triggers if t.change_point is not None]
+        return min(stand_ins) if stand_ins else None
 
 
 @dataclass(frozen=True)
@@ -347,12 +353,14 @@ class Policy:
             return
         if count == 0 and event.status != "promoted":
             return
-        config = self._policy_for(event.model_id).follow_up
+        policy = self._policy_for(event.model_id)
+        config = policy.follow_up
         trained = event.training.sample_count
+        cap = policy.window.last_n  # a window never holds more: grow up to it
         if (
             event.training.change_point is None
             or config.short_window == 0
-            or trained >= config.short_window
+            or trained >= min(config.short_window, cap)
             or count >= config.max_count
         ):
             return
@@ -361,8 +369,8 @@ class Policy:
                                     event.training.change_point, at)
         if trigger.trigger_id in self._answered:
             return
-        state.follow_up = _FollowUp(trigger, math.ceil(config.growth_factor * max(1, trained)),
-                                    due_by=at + config.deadline_s,
+        wanted = min(cap, math.ceil(config.growth_factor * max(1, trained)))
+        state.follow_up = _FollowUp(trigger, wanted, due_by=at + config.deadline_s,
                                     not_before=at + config.recheck_s)
 
     def abandon(self, model_id: str) -> Episode | None:

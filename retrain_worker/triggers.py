@@ -4,7 +4,8 @@ Contract: every source becomes a :class:`TriggerRef` whose ``trigger_id`` is sta
 replays and restarts, so the policy can dedupe by id and the decision log can tell which triggers
 were answered:
 
-* a drift event keeps its own ``event_id`` (deterministic per SPEC §3);
+* a drift event keeps its own ``event_id`` (deterministic per SPEC §3); its ``change_point`` is
+  the event's ``change_point.at``, or its ``detected_at`` when the detector gave no estimate;
 * an on-demand :class:`~retrain_worker.contracts.Trigger` keeps its ``trigger_id``;
 * the schedule names each interval slot: ``schedule:<model_id>:<interval>:<slot>``, where the slot
   is ``floor(now / interval)``; one slot is answered once, whatever restarts happen.
@@ -52,6 +53,8 @@ class TriggerRef:
     reason: str = ""
     #: Where the new regime began (a drift event's ``change_point.at``), when known.
     change_point: datetime | None = None
+    #: Whether ``change_point`` is a detector's estimate (False: the detection time stands in).
+    estimated: bool = False
 
 
 def from_drift_event(event: DriftEvent, received_at: float) -> TriggerRef:
@@ -66,7 +69,10 @@ def from_drift_event(event: DriftEvent, received_at: float) -> TriggerRef:
         segment=event.segment,
         model_version=event.model_version,
         reason=f"{event.kind} {event.severity} on {event.signal} ({event.detector})",
-        change_point=event.change_point.at if event.change_point is not None else None,
+        # Without the detector's estimate, the detection itself: later than the change, so a
+        # window from it holds the new regime only (it waits longer for enough of it).
+        change_point=event.change_point.at if event.change_point is not None else event.detected_at,
+        estimated=event.change_point is not None,
     )
 
 

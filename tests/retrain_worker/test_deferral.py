@@ -22,7 +22,8 @@ CHANGE = T0 + timedelta(seconds=600)
 
 def _drift(i: int, change_point: datetime | None = CHANGE) -> TriggerRef:
     return TriggerRef(f"de-{i}", "fraud", "drift", CHANGE + timedelta(seconds=30), 0.0,
-                      kind="concept", severity="drift", change_point=change_point)
+                      kind="concept", severity="drift", change_point=change_point,
+                      estimated=True)
 
 
 def _on_demand(i: int) -> TriggerRef:
@@ -232,3 +233,27 @@ def test_follow_up_state_is_rebuilt_from_the_decision_log_and_expires() -> None:
     expired = _policy(follow_up={"recheck_s": 5, "deadline_s": 100})
     expired.restore([first])
     assert expired.ready(now=200.0) == []
+
+
+def test_follow_up_target_never_exceeds_what_a_window_holds() -> None:
+    p = _policy(window={"last_n": 400}, follow_up={"recheck_s": 5})
+    p.finished(_decision("promoted", ["de-1"], at=10.0, count=300))
+    [follow] = p.ready(now=20.0)
+    assert follow.episode.min_records == 400
+    full = _policy(window={"last_n": 400}, follow_up={"recheck_s": 5})
+    full.finished(_decision("promoted", ["de-1"], at=10.0, count=400))
+    assert full.ready(now=20.0) == []  # already a full window: nothing to grow
+
+
+def test_episode_change_point_median_of_estimates_else_earliest_detection() -> None:
+    from retrain_worker.policy import Episode
+
+    def ref(i: int, seconds: int, estimated: bool) -> TriggerRef:
+        return TriggerRef(f"de-{i}", "fraud", "drift", CHANGE, 0.0, kind="concept",
+                          severity="drift", change_point=CHANGE + timedelta(seconds=seconds),
+                          estimated=estimated)
+
+    episode = Episode("fraud", 0.0, [ref(1, 30, False), ref(2, 10, False)])
+    assert episode.change_point == CHANGE + timedelta(seconds=10)
+    episode.triggers += [ref(3, -500, True), ref(4, 2, True), ref(5, 4, True)]
+    assert episode.change_point == CHANGE + timedelta(seconds=2)
