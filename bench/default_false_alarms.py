@@ -29,6 +29,7 @@ import numpy as np
 import river
 
 from detectors import DetectionConfig, DriftEvent, Label, Pipeline, Prediction, Source
+from detectors.performance import BaselineWatcher, ClassificationWindow
 
 BASE_MS = 1_700_000_000_000
 FIXED = datetime(2030, 1, 1, tzinfo=UTC)
@@ -40,6 +41,9 @@ DUPLICATE_SHARE = 0.05
 MISSING_SHARE = 0.02
 #: The logit's slope on the model's one informative feature (a fairly good model).
 SLOPE = 3.0
+#: Share of predictions inverted by the ``f1`` shift (F1 0.78 → about 0.68 at 50% positives).
+F1_FLIP = 0.12
+BASELINE_SAMPLES = 1000
 
 
 def _intercept(rate: float) -> float:
@@ -103,12 +107,15 @@ def fleet_events(
     """(event time in s, event) of one model; predictions in order, labels late and shuffled.
 
     ``shift`` from prediction ``shift_at``: ``error`` (the prediction is wrong with probability
-    0.4 instead of following the model), ``feature`` (``amount`` +3 σ) or ``score`` (+0.3).
+    0.4 instead of following the model), ``feature`` (``amount`` +3 σ), ``score`` (+0.3) or
+    ``f1`` (the model's prediction is inverted with probability ``F1_FLIP``: its F1 falls by
+    about 0.1).
     """
     rng = np.random.default_rng(seed)
     x, score, predicted, observed = _world(rate, n, rng)
     other = rng.standard_normal(n)
     flip = rng.random(n) < 0.4
+    rng_f1 = rng.random(n)
     events: list[tuple[float, Prediction | Label]] = []
     for i in range(n):
         shifted = shift is not None and i >= shift_at
@@ -121,6 +128,8 @@ def fleet_events(
             amount += 3.0
         elif shifted and shift == "score":
             s = min(1.0, s + 0.3)
+        elif shifted and shift == "f1" and flip[i] and rng_f1[i] < F1_FLIP / 0.4:
+            p = not p
         t = i / RATE_PER_S
         events.append((t, Prediction(
             prediction_id=f"{model}-{i}", model_id=model, model_version="v1",
@@ -146,6 +155,37 @@ def run_pipeline(
         src = Source.model_construct(topic="bench", partition=0, offset=offset)
         out.extend(o for o in pipeline.process(event, src) if isinstance(o, DriftEvent))
     return out, fed
+
+
+def joined_pairs(events: list[tuple[float, Any]]) -> list[tuple[bool, bool, int]]:
+    """(prediction, label, prediction index) in label-arrival order, second labels dropped: what
+    the monitor feeds a model's ``metric:*`` windows."""
+    predictions = {e.prediction_id: e for _, e in events if isinstance(e, Prediction)}
+    seen: set[str] = set()
+    out = []
+    for _, e in sorted((x for x in events if isinstance(x[1], Label)), key=lambda x: x[0]):
+        if e.prediction_id in seen:
+            continue
+        seen.add(e.prediction_id)
+        p = predictions[e.prediction_id]
+        out.append((bool(p.prediction), bool(e.label), int(e.prediction_id.rsplit("-", 1)[1])))
+    return out
+
+
+def baseline_alarms(pairs: list[tuple[bool, bool, int]], window: int = 500) -> list[int]:
+    """Positions (in ``pairs``) where ``metric:f1`` against the model's own baseline fires:
+    :class:`~detectors.performance.BaselineWatcher` as the monitor is to call it (not wired into
+    the monitor yet, see its docstring)."""
+    rolling = ClassificationWindow(window)
+    watcher = BaselineWatcher("f1", baseline_samples=BASELINE_SAMPLES, window=window,
+                              cooldown=1000)
+    fired = []
+    for k, (predicted, actual, _) in enumerate(pairs):
+        rolling.update(predicted, actual)
+        watcher.update(predicted, actual)
+        if rolling.full and watcher.check(rolling.metric("f1")):
+            fired.append(k)
+    return fired
 
 
 def _by_signal(events: list[DriftEvent]) -> dict[str, int]:
@@ -184,6 +224,8 @@ def main() -> int:
         print(f"stationary fleet: {models} models x {args.samples} predictions: {len(events)} "
               f"false drift events ({affected}/{models} models; by signal {_by_signal(events)}); "
               f"CPU {cpu:.1f} s")
+        if name == "Driftline defaults":
+            _report_baseline_watcher(fleet, args)
         for shift in ("error", "feature", "score"):
             signal = {"error": "error", "feature": "feature:amount", "score": "score"}[shift]
             streams = [fleet_events(f"s{k}", 0.5, args.samples, seed=9000 + k, shift=shift,
@@ -204,6 +246,36 @@ def main() -> int:
             else:
                 print(f"shift on {signal}: not detected")
     return 0
+
+
+def _report_baseline_watcher(fleet: list[list[tuple[float, Any]]], args: Any) -> None:
+    """``metric:f1`` against each model's own baseline on the fleet, and on a real F1 drop."""
+    false = sum(len(baseline_alarms(joined_pairs(stream))) for stream in fleet)
+    print(f"metric:f1 vs own baseline (BaselineWatcher, z=4, baseline {BASELINE_SAMPLES}, "
+          f"window 500; not wired into the monitor yet): {false} false alarms on the fleet")
+    delays, drops = [], []
+    for k in range(args.shift_models):
+        pairs = joined_pairs(fleet_events(f"f{k}", 0.5, args.samples, seed=7000 + k,
+                                          shift="f1", shift_at=args.shift_at))
+        before = [p for p in pairs if p[2] < args.shift_at]
+        after = [p for p in pairs if p[2] >= args.shift_at]
+        drops.append(_f1(before) - _f1(after))
+        shifted_seen = [sum(1 for p in pairs[: i + 1] if p[2] >= args.shift_at)
+                        for i in baseline_alarms(pairs)]
+        found = [d for d in shifted_seen if d > 0]
+        if found:
+            delays.append(found[0])
+    print(f"real F1 drop of {statistics.mean(drops):.3f} (mean over {args.shift_models} models): "
+          f"metric:f1 vs own baseline fired in {len(delays)}/{args.shift_models}; delay (labels "
+          f"of the new regime) median {statistics.median(delays) if delays else None}, "
+          f"max {max(delays) if delays else None}")
+
+
+def _f1(pairs: list[tuple[bool, bool, int]]) -> float:
+    window = ClassificationWindow(len(pairs))
+    for predicted, actual, _ in pairs:
+        window.update(predicted, actual)
+    return window.metric("f1")
 
 
 def _index(event: Prediction | Label) -> int:
