@@ -70,8 +70,10 @@ from collections import deque
 from typing import Any
 
 __all__ = [
+    "Alert",
     "BaselineWatcher",
     "ClassificationWindow",
+    "PerformanceAlerts",
     "RegressionWindow",
     "ThresholdWatcher",
     "metric_variance",
@@ -442,3 +444,96 @@ class BaselineWatcher(_SlotState):
             return False
         self.quiet_until = self.n + self.cooldown
         return True
+
+
+#: (signal, detector, severity, stats) of one performance alert, for the monitor to publish.
+Alert = tuple[str, str, str, dict[str, Any]]
+
+
+class PerformanceAlerts(_SlotState):
+    """Every metric alert of one key: score metrics against the version's own baseline
+    (:class:`BaselineWatcher`, detector ``baseline``) and absolute thresholds
+    (:class:`ThresholdWatcher`, detector ``threshold``: ``drift`` on crossing below a threshold
+    the model met, one ``warning`` with ``never_met`` when it never met it).
+
+    The monitor feeds each joined pair after updating its rolling window and publishes what
+    :meth:`observe` returns; ``window`` is that rolling window (its size is the
+    ``metric_window``). Regression keys watch ``mae`` thresholds only.
+
+    >>> import random
+    >>> rng = random.Random(2)
+    >>> window = ClassificationWindow(500)
+    >>> alerts = PerformanceAlerts(baseline_metrics=("f1",), baseline_samples=1000, z=4.0,
+    ...                            min_positives=20, thresholds={"f1": 0.95}, cooldown=1000)
+    >>> for i in range(6000):
+    ...     actual = rng.random() < 0.5
+    ...     predicted = (not actual) if rng.random() < (0.1 if i < 3000 else 0.3) else actual
+    ...     window.update(predicted, actual)
+    ...     for signal, detector, severity, stats in alerts.observe(predicted, actual, window):
+    ...         print(i, signal, detector, severity, sorted(stats))
+    499 metric:f1 threshold warning ['direction', 'never_met', 'threshold', 'value', 'window']
+    3185 metric:f1 baseline drift ['baseline', 'baseline_samples', 'margin', 'threshold', 'value', 'window', 'z']
+    """
+
+    __slots__ = ("baselines", "thresholds")
+
+    def __init__(
+        self,
+        *,
+        baseline_metrics: tuple[str, ...] | list[str],
+        baseline_samples: int,
+        z: float,
+        min_positives: int,
+        thresholds: dict[str, float],
+        cooldown: int,
+        window: int = 500,
+        positive: Any = None,
+    ) -> None:
+        self.baselines: dict[str, BaselineWatcher] = {
+            name: BaselineWatcher(name, baseline_samples=baseline_samples, window=window,
+                                  cooldown=cooldown, z=z, min_positives=min_positives,
+                                  positive=positive)
+            for name in baseline_metrics
+        }
+        self.thresholds: dict[str, ThresholdWatcher] = {
+            name: ThresholdWatcher(name, value, cooldown=cooldown)
+            for name, value in thresholds.items()
+        }
+
+    @property
+    def suppressed_cooldown(self) -> int:
+        return sum(w.suppressed_cooldown for w in self.baselines.values()) + sum(
+            w.suppressed_cooldown for w in self.thresholds.values())
+
+    def observe(self, predicted: Any, actual: Any, window: Any) -> list[Alert]:
+        """One joined pair (already in ``window``); the alerts to publish."""
+        out: list[Alert] = []
+        regression = isinstance(window, RegressionWindow)
+        if not regression:
+            for watcher in self.baselines.values():
+                watcher.update(predicted, actual)
+        if not window.full:
+            return out
+        if not regression:
+            for name, watcher in self.baselines.items():
+                value = window.metric(name)
+                if watcher.check(value):
+                    out.append(("metric:" + name, "baseline", "drift", {
+                        "value": value, "baseline": watcher.baseline, "margin": watcher.margin,
+                        "threshold": watcher.threshold, "z": watcher.z,
+                        "baseline_samples": watcher.baseline_samples, "window": window.size}))
+        for name, threshold in self.thresholds.items():
+            if regression != (name == "mae"):
+                continue
+            value = window.metric(name)
+            verdict = threshold.verdict(value)
+            if verdict is None:
+                continue
+            stats: dict[str, Any] = {
+                "value": value, "threshold": threshold.threshold, "window": window.size,
+                "direction": "below" if threshold.higher_is_better else "above"}
+            if verdict == "never_met":
+                stats["never_met"] = True
+            out.append(("metric:" + name, "threshold",
+                        "warning" if verdict == "never_met" else "drift", stats))
+        return out

@@ -157,3 +157,29 @@ def test_threshold_watcher_from_an_old_snapshot_fires_on_crossing() -> None:
     restored = ThresholdWatcher.__new__(ThresholdWatcher)
     restored.__setstate__(state)
     assert restored.verdict(0.5) == "crossed"
+
+
+def test_performance_alerts_threshold_crossing_and_regression() -> None:
+    from detectors.performance import PerformanceAlerts, RegressionWindow
+
+    window = ClassificationWindow(100)
+    alerts = PerformanceAlerts(baseline_metrics=(), baseline_samples=100, z=4.0,
+                               min_positives=20, thresholds={"accuracy": 0.8}, cooldown=0,
+                               window=100)
+    out = []
+    for i, (predicted, actual) in enumerate(_pairs(300, 0.5, 0.1, 1) + _pairs(300, 0.5, 0.4, 2)):
+        window.update(predicted, actual)
+        out += [(i // 100, a[2]) for a in alerts.observe(predicted, actual, window)]
+    assert out == [(3, "drift")]  # met the bar, then crossed below it once
+
+    mae = RegressionWindow(10)
+    reg = PerformanceAlerts(baseline_metrics=("f1",), baseline_samples=10, z=4.0,
+                            min_positives=1, thresholds={"mae": 1.0, "f1": 0.5}, cooldown=0,
+                            window=10)
+    got = []
+    for residual in [0.5] * 10 + [2.0] * 10:
+        mae.update(residual)
+        got += reg.observe(residual, 0.0, mae)
+    assert [(a[0], a[1], a[2], a[3]["direction"]) for a in got] == [
+        ("metric:mae", "threshold", "drift", "above")]
+    assert reg.suppressed_cooldown == 0
