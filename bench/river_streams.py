@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import random
 import resource
@@ -43,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import river
 from river import tree
 from river.datasets import synth
 from river.drift import ADWIN, KSWIN, PageHinkley
@@ -52,6 +50,7 @@ from river.drift.binary import DDM, EDDM, FHDDM, HDDMA, HDDMW
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from consumer_throughput import machine
 from default_false_alarms import FLEET_POSITIVE_RATES, stationary_error_stream
 
 from detectors.config import default_signals
@@ -244,23 +243,8 @@ def planted(make: Callable[[], Watcher], after: float, seeds: int = 20) -> dict[
 
 # -- report -----------------------------------------------------------------------------------
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "python": sys.version.split()[0],
-        "river": river.__version__,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "cpu": model,
-        "cores": os.cpu_count(),
-    }
+def machine_details() -> dict[str, Any]:
+    return {**machine(), "numpy": np.__version__, "platform": platform.platform()}
 
 
 def summarize(scores: list[dict[str, Any]], updates: int, cpu_s: float) -> dict[str, Any]:
@@ -426,7 +410,7 @@ def main() -> int:
         labels.remove("KSWIN")
     wall, cpu = time.monotonic(), time.process_time()
     result: dict[str, Any] = {"command": "python bench/river_streams.py " + " ".join(sys.argv[1:]),
-                              "machine": machine()}
+                              "machine": machine_details()}
     result["drift_streams"] = run_drift_streams(args.seeds, args.cache, labels)
     if args.fleet_labels:
         result["fleet"] = run_fleet(args.fleet_models, args.fleet_labels,

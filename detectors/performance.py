@@ -204,6 +204,19 @@ class RegressionWindow(_SlotState):
         return self.total / n if n else 0.0
 
 
+def _newly_breached(watcher: Any) -> bool:
+    """The metric is on the wrong side now: True on the edge (once per breach) unless the
+    cooldown since the last published breach is still running (then counted as suppressed)."""
+    if watcher.breached:
+        return False
+    watcher.breached = True
+    if watcher.n <= watcher.quiet_until:
+        watcher.suppressed_cooldown += 1
+        return False
+    watcher.quiet_until = watcher.n + watcher.cooldown
+    return True
+
+
 class ThresholdWatcher(_SlotState):
     """Edge-triggered threshold alert on one metric, with cooldown in labelled samples."""
 
@@ -259,14 +272,7 @@ class ThresholdWatcher(_SlotState):
         if not bad:
             self.breached = False
             return False
-        if self.breached:
-            return False
-        self.breached = True
-        if self.n <= self.quiet_until:
-            self.suppressed_cooldown += 1
-            return False
-        self.quiet_until = self.n + self.cooldown
-        return True
+        return _newly_breached(self)
 
 
 def metric_variance(metric: str, tp: int, fp: int, fn: int, tn: int) -> float:
@@ -436,14 +442,9 @@ class BaselineWatcher(_SlotState):
         if value >= baseline - self.margin / 2:
             self.breached = False  # recovered: re-armed (subject to the cooldown)
             return False
-        if value >= baseline - self.margin or self.breached:
+        if value >= baseline - self.margin:
             return False
-        self.breached = True
-        if self.n <= self.quiet_until:
-            self.suppressed_cooldown += 1
-            return False
-        self.quiet_until = self.n + self.cooldown
-        return True
+        return _newly_breached(self)
 
 
 #: (signal, detector, severity, stats) of one performance alert, for the monitor to publish.
