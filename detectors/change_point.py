@@ -60,6 +60,7 @@ from detectors.contracts import Source
 
 __all__ = [
     "ChangePointEstimator",
+    "RecentBits",
     "SampleTrail",
     "estimator_for",
     "mean_shift_change_point",
@@ -243,6 +244,47 @@ def mean_shift_change_point(values: Sequence[float], direction: str = "both") ->
         if score > best:
             best, best_k = score, k
     return best_k + 1
+
+
+class RecentBits:
+    """The last ``capacity`` values of a 0/1 signal (``error``), one byte each, for
+    :meth:`change_point`: the least-squares refinement of a detector's estimate.
+
+    >>> bits = RecentBits(capacity=8)
+    >>> for x in [0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1]:
+    ...     bits.append(x)
+    >>> bits.values(8)
+    [0, 0, 0, 1, 0, 1, 1, 1]
+    >>> bits.change_point(n=11, since=11)  # the 1-based count where the rise began
+    7
+    """
+
+    __slots__ = ("buffer", "capacity", "count")
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self.buffer = bytearray(capacity)
+        self.count = 0
+
+    def append(self, bit: int) -> None:
+        self.buffer[self.count % self.capacity] = 1 if bit else 0
+        self.count += 1
+
+    def values(self, last: int) -> list[int]:
+        """The last ``last`` values (at most ``capacity``), oldest first."""
+        last = min(last, self.count, self.capacity)
+        end = self.count % self.capacity
+        start = (end - last) % self.capacity
+        if start < end or last == 0:
+            return list(self.buffer[start:end]) if last else []
+        return list(self.buffer[start:]) + list(self.buffer[:end])
+
+    def change_point(self, n: int, since: int) -> int:
+        """The 1-based count (of this stream, ``n`` = the latest) of the first sample after the
+        most likely rise of the mean among the last ``since`` values (those the detector read
+        since its reset; at most ``capacity``)."""
+        window = self.values(since)
+        return n - len(window) + mean_shift_change_point(window, "up")
 
 
 class SampleTrail:

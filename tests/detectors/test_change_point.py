@@ -153,3 +153,31 @@ def test_drift_event_change_point_is_optional_and_round_trips() -> None:
         "samples": 3, "estimator": "ddm_warning"}})
     assert DriftEvent.model_validate_json(event.model_dump_json()) == event
     assert isinstance(event.change_point, ChangePoint) and event.change_point.samples == 3
+
+
+def test_recent_bits_refine_a_detectors_estimate() -> None:
+    from detectors.change_point import RecentBits
+
+    values = _errors(11)
+    bits = RecentBits(capacity=4096)
+    detector = ADWIN()
+    estimator = estimator_for(detector)
+    for n, x in enumerate(values, start=1):
+        detector.update(x)
+        bits.append(x)
+        if detector.drift_detected and n > CHANGE:
+            raw = estimator.at_drift(detector, n)
+            refined = bits.change_point(n=n, since=n)
+            assert abs(refined - (CHANGE + 1)) <= 30 < abs(raw - (CHANGE + 1))
+            return
+    raise AssertionError("ADWIN did not fire")
+
+
+def test_recent_bits_wrap() -> None:
+    from detectors.change_point import RecentBits
+
+    bits = RecentBits(capacity=4)
+    assert bits.values(3) == []
+    for x in [1, 0, 1, 1, 0, 0]:
+        bits.append(x)
+    assert bits.values(10) == [1, 1, 0, 0] and bits.values(2) == [0, 0]
