@@ -337,6 +337,38 @@ def _planted(p: dict[str, Any]) -> str:
     return f"{p['median']}/{p['max']} ({p['missed']})"
 
 
+def _goal(result: dict[str, Any]) -> list[str]:
+    """Which candidates meet the goal for the default ``error`` detector: at least as many drifts
+    caught within 1,000 samples as the best River detector, mean delay (of those) within 1.5×
+    of it, no more false positives than today's default, no false alarm on the fleet."""
+    found = result["drift_streams"]["detectors"]
+    river_ = {k: v for k, v in found.items() if v["group"] == "river"}
+    today = found.get("driftline default (today)")
+    if not river_ or today is None:
+        return []
+    best_label, best = max(river_.items(),
+                           key=lambda kv: (kv[1]["caught_1000"], -kv[1]["mean_delay_1000"]))
+    fleet = (result.get("fleet") or {}).get("detectors", {})
+    lines = ["", f"Goal for the default: caught < 1,000 ≥ {best['caught_1000']} (best River "
+             f"detector: {best_label}), mean delay ≤ {1.5 * best['mean_delay_1000']:.0f} "
+             f"(1.5 × {best['mean_delay_1000']}), false positives ≤ {today['false_positives']} "
+             "(today's default), no false alarm on the stationary fleet.", "",
+             "| candidate | caught | delay | false positives | fleet | meets the goal |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for label, s in found.items():
+        if not s["group"].startswith("candidate") and not label.startswith("driftline"):
+            continue
+        quiet = fleet.get(label)
+        quiet_ok = quiet is not None and not any(quiet["false_alarms_by_horizon"].values())
+        checks = [s["caught_1000"] >= best["caught_1000"],
+                  s["mean_delay_1000"] <= 1.5 * best["mean_delay_1000"],
+                  s["false_positives"] <= today["false_positives"], quiet_ok]
+        marks = ["yes" if c else "no" for c in checks]
+        lines.append(f"| {label} | {marks[0]} | {marks[1]} | {marks[2]} | {marks[3]} | "
+                     f"{'**yes**' if all(checks) else 'no'} |")
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
@@ -373,6 +405,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"{s['mean_delay_1000']} | {s['detected']}/{n} | {s['mean_delay']} | "
             f"{s['false_positives']} | {s['repeats']} | {_planted(s['planted'][0])} | "
             f"{_planted(s['planted'][1])} | {s['cpu_us_per_update']} |")
+    lines += _goal(result)
     fleet = result.get("fleet")
     if fleet:
         horizons = fleet["horizons"]
@@ -404,7 +437,13 @@ def main() -> int:
     parser.add_argument("--no-kswin", action="store_true", help="skip KSWIN (slow)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/driftline-river-streams"))
     parser.add_argument("--output", type=Path, default=RESULTS / "river_streams")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the markdown from the output's JSON")
     args = parser.parse_args()
+    if args.render:
+        result = json.loads(args.output.with_suffix(".json").read_text())
+        args.output.with_suffix(".md").write_text(markdown(result))
+        return 0
     labels = [x.strip() for x in args.detectors.split(";") if x.strip()] or list(DETECTORS)
     if args.no_kswin and "KSWIN" in labels:
         labels.remove("KSWIN")
