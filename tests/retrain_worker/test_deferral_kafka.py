@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from consumer.config import TopicLayout, TopicNames
 from consumer.topics import create_topics
@@ -138,3 +139,32 @@ def test_kill_9_while_deferred_then_restart_retrains_once(kafka_bootstrap: str,
         assert events[1].training is not None and events[1].training.sample_count == 500
     finally:
         assert worker.stop() == 0, worker.tail()
+
+
+def test_the_wait_moves_with_a_rebalance(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Worker A defers, worker B joins, A stops: B resumes the wait (no second notice) and
+    trains once the labels are there."""
+    topics, first, change = _setup(tmp_path, kafka_bootstrap, ["m-move"],
+                                   {"deferral": {"recheck_s": 1, "deadline_s": 3600}})
+    config = yaml.safe_load(first.config_path.read_text())
+    config["worker"]["transactional_id"] += "-b"
+    config["worker"]["metrics_port"] = free_port()
+    other = tmp_path / "b.yaml"
+    other.write_text(yaml.safe_dump(config))
+    second = worker_process(other, tmp_path / "worker-b.log", config["worker"]["metrics_port"])
+    first.start().wait_metric("driftline_retrain_rebalances_total", at_least=1)
+    try:
+        event = _drift_with_change_point("m-move", change)
+        produce(kafka_bootstrap, topics.drift, [("m-move", event.model_dump_json().encode())])
+        [deferred] = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=60)
+        assert deferred.status == "deferred"
+        second.start().wait_metric("driftline_retrain_rebalances_total", at_least=1)
+        assert first.stop() == 0, first.tail()  # B owns every partition now
+        produce_labelled(kafka_bootstrap, topics.labelled, _post_change("m-move", change, 400, 8))
+        events = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=90, settle_s=5)
+        assert [(e.status, e.triggers) for e in events] == [
+            ("deferred", [event.event_id]), ("promoted", [event.event_id])], second.tail()
+        assert "still waits" in second.log_text() or "training m-move" in second.log_text()
+    finally:
+        first.stop()
+        assert second.stop() == 0, second.tail()
