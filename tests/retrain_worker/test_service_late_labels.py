@@ -24,6 +24,7 @@ pytestmark = pytest.mark.kafka
 RATE = 50.0
 DRIFT_AT = 2000
 DELAY_MS = 60_000  # 3,000 predictions at 50/s
+RETURN_AT = 5500
 
 
 def _produce(bootstrap: str, names: TopicNames, events: list) -> None:
@@ -35,7 +36,7 @@ def _produce(bootstrap: str, names: TopicNames, events: list) -> None:
     assert producer.flush(30) == 0
 
 
-@pytest.mark.parametrize("kind", ["sudden", "gradual"])
+@pytest.mark.parametrize("kind", ["sudden", "gradual", "recurrent"])
 def test_drift_with_late_labels_is_deferred_then_trained_on_the_new_regime(
     kafka_bootstrap: str, tmp_path: Path, kind: str
 ) -> None:
@@ -49,12 +50,17 @@ def test_drift_with_late_labels_is_deferred_then_trained_on_the_new_regime(
     create_topics({"bootstrap.servers": kafka_bootstrap}, names, TopicLayout(partitions=1))
     scenario = Scenario(models=("m",), samples=6000, rate=RATE, label_delay_ms=DELAY_MS,
                         label_noise=0.05,
-                        drifts=(Drift(kind, start=DRIFT_AT, width=400, concept_rotation=90),))
+                        drifts=(Drift(kind, start=DRIFT_AT, width=400 if kind == "gradual"
+                                      else RETURN_AT - DRIFT_AT, concept_rotation=90),))
     events = list(simulate(scenario, seed=3))
-    # first everything up to the labels of the first 300 predictions after the drift
-    cut = scenario.timestamp_ms(DRIFT_AT + 300) + DELAY_MS
-    first = [e for e in events if int(e.timestamp.timestamp() * 1000) <= cut]
-    rest = events[len(first):]
+
+    def until(i: int) -> list:  # every event up to the label of prediction i
+        cut = scenario.timestamp_ms(i) + DELAY_MS
+        return [e for e in events if int(e.timestamp.timestamp() * 1000) <= cut]
+
+    first = until(DRIFT_AT + 300)
+    # the rest (recurrent: until the old concept's return at 5,500, which needs its own retrain)
+    rest = (until(RETURN_AT - 100) if kind == "recurrent" else events)[len(first):]
     consumer = ServiceProcess("consume", path, tmp_path / "consumer.log").start()
     worker = ServiceProcess("retrain-worker", path, tmp_path / "worker.log").start()
     try:
@@ -69,6 +75,9 @@ def test_drift_with_late_labels_is_deferred_then_trained_on_the_new_regime(
         assert promoted.training is not None and promoted.evaluation is not None
         drift_time = datetime.fromtimestamp(scenario.timestamp_ms(DRIFT_AT) / 1000, UTC)
         assert promoted.training.start is not None and promoted.training.start >= drift_time
+        if kind == "recurrent":
+            back = datetime.fromtimestamp(scenario.timestamp_ms(RETURN_AT) / 1000, UTC)
+            assert promoted.training.end is not None and promoted.training.end < back
         # before the drift the served model erred on the label noise (5%); the retrained one
         # is back within 0.03 of that on the new regime, where the old one is at chance
         assert promoted.evaluation.challenger["accuracy"] >= 0.95 - 0.03, promoted.evaluation
