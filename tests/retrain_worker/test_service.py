@@ -60,6 +60,9 @@ def shared(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
             "m-hang": {"trainer": "bad_trainers:hangs", "trainer_timeout_s": 3},
             "m-garbage": {"trainer": "bad_trainers:garbage"},
             "m-interval": {"interval_s": 3600},
+            # no waiting for more labels (deferral: tests/retrain_worker/test_deferral_kafka.py)
+            "m-small": {"deferral": {"enabled": False}},
+            "m-oneclass": {"deferral": {"enabled": False}},
         },
     })
     worker = worker_process(config, tmp / "worker.log", port).start()
