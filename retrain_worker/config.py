@@ -43,8 +43,8 @@ class _Section(BaseModel):
 class WindowConfig(_Section):
     """Which labelled records a training reads."""
 
-    #: ``change_point``: records predicted at or after the episode's change point (the latest
-    #: ``change_point.at`` of its drift events; ``detected_at`` for an event without one) plus
+    #: ``change_point``: records predicted at or after the episode's change point (the median
+    #: ``change_point.at`` of its drift events; without any, their earliest ``detected_at``) plus
     #: ``change_point_margin_s``, the newest
     #: ``last_n`` of them; an episode without a change point (on demand, schedule, an older
     #: drift event) uses the model's last known change point, else ``last_n``.
@@ -89,8 +89,9 @@ class EvaluationConfig(_Section):
 class DeferralConfig(_Section):
     """Waiting for post-change labels instead of skipping (labels usually arrive late)."""
 
-    #: A retrain whose change-point window holds fewer than ``checks.min_samples`` records is
-    #: ``deferred`` (published once) and retried every ``recheck_s`` until it has them.
+    #: A retrain whose change-point window fails only checks more data can fix
+    #: (``min_samples``, ``min_new_samples``, ``class_balance``) is ``deferred`` (published once)
+    #: and retried every ``recheck_s`` until they pass.
     enabled: bool = True
     recheck_s: float = Field(default=5.0, gt=0)
     #: After this many seconds of waiting the retrain is answered with ``skipped``.
