@@ -142,7 +142,7 @@ def stack_config(bootstrap: str, prefix: str, workdir: Path) -> dict[str, Any]:
                 "episode_window_s": 2.0,
                 "cooldown_s": 60.0,
                 "min_new_samples": 100,
-                "checks": {"min_samples": 200},
+                "checks": {"min_samples": 500},
                 # the window starts at the change point; the retrain waits for its labels and
                 # is followed up as they grow (checked every second or two, for the demo)
                 "deferral": {"recheck_s": 1.0},
@@ -201,7 +201,7 @@ def run_demo(
     workdir: Path | None = None,
     seed: int = 0,
     out: Any = sys.stderr,
-    tail: int = 1000,
+    tail: int = 1500,
     max_samples: int | None = None,
 ) -> DemoResult:
     """Run the closed loop; see the module docstring."""
