@@ -267,6 +267,22 @@ Severity = Literal["warning", "drift"]
 StatValue = int | FiniteFloat | str | bool | None
 
 
+class ChangePoint(_Contract):
+    """Where the detector estimates the new regime began: its first sample.
+
+    ``at`` is that sample's event time (for label-fed signals, ``error``, ``residual`` and
+    ``metric:*``, the time of the *prediction* it labels, which is what a training window selects
+    on); ``source`` is where that sample was read, when known; ``samples`` counts the signal's
+    samples from it to the triggering one, both included; ``estimator`` names the method
+    (e.g. ``ddm_warning``, ``adwin_cut``, ``page_hinkley_extremum``, ``least_squares``).
+    """
+
+    at: Timestamp
+    source: Source | None = None
+    samples: int = Field(ge=1)
+    estimator: NonEmptyStr
+
+
 class DriftEvent(_Contract):
     """A detector's (or a threshold's) verdict on one signal of one model."""
 
@@ -284,6 +300,9 @@ class DriftEvent(_Contract):
     samples_seen: int = Field(ge=0)
     stats: dict[str, StatValue] = Field(default_factory=dict)
     source: Source
+    #: The detector's estimate of where the new regime began (None: no estimate, e.g. a
+    #: threshold, or an event from before this field existed).
+    change_point: ChangePoint | None = None
 
 
 def drift_event_id(
@@ -338,6 +357,7 @@ class LabelledRecord(_Contract):
 __all__ = [
     "SCHEMA_VERSION",
     "SUPPORTED_SCHEMA_VERSIONS",
+    "ChangePoint",
     "DriftEvent",
     "DriftKind",
     "FeatureValue",

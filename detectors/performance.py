@@ -26,14 +26,58 @@ is back on the right side and the cooldown has passed.
 >>> watcher = ThresholdWatcher("f1", 0.7, cooldown=0)
 >>> [watcher.check(value) for value in (0.8, 0.6, 0.5, 0.9, 0.65)]
 [False, True, False, False, True]
+
+An absolute threshold is a promise the model once kept: :meth:`ThresholdWatcher.verdict` says
+``crossed`` when the metric falls below a threshold it met before, and ``never_met`` once when the
+first full window is already below it (a model that never met the bar, not a drift):
+
+>>> [ThresholdWatcher("f1", 0.7, cooldown=0).verdict(v) for v in (0.6,)]
+['never_met']
+>>> watcher = ThresholdWatcher("f1", 0.7, cooldown=0)
+>>> [watcher.verdict(value) for value in (0.6, 0.5, 0.8, 0.6, 0.65, 0.9, 0.5)]
+['never_met', None, None, 'crossed', None, None, 'crossed']
+
+:class:`BaselineWatcher` compares the rolling metric with the model version's *own* baseline: the
+metric on its first ``baseline_samples`` labelled samples (or a holdout metric recorded for it),
+and fires when the rolling metric falls below ``baseline - z * SE``, where SE is the standard
+error of the difference between the baseline and a window of ``window`` samples drawn from the
+baseline's population (delta method on the baseline's confusion counts: the way NannyML derives
+its thresholds from a reference period's sampling noise). It re-arms once the metric is back
+above ``baseline - margin / 2`` and the cooldown has passed.
+
+>>> import random
+>>> rng = random.Random(4)
+>>> def pair(error_rate):
+...     actual = rng.random() < 0.5
+...     return (not actual if rng.random() < error_rate else actual), actual
+>>> window = ClassificationWindow(size=500)
+>>> watcher = BaselineWatcher("f1", baseline_samples=1000, window=500, cooldown=1000)
+>>> fired = []
+>>> for i in range(6000):
+...     predicted, actual = pair(0.1 if i < 3000 else 0.2)  # F1 0.9 -> 0.8 at 3000
+...     window.update(predicted, actual)
+...     watcher.update(predicted, actual)
+...     if window.full and watcher.check(window.metric("f1")):
+...         fired.append(i)
+>>> round(watcher.baseline, 3), round(watcher.margin, 3), fired
+(0.902, 0.068, [3230])
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
-__all__ = ["ClassificationWindow", "RegressionWindow", "ThresholdWatcher"]
+__all__ = [
+    "Alert",
+    "BaselineWatcher",
+    "ClassificationWindow",
+    "PerformanceAlerts",
+    "RegressionWindow",
+    "ThresholdWatcher",
+    "metric_variance",
+]
 
 _BINARY_CLASSES = frozenset({True, False})  # 1 == True and 0 == False hash alike
 
@@ -160,6 +204,19 @@ class RegressionWindow(_SlotState):
         return self.total / n if n else 0.0
 
 
+def _newly_breached(watcher: Any) -> bool:
+    """The metric is on the wrong side now: True on the edge (once per breach) unless the
+    cooldown since the last published breach is still running (then counted as suppressed)."""
+    if watcher.breached:
+        return False
+    watcher.breached = True
+    if watcher.n <= watcher.quiet_until:
+        watcher.suppressed_cooldown += 1
+        return False
+    watcher.quiet_until = watcher.n + watcher.cooldown
+    return True
+
+
 class ThresholdWatcher(_SlotState):
     """Edge-triggered threshold alert on one metric, with cooldown in labelled samples."""
 
@@ -167,6 +224,7 @@ class ThresholdWatcher(_SlotState):
         "breached",
         "cooldown",
         "higher_is_better",
+        "met",
         "metric",
         "n",
         "quiet_until",
@@ -183,6 +241,29 @@ class ThresholdWatcher(_SlotState):
         self.n = 0
         self.quiet_until = 0
         self.suppressed_cooldown = 0
+        #: None until the first evaluation; then whether the metric ever met the threshold.
+        self.met: bool | None = None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "met" not in state:  # a snapshot from before ``verdict``: it fired on crossing
+            self.met = True
+
+    def verdict(self, value: float) -> str | None:
+        """Count one evaluation: ``"crossed"`` when the metric newly falls on the wrong side of a
+        threshold it met before (and the cooldown allows), ``"never_met"`` once when the first
+        evaluation is already on the wrong side, else None."""
+        first = self.met is None
+        fired = self.check(value)
+        bad = self.breached
+        if first:
+            self.met = not bad
+            return "never_met" if bad else None
+        if not bad:
+            self.met = True
+        elif fired and not self.met:
+            return None  # still below a threshold it never met: said once already
+        return "crossed" if fired else None
 
     def check(self, value: float) -> bool:
         """Count one evaluation; True when this value newly breaches and should be published."""
@@ -191,11 +272,269 @@ class ThresholdWatcher(_SlotState):
         if not bad:
             self.breached = False
             return False
-        if self.breached:
+        return _newly_breached(self)
+
+
+def metric_variance(metric: str, tp: int, fp: int, fn: int, tn: int) -> float:
+    """``n · Var`` of a binary metric estimated from ``n`` samples with these confusion shares
+    (delta method under multinomial sampling); divide by a sample size for its variance.
+
+    Accuracy ``a+d``: ``f(1-f)``; precision ``a/(a+b)``: ``f(1-f)/(a+b)``; recall ``a/(a+c)``:
+    ``f(1-f)/(a+c)``; F1 ``2a/(2a+b+c)``: ``4a(b+c)(a+b+c)/(2a+b+c)^4`` (shares, not counts).
+
+    >>> round(metric_variance("accuracy", 45, 5, 5, 45), 4)
+    0.09
+    >>> round(metric_variance("f1", 45, 5, 5, 45), 4)
+    0.099
+    >>> metric_variance("recall", 0, 0, 0, 10)  # no positives: the metric is undefined
+    inf
+    """
+    n = tp + fp + fn + tn
+    if n <= 0:
+        return math.inf
+    a, b, c, d = tp / n, fp / n, fn / n, tn / n
+    if metric == "accuracy":
+        f = a + d
+        return f * (1 - f)
+    if metric == "precision":
+        return _ratio_variance(a, a + b)
+    if metric == "recall":
+        return _ratio_variance(a, a + c)
+    if metric == "f1":
+        denominator = 2 * a + b + c
+        if denominator <= 0:
+            return math.inf
+        return 4 * a * (b + c) * (a + b + c) / denominator**4
+    raise ValueError(f"unknown classification metric {metric!r}")
+
+
+def _ratio_variance(numerator: float, share: float) -> float:
+    if share <= 0:
+        return math.inf
+    f = numerator / share
+    return f * (1 - f) / share
+
+
+class BaselineWatcher(_SlotState):
+    """A score metric (accuracy, precision, recall, F1) against the version's own baseline.
+
+    Feed every labelled pair to :meth:`update` (it builds the baseline from the first
+    ``baseline_samples``) and each rolling-window value to :meth:`check`, which returns True when
+    the value newly falls below ``baseline - margin`` and should be published. ``margin`` is
+    ``z`` standard errors of the difference between a ``window``-sample rolling metric and the
+    baseline, both drawn from the baseline's population; it is fixed with the baseline.
+
+    A recorded baseline (e.g. the holdout metric the worker measured at promotion) replaces the
+    first-samples value: :meth:`set_baseline` ``(value, n)``; the confusion shares of the first
+    samples still give the metric's variance. Binary metrics need the positive class to be seen
+    (``positive`` or ``True``/``1``); otherwise, and for multiclass windows, the variance is the
+    binomial one of the metric's value, ``f(1-f)``. When a window is expected to hold fewer than
+    ``min_positives`` positives, precision, recall and F1 are too noisy to judge: the watcher
+    stays silent (:attr:`inert`).
+    """
+
+    __slots__ = (
+        "baseline",
+        "baseline_n",
+        "baseline_samples",
+        "breached",
+        "cooldown",
+        "counts",
+        "inert",
+        "margin",
+        "metric",
+        "min_positives",
+        "n",
+        "positive",
+        "quiet_until",
+        "recorded",
+        "suppressed_cooldown",
+        "window",
+        "z",
+    )
+
+    def __init__(
+        self,
+        metric: str,
+        *,
+        baseline_samples: int,
+        window: int,
+        cooldown: int,
+        z: float = 4.0,
+        min_positives: int = 20,
+        positive: Any = None,
+    ) -> None:
+        if metric not in ("accuracy", "precision", "recall", "f1"):
+            raise ValueError(f"BaselineWatcher watches score metrics, not {metric!r}")
+        self.metric = metric
+        self.baseline_samples = baseline_samples
+        self.window = window
+        self.cooldown = cooldown
+        self.z = z
+        self.min_positives = min_positives
+        self.positive = positive
+        self.counts = ClassificationWindow(baseline_samples, positive)
+        self.baseline: float | None = None
+        self.baseline_n = 0
+        self.recorded: float | None = None
+        self.margin = math.inf
+        self.inert = False
+        self.breached = False
+        self.n = 0
+        self.quiet_until = 0
+        self.suppressed_cooldown = 0
+
+    @property
+    def threshold(self) -> float | None:
+        """The value below which the metric fires (None until the baseline is known)."""
+        if self.baseline is None or self.inert:
+            return None
+        return self.baseline - self.margin
+
+    def set_baseline(self, value: float, n: int) -> None:
+        """Use a recorded baseline (a holdout metric over ``n`` samples) instead of the first
+        samples' value; takes effect once the first samples have given the variance."""
+        self.recorded = value
+        self.baseline_n = n
+        if self.baseline is not None:
+            self._fix()
+
+    def update(self, predicted: Any, actual: Any) -> None:
+        """One labelled pair; only the first ``baseline_samples`` are kept (O(1) afterwards)."""
+        if self.baseline is not None:
+            return
+        counts = self.counts
+        counts.update(predicted, actual)
+        if counts.full:
+            self._fix()
+
+    def _fix(self) -> None:
+        counts = self.counts
+        first = counts.metric(self.metric)
+        positive = counts._positive()
+        n = len(counts.pairs)
+        if self.recorded is not None:
+            self.baseline, n_baseline = self.recorded, max(1, self.baseline_n)
+        else:
+            self.baseline, n_baseline = first, n
+        if positive is None:  # multiclass (macro): the binomial variance of the value
+            variance = self.baseline * (1 - self.baseline)
+            positives_share = 1.0
+        else:
+            tp = counts.tp.get(positive, 0)
+            predicted = counts.predicted.get(positive, 0)
+            actual = counts.actual.get(positive, 0)
+            fp, fn = predicted - tp, actual - tp
+            variance = metric_variance(self.metric, tp, fp, fn, n - tp - fp - fn)
+            positives_share = actual / n if n else 0.0
+        if self.metric != "accuracy" and positives_share * self.window < self.min_positives:
+            self.inert = True
+            return
+        self.inert = False
+        self.margin = self.z * math.sqrt(variance / n_baseline + variance / self.window)
+
+    def check(self, value: float) -> bool:
+        """One rolling-window value: True when it newly breaches and should be published."""
+        self.n += 1
+        baseline = self.baseline
+        if baseline is None or self.inert:
             return False
-        self.breached = True
-        if self.n <= self.quiet_until:
-            self.suppressed_cooldown += 1
+        if value >= baseline - self.margin / 2:
+            self.breached = False  # recovered: re-armed (subject to the cooldown)
             return False
-        self.quiet_until = self.n + self.cooldown
-        return True
+        if value >= baseline - self.margin:
+            return False
+        return _newly_breached(self)
+
+
+#: (signal, detector, severity, stats) of one performance alert, for the monitor to publish.
+Alert = tuple[str, str, str, dict[str, Any]]
+
+
+class PerformanceAlerts(_SlotState):
+    """Every metric alert of one key: score metrics against the version's own baseline
+    (:class:`BaselineWatcher`, detector ``baseline``) and absolute thresholds
+    (:class:`ThresholdWatcher`, detector ``threshold``: ``drift`` on crossing below a threshold
+    the model met, one ``warning`` with ``never_met`` when it never met it).
+
+    The monitor feeds each joined pair after updating its rolling window and publishes what
+    :meth:`observe` returns; ``window`` is that rolling window (its size is the
+    ``metric_window``). Regression keys watch ``mae`` thresholds only.
+
+    >>> import random
+    >>> rng = random.Random(2)
+    >>> window = ClassificationWindow(500)
+    >>> alerts = PerformanceAlerts(baseline_metrics=("f1",), baseline_samples=1000, z=4.0,
+    ...                            min_positives=20, thresholds={"f1": 0.95}, cooldown=1000)
+    >>> for i in range(6000):
+    ...     actual = rng.random() < 0.5
+    ...     predicted = (not actual) if rng.random() < (0.1 if i < 3000 else 0.3) else actual
+    ...     window.update(predicted, actual)
+    ...     for signal, detector, severity, stats in alerts.observe(predicted, actual, window):
+    ...         print(i, signal, detector, severity, sorted(stats))
+    499 metric:f1 threshold warning ['direction', 'never_met', 'threshold', 'value', 'window']
+    3185 metric:f1 baseline drift ['baseline', 'baseline_samples', 'margin', 'threshold', 'value', 'window', 'z']
+    """
+
+    __slots__ = ("baselines", "thresholds")
+
+    def __init__(
+        self,
+        *,
+        baseline_metrics: tuple[str, ...] | list[str],
+        baseline_samples: int,
+        z: float,
+        min_positives: int,
+        thresholds: dict[str, float],
+        cooldown: int,
+        window: int = 500,
+        positive: Any = None,
+    ) -> None:
+        self.baselines: dict[str, BaselineWatcher] = {
+            name: BaselineWatcher(name, baseline_samples=baseline_samples, window=window,
+                                  cooldown=cooldown, z=z, min_positives=min_positives,
+                                  positive=positive)
+            for name in baseline_metrics
+        }
+        self.thresholds: dict[str, ThresholdWatcher] = {
+            name: ThresholdWatcher(name, value, cooldown=cooldown)
+            for name, value in thresholds.items()
+        }
+
+    @property
+    def suppressed_cooldown(self) -> int:
+        return sum(w.suppressed_cooldown for w in self.baselines.values()) + sum(
+            w.suppressed_cooldown for w in self.thresholds.values())
+
+    def observe(self, predicted: Any, actual: Any, window: Any) -> list[Alert]:
+        """One joined pair (already in ``window``); the alerts to publish."""
+        out: list[Alert] = []
+        regression = isinstance(window, RegressionWindow)
+        if not regression:
+            for watcher in self.baselines.values():
+                watcher.update(predicted, actual)
+        if not window.full:
+            return out
+        if not regression:
+            for name, watcher in self.baselines.items():
+                value = window.metric(name)
+                if watcher.check(value):
+                    out.append(("metric:" + name, "baseline", "drift", {
+                        "value": value, "baseline": watcher.baseline, "margin": watcher.margin,
+                        "threshold": watcher.threshold, "z": watcher.z,
+                        "baseline_samples": watcher.baseline_samples, "window": window.size}))
+        for name, threshold in self.thresholds.items():
+            if regression != (name == "mae"):
+                continue
+            value = window.metric(name)
+            verdict = threshold.verdict(value)
+            if verdict is None:
+                continue
+            stats: dict[str, Any] = {
+                "value": value, "threshold": threshold.threshold, "window": window.size,
+                "direction": "below" if threshold.higher_is_better else "above"}
+            if verdict == "never_met":
+                stats["never_met"] = True
+            out.append(("metric:" + name, "threshold",
+                        "warning" if verdict == "never_met" else "drift", stats))
+        return out

@@ -43,9 +43,17 @@ class _Section(BaseModel):
 class WindowConfig(_Section):
     """Which labelled records a training reads."""
 
-    #: ``last_n``: the most recent ``last_n`` records of the model; ``around_drift``: records
-    #: predicted within [earliest drift − before_s, latest drift + after_s] (offsets for times).
-    mode: Literal["last_n", "around_drift"] = "last_n"
+    #: ``change_point``: records predicted at or after the episode's change point (the median
+    #: ``change_point.at`` of its drift events; without any, their earliest ``detected_at``) plus
+    #: ``change_point_margin_s``, the newest
+    #: ``last_n`` of them; an episode without a change point (on demand, schedule, an older
+    #: drift event) uses the model's last known change point, else ``last_n``.
+    #: ``last_n``: the most recent ``last_n`` records of the model (old and new regime mixed);
+    #: ``around_drift``: records predicted within [earliest drift − before_s, latest drift +
+    #: after_s] (offsets for times).
+    mode: Literal["change_point", "last_n", "around_drift"] = "change_point"
+    #: Seconds added to the change point's time (negative: start earlier).
+    change_point_margin_s: float = 0.0
     last_n: int = Field(default=5000, ge=1)
     before_s: float = Field(default=0.0, ge=0)
     after_s: float = Field(default=24 * 3600.0, ge=0)
@@ -78,6 +86,35 @@ class EvaluationConfig(_Section):
     min_holdout: int = Field(default=20, ge=1)
 
 
+class DeferralConfig(_Section):
+    """Waiting for post-change labels instead of skipping (labels usually arrive late)."""
+
+    #: A retrain whose change-point window fails only checks more data can fix
+    #: (``min_samples``, ``min_new_samples``, ``class_balance``) is ``deferred`` (published once)
+    #: and retried every ``recheck_s`` until they pass.
+    enabled: bool = True
+    recheck_s: float = Field(default=5.0, gt=0)
+    #: After this many seconds of waiting the retrain is answered with ``skipped``.
+    deadline_s: float = Field(default=6 * 3600.0, gt=0)
+    #: On-demand triggers wait the same way (False: they are skipped at once, as before).
+    on_demand: bool = True
+
+
+class FollowUpConfig(_Section):
+    """Retraining again as the new regime's data grows, after a promotion on a short window."""
+
+    #: A promotion trained on fewer than this many records is followed up (0 disables).
+    short_window: int = Field(default=2000, ge=0)
+    #: The follow-up trains once the change-point window holds this many times the records
+    #: the last training used.
+    growth_factor: float = Field(default=3.0, gt=1)
+    #: At most this many follow-ups per drift episode.
+    max_count: int = Field(default=2, ge=0)
+    #: A follow-up whose data has not grown within this many seconds is dropped (no event).
+    deadline_s: float = Field(default=24 * 3600.0, gt=0)
+    recheck_s: float = Field(default=10.0, gt=0)
+
+
 class ModelPolicy(_Section):
     """How one model is retrained: triggers, policy, data, trainer, evaluation."""
 
@@ -106,6 +143,8 @@ class ModelPolicy(_Section):
     window: WindowConfig = Field(default_factory=WindowConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    deferral: DeferralConfig = Field(default_factory=DeferralConfig)
+    follow_up: FollowUpConfig = Field(default_factory=FollowUpConfig)
 
 
 class MlflowRegistryConfig(_Section):
@@ -193,7 +232,9 @@ class WorkerServiceConfig(ServiceConfig):
 
 __all__ = [
     "ChecksConfig",
+    "DeferralConfig",
     "EvaluationConfig",
+    "FollowUpConfig",
     "MlflowRegistryConfig",
     "ModelPolicy",
     "WindowConfig",

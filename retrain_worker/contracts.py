@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from detectors.contracts import SCHEMA_VERSION, FiniteFloat, NonEmptyStr, SchemaVersion, Timestamp
 
-RetrainStatus = Literal["promoted", "rejected", "failed", "skipped"]
+#: ``deferred`` is not an answer: it says once that a retrain waits for post-change labels; the
+#: same triggers are answered later by one of the other four.
+RetrainStatus = Literal["promoted", "rejected", "failed", "skipped", "deferred"]
 
 
 class _Contract(BaseModel):
@@ -41,6 +43,8 @@ class TrainingWindow(_Contract):
 
     start: Timestamp | None = None
     end: Timestamp | None = None
+    #: The change point the window started from (records predicted at or after it), if any.
+    change_point: Timestamp | None = None
     sample_count: int = Field(ge=0)
     class_balance: dict[str, FiniteFloat] = Field(default_factory=dict)
     checks_passed: list[str] = Field(default_factory=list)

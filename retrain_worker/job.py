@@ -4,6 +4,9 @@ Contract: :func:`run_job` never raises for anything that can go wrong with data 
 it returns a :class:`JobOutcome` with status
 
 * ``skipped`` — a data check failed (reasons listed; no trainer ran);
+* ``deferred`` — only checks that more data can fix failed (``min_samples``,
+  ``min_new_samples``, ``class_balance``, or a follow-up's ``min_records``) and the caller allows
+  waiting (``defer``): not an answer, the caller retries later;
 * ``failed`` — the trainer could not load, crashed, hung past its timeout or returned garbage,
   or the registry could not store the model;
 * ``rejected`` — the challenger did not beat the champion by the configured margin;
@@ -13,7 +16,8 @@ it returns a :class:`JobOutcome` with status
 Only :class:`~retrain_worker.exceptions.TrainerCancelledError` escapes (the worker stopped it;
 no decision must be published). Steps:
 
-1. read the window (last N records, or offsets for the times around the drift);
+1. read the window: from the change point (records predicted at or after it, plus the margin;
+   the newest ``last_n``), the last N records, or the times around the drift;
 2. build the time-ordered data set and run the checks; any failure → ``skipped``;
 3. split off the holdout (the most recent slice); train on the rest in a child process, which
    also scores the challenger and the registry champion on the holdout;
@@ -29,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, ParamSpec
 
@@ -74,9 +78,19 @@ def version_for(trigger_ids: Sequence[str]) -> str:
     return "r-" + retrain_event_id(trigger_ids)[3:15]
 
 
-def _drift_window(
-    triggers: Sequence[TriggerRef], window: WindowConfig
+#: Checks that more (post-change) data can make pass: a failure of these alone may wait.
+DEFERRABLE_CHECKS = frozenset({"min_samples", "min_new_samples", "class_balance"})
+_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _time_window(
+    triggers: Sequence[TriggerRef], window: WindowConfig, change_point: datetime | None
 ) -> tuple[datetime, datetime] | None:
+    """The (start, end) predicted-at range to read, or None for the last N records."""
+    if window.mode == "change_point":
+        if change_point is None:
+            return None
+        return change_point + timedelta(seconds=window.change_point_margin_s), _END_OF_TIME
     times = [t.event_time for t in triggers if t.origin == "drift"]
     if window.mode != "around_drift" or not times:
         return None
@@ -111,6 +125,9 @@ def run_job(
     previous_version: str | None,
     last_window_end: datetime | None,
     cancel: threading.Event | None = None,
+    change_point: datetime | None = None,
+    defer: bool = False,
+    min_records: int = 0,
 ) -> JobOutcome:
     trigger_ids = [t.trigger_id for t in triggers]
     segments = {t.segment for t in triggers if t.origin == "drift"}
@@ -119,7 +136,10 @@ def run_job(
     previous = previous_version or (champion.version if champion else None)
 
     # 1. the window
-    records = reader(model_id, policy.window, _drift_window(triggers, policy.window))
+    span = _time_window(triggers, policy.window, change_point)
+    records = reader(model_id, policy.window, span)
+    if policy.window.mode == "change_point" and span is not None:
+        records = records[-policy.window.last_n:]
     if policy.segment_scoped and segment is not None:
         records = [r for r in records if r.segment == segment]
     ds = build_dataset(records, policy.task)
@@ -139,14 +159,24 @@ def run_job(
     window = TrainingWindow(
         start=ds.records[0].predicted_at if len(ds) else None,
         end=ds.records[-1].predicted_at if len(ds) else None,
+        change_point=span[0] if span is not None and policy.window.mode == "change_point"
+        else None,
         sample_count=len(ds),
         class_balance=report.class_balance,
         checks_passed=report.passed,
         checks_failed=report.failed,
     )
+    since = f" since the change point {change_point.isoformat()}" if change_point else ""
+    short = len(ds) < min_records
+    if (not report.ok or short) and defer and set(report.failed_names) <= DEFERRABLE_CHECKS:
+        wanted = [*report.failed, *([f"min_records: {len(ds)} < {min_records}"] if short else [])]
+        return JobOutcome("deferred", f"waiting for labelled records{since}: "
+                          + "; ".join(wanted), previous, training=window,
+                          causes=[w.split(":", 1)[0] for w in wanted])
     if not report.ok:
-        return JobOutcome("skipped", "; ".join(report.failed), previous, training=window,
-                          causes=report.failed_names)
+        waited = "" if not since else f" (window{since})"
+        return JobOutcome("skipped", "; ".join(report.failed) + waited, previous,
+                          training=window, causes=report.failed_names)
 
     # 3. train in isolation
     train_set, holdout = split_holdout(ds, policy.evaluation.holdout_fraction,

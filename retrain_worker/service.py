@@ -77,6 +77,7 @@ from retrain_worker.policy import Episode, Policy, Ready
 from retrain_worker.registry import ModelRegistry, open_registry
 from retrain_worker.triggers import (
     TriggerRef,
+    deferral_event_id,
     from_drift_event,
     from_trigger,
     retrain_event_id,
@@ -363,6 +364,9 @@ class RetrainWorker:
             previous_version=previous,
             last_window_end=self.policy.last_window_end(episode.model_id),
             cancel=cancel,
+            change_point=self.policy.change_point(episode),
+            defer=self.policy.may_defer(episode, time.time()),
+            min_records=episode.min_records,
         )
         self._running[episode.model_id] = _Running(episode, future, cancel, workdir)
         log.info("training %s for %d triggers", episode.model_id, len(episode.triggers))
@@ -384,6 +388,11 @@ class RetrainWorker:
                                      self.policy.current_version(model_id), causes=["worker"])
             if running.cancel.is_set():
                 continue  # revoked or stopping: the next owner answers these triggers
+            if outcome.status == "deferred" and (running.episode.deferral_published
+                                                 or running.episode.is_follow_up):
+                self.policy.deferred(running.episode, time.time(), published=True)
+                log.info("%s still waits: %s", model_id, outcome.reason)
+                continue  # the deferred notice is in the log already (or not wanted)
             self._outbox.append(_Decision(running.episode, outcome, causes=outcome.causes))
 
     # -- publishing ----------------------------------------------------------------------------
@@ -435,8 +444,9 @@ class RetrainWorker:
         episode, outcome = decision.episode, decision.outcome
         ids = list(dict.fromkeys(episode.trigger_ids))
         now = time.time()
+        deferral = outcome.status == "deferred"  # a notice: the triggers stay held, unanswered
         event = RetrainEvent(
-            event_id=retrain_event_id(ids),
+            event_id=deferral_event_id(ids) if deferral else retrain_event_id(ids),
             model_id=episode.model_id,
             status=outcome.status,
             reason=outcome.reason,
@@ -454,9 +464,19 @@ class RetrainWorker:
         def build(tx: Transactor) -> None:
             tx.produce(self.topics.retrain, payload, key=episode.model_id.encode())
 
-        if not self._transaction(build, self._committable(set(ids))):
+        if not self._transaction(build, self._committable(set() if deferral else set(ids))):
             return False
         self._last_commit = now
+        if deferral:
+            self.policy.finished(event)
+            self.policy.deferred(episode, now, published=True)
+            self.metrics.decision(event.model_id, event.status, duration_s=outcome.duration_s,
+                                  latencies=[], causes=decision.causes)
+            log.info("decision %s for %s: deferred (%s)", event.event_id, event.model_id,
+                     event.reason)
+            print(json.dumps({"decision": event.event_id, "model_id": event.model_id,
+                              "status": event.status}), flush=True)
+            return True
         for tid in ids:
             self._holds.pop(tid, None)
         self.policy.finished(event)

@@ -4,7 +4,8 @@ Contract: every source becomes a :class:`TriggerRef` whose ``trigger_id`` is sta
 replays and restarts, so the policy can dedupe by id and the decision log can tell which triggers
 were answered:
 
-* a drift event keeps its own ``event_id`` (deterministic per SPEC §3);
+* a drift event keeps its own ``event_id`` (deterministic per SPEC §3); its ``change_point`` is
+  the event's ``change_point.at``, or its ``detected_at`` when the detector gave no estimate;
 * an on-demand :class:`~retrain_worker.contracts.Trigger` keeps its ``trigger_id``;
 * the schedule names each interval slot: ``schedule:<model_id>:<interval>:<slot>``, where the slot
   is ``floor(now / interval)``; one slot is answered once, whatever restarts happen.
@@ -32,7 +33,7 @@ from typing import Literal
 from detectors.contracts import DriftEvent
 from retrain_worker.contracts import Trigger
 
-Origin = Literal["drift", "on_demand", "schedule"]
+Origin = Literal["drift", "on_demand", "schedule", "follow_up"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class TriggerRef:
     segment: str | None = None
     model_version: str | None = None
     reason: str = ""
+    #: Where the new regime began (a drift event's ``change_point.at``), when known.
+    change_point: datetime | None = None
+    #: Whether ``change_point`` is a detector's estimate (False: the detection time stands in).
+    estimated: bool = False
 
 
 def from_drift_event(event: DriftEvent, received_at: float) -> TriggerRef:
@@ -64,6 +69,10 @@ def from_drift_event(event: DriftEvent, received_at: float) -> TriggerRef:
         segment=event.segment,
         model_version=event.model_version,
         reason=f"{event.kind} {event.severity} on {event.signal} ({event.detector})",
+        # Without the detector's estimate, the detection itself: later than the change, so a
+        # window from it holds the new regime only (it waits longer for enough of it).
+        change_point=event.change_point.at if event.change_point is not None else event.detected_at,
+        estimated=event.change_point is not None,
     )
 
 
@@ -91,15 +100,63 @@ def schedule_trigger(model_id: str, interval_s: float, now: float) -> TriggerRef
     )
 
 
+def follow_up_trigger(
+    model_id: str, parent_event_id: str, count: int, change_point: datetime | None, now: float
+) -> TriggerRef:
+    """The ``count``-th follow-up retrain after the decision ``parent_event_id`` (a promotion on
+    a short post-change window): its id is derived from the parent's, so the decision log tells
+    whether it was answered.
+
+    >>> follow_up_trigger("fraud", "rt-abc", 1, None, 0.0).trigger_id
+    'follow_up:fraud:rt-abc:1'
+    """
+    return TriggerRef(
+        trigger_id=f"follow_up:{model_id}:{parent_event_id}:{count}",
+        model_id=model_id,
+        origin="follow_up",
+        event_time=datetime.fromtimestamp(now, tz=UTC),
+        received_at=now,
+        reason=f"follow-up {count} as the new regime's data grows",
+        change_point=change_point,
+    )
+
+
+def follow_up_count(trigger_id: str) -> int:
+    """The follow-up number of a follow-up trigger id, 0 for any other trigger.
+
+    >>> follow_up_count("follow_up:fraud:rt-abc:2"), follow_up_count("de-123")
+    (2, 0)
+    """
+    if not trigger_id.startswith("follow_up:"):
+        return 0
+    try:
+        return int(trigger_id.rsplit(":", 1)[1])
+    except ValueError:
+        return 0
+
+
 def retrain_event_id(trigger_ids: Iterable[str]) -> str:
     """Deterministic id of the decision answering exactly these triggers."""
     material = "\x1f".join(sorted(set(trigger_ids)))
     return "rt-" + hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
+def deferral_event_id(trigger_ids: Iterable[str]) -> str:
+    """Deterministic id of the ``deferred`` notice for these triggers (not their answer).
+
+    >>> deferral_event_id(["a"]) != retrain_event_id(["a"])
+    True
+    """
+    material = "deferred\x1f" + "\x1f".join(sorted(set(trigger_ids)))
+    return "rt-" + hashlib.sha256(material.encode()).hexdigest()[:24]
+
+
 __all__ = [
     "Origin",
     "TriggerRef",
+    "deferral_event_id",
+    "follow_up_count",
+    "follow_up_trigger",
     "from_drift_event",
     "from_trigger",
     "retrain_event_id",

@@ -23,6 +23,9 @@ def test_demo_closes_the_loop(kafka_bootstrap: str, tmp_path: Path) -> None:
     assert result.detections[0][0] < swap_at
     assert result.accuracy(500, 1000) > 0.85
     assert result.accuracy(1100, min(swap_at, 1300)) < 0.7
-    assert swap_at < 4300, "the retrained model came too late to measure the recovery"
-    assert result.accuracy(swap_at + 300, 5000) > 0.85
+    # serving went on until the last promoted model served 1,500 predictions
+    end = result.samples
+    assert end >= result.swaps[-1][0] + 1500 or end == 15_000, (end, result.swaps)
+    # trained on the new regime only: back within 0.03 of the accuracy before the drift
+    assert result.accuracy(end - 500, end) >= result.accuracy(100, 1000) - 0.03
     assert (tmp_path / "demo.png").stat().st_size > 10_000

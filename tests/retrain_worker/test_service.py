@@ -52,13 +52,17 @@ def shared(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         "metrics_port": port,
         "max_concurrent": 3,
         "transactional_id": f"rw-{topics.drift}",
+        # the records predate these synthetic drift events: train on the last N (mixed window)
         "policy": {"episode_window_s": 2, "min_new_samples": 0,
-                   "checks": {"min_samples": 200}},
+                   "checks": {"min_samples": 200}, "window": {"mode": "last_n"}},
         "models": {
             "m-raise": {"trainer": "bad_trainers:raises"},
             "m-hang": {"trainer": "bad_trainers:hangs", "trainer_timeout_s": 3},
             "m-garbage": {"trainer": "bad_trainers:garbage"},
             "m-interval": {"interval_s": 3600},
+            # no waiting for more labels (deferral: tests/retrain_worker/test_deferral_kafka.py)
+            "m-small": {"deferral": {"enabled": False}},
+            "m-oneclass": {"deferral": {"enabled": False}},
         },
     })
     worker = worker_process(config, tmp / "worker.log", port).start()
@@ -149,6 +153,7 @@ def _single_model_worker(tmp: Path, bootstrap: str, model: str, sleep_s: float,
         "transactional_id": f"rwk-{topics.drift}",
         "consumer": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000, **consumer},
         "policy": {"episode_window_s": 0.5, "min_new_samples": 0, "checks": {"min_samples": 200},
+                   "window": {"mode": "last_n"},
                    "trainer": "bad_trainers:slow", "trainer_params": {"sleep_s": sleep_s}},
     })
     return topics, worker_process(config, tmp / "worker.log", port)

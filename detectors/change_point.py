@@ -1,0 +1,358 @@
+"""Where the new regime began: each detector's own estimate of its change point.
+
+A drift detector fires some samples *after* a change. The worker trains on data from the new
+regime only, so a drift event says where that regime began (SPEC §4, ``change_point``). Each River
+detector already holds that estimate in its state; the estimators below read it (they never
+change the detector, so detections stay exactly River's):
+
+==============  ===================================================================================
+detector        change point (the first sample of the new regime)
+==============  ===================================================================================
+DDM, EDDM       the start of the warning episode that preceded the drift (River's
+                ``warning_detected`` rising edge); the drift sample itself when no warning came first
+HDDM_A          River's cut point: the sample after the prefix whose mean ``_x_min`` holds
+HDDM_W          the sample after the last move of the increase cut point (``_s1_incr`` replaced)
+ADWIN           the first sample of the window ADWIN kept after its cut (``n - width + 1``;
+                the cut is at bucket granularity, so the kept window may start a little early)
+Page-Hinkley    the sample after the cumulative sum's extremum: its minimum (increase) or
+                maximum (decrease), whichever test fired
+KSWIN           the first sample of the recent window the KS test compared (``n - stat_size + 1``)
+==============  ===================================================================================
+
+Counts are 1-based and local to the detector: ``n`` is the number of samples fed since River last
+reset it (River resets a detector on the update after a drift). Estimators whose River state does
+not keep the estimate (DDM/EDDM warnings, HDDM_W's cut, Page-Hinkley's extremum) must see every
+update: call :meth:`observe` after each ``update`` when :attr:`per_update` is True.
+:class:`SampleTrail` maps a count back to the event time and source of that sample.
+
+>>> import random
+>>> from river.drift import ADWIN, PageHinkley
+>>> from river.drift.binary import DDM, HDDMA
+>>> rng = random.Random(1)
+>>> errors = [int(rng.random() < (0.1 if i < 2000 else 0.5)) for i in range(4000)]
+>>> for detector in (DDM(), HDDMA(), ADWIN(), PageHinkley()):
+...     estimator, reset_at = estimator_for(detector), 0
+...     for i, x in enumerate(errors, start=1):
+...         detector.update(x)
+...         n = i - reset_at  # samples since River last reset the detector
+...         if estimator.per_update:
+...             estimator.observe(detector, n)
+...         if detector.drift_detected:
+...             point = reset_at + estimator.at_drift(detector, n)
+...             if i > 2000:
+...                 print(f"{type(detector).__name__:<12} fired at {i}, change point {point}")
+...                 break
+...             reset_at = i
+DDM          fired at 2035, change point 1991
+HDDMA        fired at 2087, change point 1479
+ADWIN        fired at 2048, change point 1921
+PageHinkley  fired at 2087, change point 1479
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from detectors.contracts import Source
+
+__all__ = [
+    "ChangePointEstimator",
+    "RecentBits",
+    "SampleTrail",
+    "estimator_for",
+    "mean_shift_change_point",
+]
+
+
+class ChangePointEstimator(Protocol):
+    #: Whether :meth:`observe` must be called after every update of the detector.
+    per_update: bool
+
+    def observe(self, detector: Any, n: int) -> None:
+        """After the detector's ``n``-th update since its last reset."""
+
+    def at_drift(self, detector: Any, n: int) -> int:
+        """The detector fired at its ``n``-th sample: the count of the new regime's first sample
+        (``1 <= result <= n``)."""
+
+
+def _clamp(value: int, n: int) -> int:
+    return max(1, min(n, value))
+
+
+class WarningStart:
+    """DDM, EDDM (and any detector with a warning zone): the warning episode's first sample."""
+
+    per_update = True
+    __slots__ = ("in_warning", "since")
+
+    def __init__(self) -> None:
+        self.in_warning = False
+        self.since = 0
+
+    def observe(self, detector: Any, n: int) -> None:
+        if detector.drift_detected:  # River clears the warning flag at the drift itself
+            return
+        warning = bool(detector.warning_detected)
+        if warning and not self.in_warning:
+            self.since = n
+        self.in_warning = warning
+
+    def at_drift(self, detector: Any, n: int) -> int:
+        start = self.since if self.in_warning else n
+        self.in_warning, self.since = False, 0  # River resets the detector on its next update
+        return _clamp(start, n)
+
+
+class HDDMACut:
+    """HDDM_A: ``_x_min`` is the mean of the prefix before River's cut point."""
+
+    per_update = False
+    __slots__ = ()
+
+    def observe(self, detector: Any, n: int) -> None:  # pragma: no cover - not per update
+        return None
+
+    def at_drift(self, detector: Any, n: int) -> int:
+        prefix = int(getattr(getattr(detector, "_x_min", None), "n", 0))
+        return _clamp(prefix + 1, n)
+
+
+class HDDMWCut:
+    """HDDM_W: River replaces ``_s1_incr`` whenever the increase cut point moves."""
+
+    per_update = True
+    __slots__ = ("cut", "last")
+
+    def __init__(self) -> None:
+        self.cut = 0
+        self.last: Any = None
+
+    def observe(self, detector: Any, n: int) -> None:
+        current = getattr(detector, "_s1_incr", None)
+        if current is not self.last:
+            self.last = current
+            self.cut = n
+
+    def at_drift(self, detector: Any, n: int) -> int:
+        start = self.cut + 1
+        self.cut, self.last = 0, None
+        return _clamp(start, n)
+
+
+class ADWINCut:
+    """ADWIN: the window it kept after the cut starts at ``n - width + 1``."""
+
+    per_update = False
+    __slots__ = ()
+
+    def observe(self, detector: Any, n: int) -> None:  # pragma: no cover - not per update
+        return None
+
+    def at_drift(self, detector: Any, n: int) -> int:
+        return _clamp(n - int(detector.width) + 1, n)
+
+
+class PageHinkleyExtremum:
+    """Page-Hinkley: the sample after the minimum (increase) or maximum (decrease) of its sums."""
+
+    per_update = True
+    __slots__ = ("at_max", "at_min")
+
+    def __init__(self) -> None:
+        self.at_min = 0
+        self.at_max = 0
+
+    def observe(self, detector: Any, n: int) -> None:
+        if detector._sum_increase == detector._min_increase:
+            self.at_min = n
+        if detector._sum_decrease == detector._max_decrease:
+            self.at_max = n
+
+    def at_drift(self, detector: Any, n: int) -> int:
+        increase = detector._sum_increase - detector._min_increase
+        decrease = detector._max_decrease - detector._sum_decrease
+        mode = getattr(detector, "mode", "both")
+        up = mode == "up" or (mode == "both" and increase >= decrease)
+        start = (self.at_min if up else self.at_max) + 1
+        self.at_min = self.at_max = 0
+        return _clamp(start, n)
+
+
+class KSWINWindow:
+    """KSWIN: the test compared the last ``stat_size`` samples with the rest of its window."""
+
+    per_update = False
+    __slots__ = ()
+
+    def observe(self, detector: Any, n: int) -> None:  # pragma: no cover - not per update
+        return None
+
+    def at_drift(self, detector: Any, n: int) -> int:
+        return _clamp(n - int(detector.stat_size) + 1, n)
+
+
+_BY_CLASS: dict[str, type] = {
+    "DDM": WarningStart,
+    "EDDM": WarningStart,
+    "HDDMA": HDDMACut,
+    "HDDMW": HDDMWCut,
+    "ADWIN": ADWINCut,
+    "PageHinkley": PageHinkleyExtremum,
+    "KSWIN": KSWINWindow,
+}
+
+
+def estimator_for(detector: Any) -> ChangePointEstimator:
+    """A fresh estimator for this River detector (by class name)."""
+    name = type(detector).__name__
+    try:
+        return _BY_CLASS[name]()
+    except KeyError:
+        raise ValueError(f"no change-point estimator for River's {name}") from None
+
+
+def mean_shift_change_point(values: Sequence[float], direction: str = "both") -> int:
+    """The 1-based index of the first sample after the most likely single shift of the mean.
+
+    Least squares (the maximum-likelihood split for a Gaussian or Bernoulli mean shift): the split
+    ``k`` maximising ``k (n - k) / n * (mean(values[:k]) - mean(values[k:]))**2``; ``direction``
+    ``up`` (or ``down``) only considers splits where the mean rose (fell). A refinement of the
+    detectors' own estimates when the caller kept the recent values (for ``error``, one byte per
+    sample): the detectors' cuts lean early (they are bounds, not estimates of the split).
+
+    >>> mean_shift_change_point([0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 1])
+    7
+    >>> mean_shift_change_point([5.0, 5.1, 4.9, 1.0, 1.2], direction="up")  # no rise: no split
+    1
+    """
+    n = len(values)
+    if n < 2:
+        return 1
+    total = float(sum(values))
+    prefix = 0.0
+    best, best_k = 0.0, 0
+    for k in range(1, n):
+        prefix += values[k - 1]
+        rise = (total - prefix) / (n - k) - prefix / k
+        if (direction == "up" and rise <= 0) or (direction == "down" and rise >= 0):
+            continue
+        score = k * (n - k) / n * rise * rise
+        if score > best:
+            best, best_k = score, k
+    return best_k + 1
+
+
+class RecentBits:
+    """The last ``capacity`` values of a 0/1 signal (``error``), one byte each, for
+    :meth:`change_point`: the least-squares refinement of a detector's estimate.
+
+    >>> bits = RecentBits(capacity=8)
+    >>> for x in [0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1]:
+    ...     bits.append(x)
+    >>> bits.values(8)
+    [0, 0, 0, 1, 0, 1, 1, 1]
+    >>> bits.change_point(n=11, since=11)  # the 1-based count where the rise began
+    7
+    """
+
+    __slots__ = ("buffer", "capacity", "count")
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self.buffer = bytearray(capacity)
+        self.count = 0
+
+    def append(self, bit: int) -> None:
+        self.buffer[self.count % self.capacity] = 1 if bit else 0
+        self.count += 1
+
+    def values(self, last: int) -> list[int]:
+        """The last ``last`` values (at most ``capacity``), oldest first."""
+        last = min(last, self.count, self.capacity)
+        end = self.count % self.capacity
+        start = (end - last) % self.capacity
+        if start < end or last == 0:
+            return list(self.buffer[start:end]) if last else []
+        return list(self.buffer[start:]) + list(self.buffer[:end])
+
+    def change_point(self, n: int, since: int) -> int:
+        """The 1-based count (of this stream, ``n`` = the latest) of the first sample after the
+        most likely rise of the mean among the last ``since`` values (those the detector read
+        since its reset; at most ``capacity``)."""
+        window = self.values(since)
+        return n - len(window) + mean_shift_change_point(window, "up")
+
+
+class SampleTrail:
+    """Event time and source of every ``every``-th sample of one stream, the last ``capacity``.
+
+    :meth:`locate` answers with the latest kept sample at or before a count, so a change point
+    read through it is at most ``every - 1`` samples early (never late). Three ``array('q')``
+    hold it: about ``24 * capacity`` bytes.
+
+    >>> trail = SampleTrail(every=4, capacity=3)
+    >>> for count in range(1, 21):
+    ...     trail.record(count, 1_700_000_000_000 + count, Source(topic="t", partition=0, offset=100 + count))
+    >>> trail.kept
+    [12, 16, 20]
+    >>> when, source = trail.locate(18)
+    >>> when.isoformat(), source.offset
+    ('2023-11-14T22:13:20.016000+00:00', 116)
+    >>> trail.locate(5) is None  # older than what is kept
+    True
+    """
+
+    __slots__ = ("capacity", "counts", "every", "offsets", "partitions", "start", "times", "topic")
+
+    def __init__(self, every: int = 16, capacity: int = 2048) -> None:
+        if every < 1 or capacity < 1:
+            raise ValueError("every and capacity must be positive")
+        self.every = every
+        self.capacity = capacity
+        self.counts = array("q")
+        self.times = array("q")
+        self.offsets = array("q")
+        self.partitions = array("q")
+        self.start = 0  # ring start once full
+        self.topic = ""
+
+    @property
+    def kept(self) -> list[int]:
+        """The counts kept, oldest first."""
+        return list(self.counts[self.start:]) + list(self.counts[: self.start])
+
+    def record(self, count: int, epoch_ms: int, source: Source) -> None:
+        """Sample ``count`` (1-based, of this stream) happened at ``epoch_ms``, read at ``source``."""
+        if count % self.every:
+            return
+        self.topic = source.topic
+        if len(self.counts) < self.capacity:
+            self.counts.append(count)
+            self.times.append(epoch_ms)
+            self.offsets.append(source.offset)
+            self.partitions.append(source.partition)
+            return
+        i = self.start
+        self.counts[i], self.times[i] = count, epoch_ms
+        self.offsets[i], self.partitions[i] = source.offset, source.partition
+        self.start = (i + 1) % self.capacity
+
+    def locate(self, count: int) -> tuple[datetime, Source] | None:
+        """(event time, source) of the latest kept sample at or before ``count``; None if older."""
+        size = len(self.counts)
+        lo, hi = 0, size  # binary search in ring order
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.counts[(self.start + mid) % size] <= count:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == 0:
+            return None
+        i = (self.start + lo - 1) % size
+        when = datetime.fromtimestamp(self.times[i] / 1000, tz=UTC)
+        return when, Source(topic=self.topic, partition=self.partitions[i], offset=self.offsets[i])
