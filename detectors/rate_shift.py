@@ -106,7 +106,7 @@ class RateShiftDetector:
 
     def _arm(self, rate: float) -> None:
         spec = self.spec
-        self.rate = min(max(rate, spec.min_rate), 0.5)
+        self.rate = min(max(rate, spec.min_rate), 1.0 - 1e-9)
         self.threshold = binomial_upcrossing_threshold(
             self.rate, window=spec.window_size, false_alarms_per_100k=spec.false_alarms_per_100k
         )

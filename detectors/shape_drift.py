@@ -112,9 +112,14 @@ class ShapeDriftDetector:
         edges = sorted({values[(i * size) // bins] for i in range(1, bins)})
         if edges and edges[0] <= values[0]:
             edges = edges[1:]  # nothing falls below the minimum: no empty first bin
+        if not edges:  # a constant reference: any other value lands in *other*
+            edges = [values[0], math.nextafter(values[0], math.inf)]
         self.edges = edges
         bounds = [-math.inf, *edges, math.inf]
-        self.labels = [f"[{_edge(lo)}, {_edge(hi)})" for lo, hi in itertools.pairwise(bounds)]
+        self.labels = [
+            f"[{_edge(lo)}, {_edge(hi)})" if _edge(lo) != _edge(hi) else f"={_edge(lo)}"
+            for lo, hi in itertools.pairwise(bounds)
+        ]
         counts: dict[str, int] = {}
         for x in values:
             label = self.labels[bisect.bisect_right(edges, x)]
