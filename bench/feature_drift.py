@@ -334,6 +334,8 @@ def peer_results(venv: Path, args: argparse.Namespace, out: Path) -> dict[str, A
         str(args.peer_replicates),
         "--samples",
         str(args.peer_samples),
+        "--stationary-replicates",
+        str(args.peer_stationary_replicates),
         "--output",
         str(out),
     ]
@@ -492,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stationary-samples", type=int, default=100_000)
     parser.add_argument("--peer-replicates", type=int, default=5)
     parser.add_argument("--peer-samples", type=int, default=100_000)
+    parser.add_argument("--peer-stationary-replicates", type=int, default=1)
     parser.add_argument("--cpu-updates", type=int, default=100_000)
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--peers-venv", type=Path, default=DEFAULT_PEERS_VENV)

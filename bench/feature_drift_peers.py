@@ -263,6 +263,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--replicates", type=int, default=5)
     parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--stationary-replicates", type=int, default=1)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     import alibi_detect
@@ -278,7 +279,7 @@ def main() -> int:
         },
         "cpu": cpu(cvm),
         "drift": drift(args.replicates, cvm),
-        "stationary": stationary(args.replicates, args.samples, cvm),
+        "stationary": stationary(args.stationary_replicates, args.samples, cvm),
         "config_cpu_s": {"alibi CVMDriftOnline": cvm.config_cpu_s},
     }
     result["description"] = (
