@@ -46,7 +46,14 @@ from typing import Any, Literal
 from pydantic import Field
 from scipy.stats import chi2
 
-from detectors.streaming import StatValue, StreamingSpec, per_test_alpha, suffix_change_start
+from detectors.streaming import (
+    LastFiring,
+    StatValue,
+    WindowTestFields,
+    count_capped,
+    per_test_alpha,
+    suffix_change_start,
+)
 
 __all__ = ["OTHER", "CategoryDriftDetector", "CategoryDriftSpec"]
 
@@ -55,14 +62,10 @@ OTHER = "(other)"
 _MAX_NAME = 64
 
 
-class CategoryDriftSpec(StreamingSpec):
+class CategoryDriftSpec(WindowTestFields):
     """Two-sample chi-square test of a sliding window's categories against a reference."""
 
     type: Literal["category_drift"] = "category_drift"
-    #: Samples counted as the reference (after the detector starts or re-baselines).
-    reference_size: int = Field(default=1000, ge=10)
-    #: Samples in the sliding window tested against the reference.
-    window_size: int = Field(default=500, ge=10)
     #: The test runs every ``stride`` samples once the window is full.
     stride: int = Field(default=50, ge=1)
     #: Categories with a bin of their own (the most frequent ones); the rest share *other*.
@@ -71,8 +74,6 @@ class CategoryDriftSpec(StreamingSpec):
     min_expected: float = Field(default=5.0, ge=0)
     #: Distinct names counted during the reference phase; later ones count as *other*.
     max_reference_categories: int = Field(default=1000, ge=1)
-    #: Expected firings per 100,000 samples of a stationary stream.
-    false_alarms_per_100k: float = Field(default=0.5, gt=0)
     #: Categories listed in the evidence (largest change of share first).
     top: int = Field(default=3, ge=1, le=20)
 
@@ -82,12 +83,10 @@ def _label(name: Any) -> str:
     return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 1] + "…"
 
 
-class CategoryDriftDetector:
+class CategoryDriftDetector(LastFiring):
     """Fires when the window's category distribution differs from the reference's."""
 
     __slots__ = (
-        "_last_lag",
-        "_last_stats",
         "counts",
         "filled",
         "index",
@@ -106,8 +105,7 @@ class CategoryDriftDetector:
 
     def __init__(self, spec: CategoryDriftSpec) -> None:
         self.spec = spec
-        self._last_lag: int | None = None
-        self._last_stats: dict[str, StatValue] = {}
+        super().__init__()
         self._restart()
 
     @classmethod
@@ -162,16 +160,10 @@ class CategoryDriftDetector:
         """Feed one category; True when this sample's test fires."""
         self.n += 1
         if not self.reference:
-            counts = self.ref_counts
-            seen = counts.get(value)
-            if seen is not None:
-                counts[value] = seen + 1
-            elif len(counts) < self.spec.max_reference_categories:
-                counts[value] = 1
-            else:
+            if not count_capped(self.ref_counts, value, self.spec.max_reference_categories):
                 self.ref_overflow += 1
             if self.n >= self.spec.reference_size:
-                self._arm(dict(counts), self.ref_overflow)
+                self._arm(dict(self.ref_counts), self.ref_overflow)
             return False
         b = self.index.get(value, self.other)
         ring = self.ring
@@ -240,8 +232,7 @@ class CategoryDriftDetector:
             stats[f"reference_share_{rank}"] = p[i]
             stats[f"recent_share_{rank}"] = q[i]
             stats[f"change_{rank}"] = q[i] - p[i]
-        self._last_stats = stats
-        self._last_lag = self._lag(p, q)
+        self._record(stats, self._lag(p, q))
         self._restart()
 
     def _lag(self, p: list[float], q: list[float]) -> int:
@@ -256,15 +247,6 @@ class CategoryDriftDetector:
         ordered = list(ring[pos:]) + list(ring[:pos])
         start = suffix_change_start([llr[b] for b in ordered], rate=0.0)
         return len(ordered) - 1 - start
-
-    def evidence(self) -> dict[str, StatValue]:
-        """The stats of the last firing (empty before any)."""
-        return dict(self._last_stats)
-
-    @property
-    def change_lag(self) -> int | None:
-        """Samples between the estimated start of the new distribution and the last firing."""
-        return self._last_lag
 
 
 def _js_distance(p: list[float], q: list[float]) -> float:

@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from detectors.rate_shift import RateShiftDetector, RateTestFields
-from detectors.streaming import StatValue, wilson_upper
+from detectors.streaming import LastFiring, StatValue, wilson_upper
 
 __all__ = [
     "MissingRateDetector",
@@ -103,15 +103,14 @@ class TypeChangeSpec(RateTestFields):
     type: Literal["type_change"] = "type_change"
 
 
-class TypeChangeDetector:
+class TypeChangeDetector(LastFiring):
     """Fires when values of an unexpected type become more frequent than in the reference."""
 
-    __slots__ = ("_last_lag", "_last_stats", "expected", "n", "observed", "rate", "spec")
+    __slots__ = ("expected", "n", "observed", "rate", "spec")
 
     def __init__(self, spec: TypeChangeSpec) -> None:
         self.spec = spec
-        self._last_lag: int | None = None
-        self._last_stats: dict[str, StatValue] = {}
+        super().__init__()
         self._restart()
 
     def _restart(self) -> None:
@@ -147,16 +146,6 @@ class TypeChangeDetector:
         for rank, (kind_, count) in enumerate(ranked, start=1):
             stats[f"observed_type_{rank}"] = kind_
             stats[f"observed_count_{rank}"] = count
-        self._last_stats = stats
-        self._last_lag = rate.change_lag
+        self._record(stats, rate.change_lag)
         self._restart()
         return True
-
-    def evidence(self) -> dict[str, StatValue]:
-        """The stats of the last firing (empty before any)."""
-        return dict(self._last_stats)
-
-    @property
-    def change_lag(self) -> int | None:
-        """Samples between the estimated start of the type change and the last firing."""
-        return self._last_lag

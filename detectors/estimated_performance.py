@@ -61,7 +61,7 @@ from pydantic import Field
 from scipy.stats import norm
 
 from detectors.performance import ThresholdWatcher
-from detectors.streaming import StatValue, StreamingSpec, per_test_alpha
+from detectors.streaming import LastFiring, StatValue, WindowTestFields, per_test_alpha
 
 __all__ = [
     "ESTIMATED_METRICS",
@@ -75,16 +75,17 @@ EstimatedMetric = Literal["accuracy", "precision", "recall", "f1"]
 ESTIMATED_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")
 
 
-class CBPESpec(StreamingSpec):
-    """Streaming CBPE: calibration, rolling window, thresholds."""
+class CBPESpec(WindowTestFields):
+    """Streaming CBPE: calibration, rolling window, thresholds.
+
+    ``window_size`` predictions make the rolling estimate (and the gap window of labelled
+    ones); the estimate after ``reference_size`` predictions is the baseline;
+    ``false_alarms_per_100k`` sets the margin below it.
+    """
 
     type: Literal["cbpe"] = "cbpe"
-    #: Predictions in the rolling estimate (and labelled predictions in the gap window).
-    window_size: int = Field(default=500, ge=10)
     #: The estimate is refreshed every ``stride`` predictions once the window is full.
     stride: int = Field(default=25, ge=1)
-    #: Predictions whose estimate is the baseline the thresholds are relative to.
-    reference_size: int = Field(default=1000, ge=10)
     #: Equal-width score bins of the calibration.
     calibration_bins: int = Field(default=20, ge=1, le=1000)
     #: Labelled pairs the calibration remembers (the most recent).
@@ -97,8 +98,6 @@ class CBPESpec(StreamingSpec):
     thresholds: dict[EstimatedMetric, float] = Field(default_factory=dict)
     #: The margin below the baseline is at least this.
     min_drop: float = Field(default=0.02, ge=0)
-    #: Expected firings per 100,000 predictions of a stationary stream (sets the margin).
-    false_alarms_per_100k: float = Field(default=0.5, gt=0)
 
 
 def confusion_metrics(
@@ -221,11 +220,10 @@ def _noise(columns: np.ndarray, metric: str) -> float:
     return math.sqrt(max(float(grad @ cov @ grad), 0.0))
 
 
-class EstimatedPerformance:
+class EstimatedPerformance(LastFiring):
     """Rolling CBPE estimate with threshold firing and the estimated-vs-realized gap."""
 
     __slots__ = (
-        "_last_stats",
         "baseline",
         "breached",
         "calibration",
@@ -247,6 +245,7 @@ class EstimatedPerformance:
     )
 
     def __init__(self, spec: CBPESpec) -> None:
+        super().__init__()
         self.spec = spec
         self.calibration = ScoreCalibration(
             bins=spec.calibration_bins, window=spec.calibration_window, prior=spec.calibration_prior
@@ -263,7 +262,6 @@ class EstimatedPerformance:
         self.margins: dict[str, float] = {}
         self.watchers: dict[str, ThresholdWatcher] = {}
         self.breached: list[str] = []
-        self._last_stats: dict[str, StatValue] = {}
         self.gap_probs = array("d", [0.0]) * size
         self.gap_predicted = bytearray(size)
         self.gap_labels = bytearray(size)
@@ -309,7 +307,7 @@ class EstimatedPerformance:
         if not self.breached:
             return False
         metric = self.breached[0]
-        self._last_stats = {
+        stats: dict[str, StatValue] = {
             "metric": metric,
             "estimate": self.estimates[metric],
             "threshold": self.watchers[metric].threshold,
@@ -319,6 +317,7 @@ class EstimatedPerformance:
             "calibration_labels": self.calibration.labelled,
             **{f"estimated_{name}": value for name, value in self.estimates.items()},
         }
+        self._record(stats, None)  # a threshold crossing has no change point of its own
         return True
 
     def _arm(self, columns: np.ndarray) -> None:
@@ -356,12 +355,3 @@ class EstimatedPerformance:
         estimated = _metrics_of_means(_totals(p, yhat).mean(axis=0))
         realized = _metrics_of_means(_totals(y, yhat).mean(axis=0))
         return {name: estimated[name] - realized[name] for name in ESTIMATED_METRICS}
-
-    def evidence(self) -> dict[str, StatValue]:
-        """The stats of the last firing (empty before any)."""
-        return dict(self._last_stats)
-
-    @property
-    def change_lag(self) -> int | None:
-        """Not estimated: a performance threshold has no change point of its own."""
-        return None

@@ -45,7 +45,7 @@ import numpy as np
 from pydantic import Field
 
 from detectors.rate_shift import RateShiftDetector, RateTestFields
-from detectors.streaming import StatValue, wilson_upper
+from detectors.streaming import LastFiring, wilson_upper
 
 __all__ = ["JointDriftDetector", "JointDriftSpec"]
 
@@ -71,12 +71,10 @@ def _numeric(value: Any) -> bool:
     return (cls is float and value == value) or cls is int
 
 
-class JointDriftDetector:
+class JointDriftDetector(LastFiring):
     """Fires when rows stop fitting the reference's correlation structure."""
 
     __slots__ = (
-        "_last_lag",
-        "_last_stats",
         "components",
         "error_threshold",
         "fallback",
@@ -96,8 +94,7 @@ class JointDriftDetector:
         """``features``: the names to watch; None takes the numeric ones of the first row."""
         self.spec = spec
         self.names: list[str] | None = list(features)[: spec.max_features] if features else None
-        self._last_lag: int | None = None
-        self._last_stats: dict[str, StatValue] = {}
+        super().__init__()
         self._restart()
 
     def _restart(self) -> None:
@@ -199,15 +196,5 @@ class JointDriftDetector:
         for rank, i in enumerate(listed, start=1):
             stats[f"feature_{rank}"] = names[int(i)]
             stats[f"residual_ratio_{rank}"] = float(ratio[int(i)])
-        self._last_stats = stats
-        self._last_lag = rate.change_lag
+        self._record(stats, rate.change_lag)
         self._restart()
-
-    def evidence(self) -> dict[str, StatValue]:
-        """The stats of the last firing (empty before any)."""
-        return dict(self._last_stats)
-
-    @property
-    def change_lag(self) -> int | None:
-        """Rows between the estimated start of the new structure and the last firing."""
-        return self._last_lag

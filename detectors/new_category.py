@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from detectors.rate_shift import RateShiftDetector, RateTestFields
-from detectors.streaming import StatValue, wilson_upper
+from detectors.streaming import LastFiring, count_capped, wilson_upper
 
 __all__ = ["NewCategoryDetector", "NewCategorySpec"]
 
@@ -48,15 +48,14 @@ class NewCategorySpec(RateTestFields):
     top: int = Field(default=3, ge=1, le=20)
 
 
-class NewCategoryDetector:
+class NewCategoryDetector(LastFiring):
     """Fires when values unseen in the reference become frequent."""
 
-    __slots__ = ("_last_lag", "_last_stats", "known", "n", "new", "overflow", "rate", "spec")
+    __slots__ = ("known", "n", "new", "overflow", "rate", "spec")
 
     def __init__(self, spec: NewCategorySpec) -> None:
         self.spec = spec
-        self._last_lag: int | None = None
-        self._last_stats: dict[str, StatValue] = {}
+        super().__init__()
         self._restart()
 
     def _restart(self) -> None:
@@ -72,12 +71,7 @@ class NewCategoryDetector:
         rate = self.rate
         known = self.known
         if rate is None:
-            seen = known.get(value)
-            if seen is not None:
-                known[value] = seen + 1
-            elif len(known) < self.spec.max_known:
-                known[value] = 1
-            else:
+            if not count_capped(known, value, self.spec.max_known):
                 self.overflow += 1
             if self.n >= self.spec.reference_size:
                 singletons = sum(1 for count in known.values() if count == 1)
@@ -86,12 +80,7 @@ class NewCategoryDetector:
             return False
         if value in known:
             return rate.update(False)
-        new = self.new
-        count = new.get(value)
-        if count is not None:
-            new[value] = count + 1
-        elif len(new) < 4 * self.spec.top:
-            new[value] = 1
+        count_capped(self.new, value, 4 * self.spec.top)
         if not rate.update(True):
             return False
         self._fire(rate)
@@ -105,15 +94,5 @@ class NewCategoryDetector:
             text = name if isinstance(name, str) else repr(name)
             stats[f"new_category_{rank}"] = text[:_MAX_NAME]
             stats[f"new_count_{rank}"] = count
-        self._last_stats = stats
-        self._last_lag = rate.change_lag
+        self._record(stats, rate.change_lag)
         self._restart()
-
-    def evidence(self) -> dict[str, StatValue]:
-        """The stats of the last firing (empty before any)."""
-        return dict(self._last_stats)
-
-    @property
-    def change_lag(self) -> int | None:
-        """Samples between the estimated start of the new names and the last firing."""
-        return self._last_lag

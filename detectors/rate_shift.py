@@ -33,8 +33,9 @@ from typing import Literal
 from pydantic import Field
 
 from detectors.streaming import (
+    LastFiring,
     StatValue,
-    StreamingSpec,
+    WindowTestFields,
     binomial_upcrossing_threshold,
     suffix_change_start,
     wilson_upper,
@@ -43,18 +44,12 @@ from detectors.streaming import (
 __all__ = ["RateShiftDetector", "RateShiftSpec", "RateTestFields"]
 
 
-class RateTestFields(StreamingSpec):
+class RateTestFields(WindowTestFields):
     """The settings of a windowed rate test, shared by every spec built on it."""
 
-    #: Samples whose hit rate is the reference (after the detector starts or re-baselines).
-    reference_size: int = Field(default=1000, ge=10)
-    #: Samples in the sliding window compared with the reference rate.
-    window_size: int = Field(default=500, ge=10)
     #: The reference rate is at least this (a stream with no hits in its reference would
     #: otherwise fire on its first few).
     min_rate: float = Field(default=0.005, gt=0, lt=1)
-    #: Expected firings per 100,000 samples of a stationary stream.
-    false_alarms_per_100k: float = Field(default=0.5, gt=0)
 
     def rate_spec(self) -> RateShiftSpec:
         """These settings as the spec of the rate test itself."""
@@ -67,13 +62,11 @@ class RateShiftSpec(RateTestFields):
     type: Literal["rate_shift"] = "rate_shift"
 
 
-class RateShiftDetector:
+class RateShiftDetector(LastFiring):
     """Fires when the recent rate of hits rises above the reference rate."""
 
     __slots__ = (
         "_given_rate",
-        "_last_lag",
-        "_last_stats",
         "count",
         "n",
         "pos",
@@ -88,8 +81,7 @@ class RateShiftDetector:
         """``reference_rate`` skips the reference phase (the caller's upper bound of the rate)."""
         self.spec = spec
         self._given_rate = reference_rate
-        self._last_lag: int | None = None
-        self._last_stats: dict[str, StatValue] = {}
+        super().__init__()
         self._restart()
 
     def _restart(self) -> None:
@@ -149,8 +141,7 @@ class RateShiftDetector:
         )
         recent = window[len(window) - filled :] if filled > 0 else window
         start = suffix_change_start(recent, rate=self.rate)
-        self._last_lag = len(recent) - 1 - start
-        self._last_stats = {
+        stats: dict[str, StatValue] = {
             "window_count": self.count,
             "window_size": self.spec.window_size,
             "recent_rate": self.count / self.spec.window_size,
@@ -158,13 +149,5 @@ class RateShiftDetector:
             "threshold_count": self.threshold,
             "false_alarms_per_100k": self.spec.false_alarms_per_100k,
         }
+        self._record(stats, len(recent) - 1 - start)
         self._restart()
-
-    def evidence(self) -> dict[str, StatValue]:
-        """The stats of the last firing (empty before any)."""
-        return dict(self._last_stats)
-
-    @property
-    def change_lag(self) -> int | None:
-        """Samples between the estimated start of the higher rate and the last firing."""
-        return self._last_lag

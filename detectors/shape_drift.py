@@ -38,21 +38,20 @@ from typing import Literal
 from pydantic import Field
 
 from detectors.category_drift import CategoryDriftDetector, CategoryDriftSpec
-from detectors.streaming import StatValue, StreamingSpec
+from detectors.streaming import LastFiring, WindowTestFields
 
 __all__ = ["ShapeDriftDetector", "ShapeDriftSpec"]
 
 
-class ShapeDriftSpec(StreamingSpec):
+class ShapeDriftSpec(WindowTestFields):
     """The categorical test on the reference's quantile bins of a numeric feature."""
 
     type: Literal["shape_drift"] = "shape_drift"
     #: Equiprobable bins from the reference's quantiles (ties merge bins).
     bins: int = Field(default=10, ge=2, le=100)
-    reference_size: int = Field(default=1000, ge=10)
-    window_size: int = Field(default=500, ge=10)
+    #: The test runs every ``stride`` samples once the window is full.
     stride: int = Field(default=50, ge=1)
-    false_alarms_per_100k: float = Field(default=0.5, gt=0)
+    #: Bins listed in the evidence (largest change of share first).
     top: int = Field(default=3, ge=1, le=20)
 
     def category_spec(self) -> CategoryDriftSpec:
@@ -72,12 +71,10 @@ def _edge(x: float) -> str:
     return f"{x:.3g}" if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
-class ShapeDriftDetector:
+class ShapeDriftDetector(LastFiring):
     """Fires when the window's distribution over the reference's quantile bins changes."""
 
     __slots__ = (
-        "_last_lag",
-        "_last_stats",
         "edges",
         "labels",
         "n",
@@ -91,8 +88,7 @@ class ShapeDriftDetector:
 
     def __init__(self, spec: ShapeDriftSpec) -> None:
         self.spec = spec
-        self._last_lag: int | None = None
-        self._last_stats: dict[str, StatValue] = {}
+        super().__init__()
         self._restart()
 
     def _restart(self) -> None:
@@ -163,15 +159,5 @@ class ShapeDriftDetector:
                 "bins": len(self.labels),
             }
         )
-        self._last_stats = stats
-        self._last_lag = test.change_lag
+        self._record(stats, test.change_lag)
         self._restart()
-
-    def evidence(self) -> dict[str, StatValue]:
-        """The stats of the last firing (empty before any)."""
-        return dict(self._last_stats)
-
-    @property
-    def change_lag(self) -> int | None:
-        """Samples between the estimated start of the new shape and the last firing."""
-        return self._last_lag

@@ -44,10 +44,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "REFERENCE_Z",
+    "LastFiring",
     "StatValue",
     "StreamingDetector",
     "StreamingSpec",
+    "WindowTestFields",
     "binomial_upcrossing_threshold",
+    "count_capped",
     "per_test_alpha",
     "suffix_change_start",
     "wilson_upper",
@@ -91,6 +94,57 @@ class StreamingSpec(BaseModel):
     @property
     def label(self) -> str:
         return self.name or str(getattr(self, "type"))  # noqa: B009
+
+
+class WindowTestFields(StreamingSpec):
+    """The settings every reference-vs-window test has."""
+
+    #: Samples that make the reference (after the detector starts or re-baselines).
+    reference_size: int = Field(default=1000, ge=10)
+    #: Samples in the sliding window compared with the reference.
+    window_size: int = Field(default=500, ge=10)
+    #: Expected firings per 100,000 samples of a stationary stream.
+    false_alarms_per_100k: float = Field(default=0.5, gt=0)
+
+
+def count_capped(counts: dict[Any, int], key: Any, cap: int) -> bool:
+    """Count ``key`` in ``counts`` unless it is new and ``counts`` holds ``cap`` keys already.
+
+    >>> counts = {"a": 1}
+    >>> count_capped(counts, "a", 1), count_capped(counts, "b", 1), counts
+    (True, False, {'a': 2})
+    """
+    seen = counts.get(key)
+    if seen is not None:
+        counts[key] = seen + 1
+        return True
+    if len(counts) < cap:
+        counts[key] = 1
+        return True
+    return False
+
+
+class LastFiring:
+    """The evidence and change lag of a detector's last firing, as every detector reports them."""
+
+    __slots__ = ("_last_lag", "_last_stats")
+
+    def __init__(self) -> None:
+        self._last_lag: int | None = None
+        self._last_stats: dict[str, StatValue] = {}
+
+    def _record(self, stats: dict[str, StatValue], lag: int | None) -> None:
+        self._last_stats = stats
+        self._last_lag = lag
+
+    def evidence(self) -> dict[str, StatValue]:
+        """The stats of the last firing (empty before any)."""
+        return dict(self._last_stats)
+
+    @property
+    def change_lag(self) -> int | None:
+        """Samples between the estimated start of the new regime and the last firing."""
+        return self._last_lag
 
 
 def per_test_alpha(false_alarms_per_100k: float, *, stride: int) -> float:
