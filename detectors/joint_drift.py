@@ -38,6 +38,7 @@ numeric features there is no joint structure: the detector never fires.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -99,7 +100,7 @@ class JointDriftDetector(LastFiring):
 
     def _restart(self) -> None:
         self.n = 0
-        self.rows: list[list[float]] = []
+        self.rows: array[float] = array("d")  # the reference rows, flat
         self.rate: RateShiftDetector | None = None
         self.components = 0
         self.error_threshold = 0.0
@@ -125,7 +126,7 @@ class JointDriftDetector(LastFiring):
         self.n += 1
         rate = self.rate
         if rate is None:
-            self.rows.append(self._vector(row, [float("nan")] * len(self.names)))
+            self.rows.extend(self._vector(row, [float("nan")] * len(self.names)))
             if self.n >= self.spec.reference_size:
                 self._arm()
             return False
@@ -142,8 +143,8 @@ class JointDriftDetector(LastFiring):
         return True
 
     def _arm(self) -> None:
-        x = np.array(self.rows, dtype=float)
-        self.rows = []
+        x = np.array(self.rows, dtype=float).reshape(self.n, -1)
+        self.rows = array("d")
         d = x.shape[1]
         if d < 2:
             self.rate = RateShiftDetector(self.spec.rate_spec(), reference_rate=0.5)
