@@ -52,6 +52,13 @@ class _Source(msgspec.Struct):
     offset: int
 
 
+class _ChangePoint(msgspec.Struct):
+    at: str
+    source: _Source | None
+    samples: int
+    estimator: str
+
+
 class _DriftEventJSON(msgspec.Struct):
     """:class:`~detectors.contracts.DriftEvent`'s JSON layout."""
 
@@ -69,6 +76,7 @@ class _DriftEventJSON(msgspec.Struct):
     samples_seen: int
     stats: dict[str, Any]
     source: _Source
+    change_point: _ChangePoint | None
 
 
 def drift_event_json(event: DriftEvent) -> bytes:
@@ -81,4 +89,15 @@ def drift_event_json(event: DriftEvent) -> bytes:
         format_timestamp(f["detected_at"]), format_timestamp(f["published_at"]),
         f["samples_seen"], f["stats"],
         _Source(source["topic"], source["partition"], source["offset"]),
+        _change_point(f["change_point"]),
     ))
+
+
+def _change_point(point: Any) -> _ChangePoint | None:
+    if point is None:
+        return None
+    where = point.source
+    return _ChangePoint(
+        format_timestamp(point.at),
+        None if where is None else _Source(where.topic, where.partition, where.offset),
+        point.samples, point.estimator)

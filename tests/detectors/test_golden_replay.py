@@ -4,7 +4,8 @@ The stream (:mod:`golden_stream`) and the outputs it gave before the hot-path wo
 in under ``tests/detectors/golden/``: drift events and labelled records byte for byte (ids,
 stats and timestamps included; ``published_at`` from a fixed clock), and every rejection
 (line, reason, message). Any change to decoding, joining, detection, the alert lifecycle or
-output encoding that shows in the outputs fails here.
+output encoding that shows in the outputs fails here. The one change since: drift events carry
+the additive ``change_point`` field (``null`` where no estimate is wired; issue 12).
 """
 
 from __future__ import annotations

@@ -24,7 +24,12 @@ _time = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1,
        segment=st.one_of(st.none(), st.text(max_size=6)), signal=_name, detector=_name,
        detected_at=_time, published_at=_time, samples_seen=st.integers(0, 2**40),
        stats=st.dictionaries(st.text(max_size=8), _stat, max_size=6),
-       topic=st.text(max_size=10), partition=st.integers(0, 2**31), offset=st.integers(0, 2**62))
+       topic=st.text(max_size=10), partition=st.integers(0, 2**31), offset=st.integers(0, 2**62),
+       change_point=st.one_of(st.none(), st.fixed_dictionaries({
+           "at": _time, "samples": st.integers(1, 2**40), "estimator": _name,
+           "source": st.one_of(st.none(), st.fixed_dictionaries({
+               "topic": st.text(max_size=10), "partition": st.integers(0, 2**31),
+               "offset": st.integers(0, 2**62)}))})))
 def test_drift_event_json_is_the_models(**fields: object) -> None:
     source = {k: fields.pop(k) for k in ("topic", "partition", "offset")}
     event = DriftEvent.model_validate({**fields, "source": source})
