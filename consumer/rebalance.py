@@ -213,6 +213,8 @@ class PartitionOwner:
         start = [TopicPartition(topic, p, task.positions.get(topic,
                                                              task.committed.get(topic, self._reset)))
                  for p, task in sorted(self.tasks.items()) for topic in self.inputs]
+        if not start:  # nothing owned (an assign() now would answer a pending rebalance)
+            return
         consumer.assign(start)
         log.info("fetching %s again from %s", self.inputs,
                  {f"{tp.topic}[{tp.partition}]": tp.offset for tp in start})
