@@ -48,6 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
+#: Seconds without the consumer's committed offsets moving before the backlog phase gives up.
+STALL_S = 180
 
 
 def proc_sample(pid: int) -> tuple[float, int, int]:
@@ -222,11 +224,17 @@ def run(bootstrap: str, args: argparse.Namespace, workdir: Path) -> dict[str, An
             time.sleep(0.1)
         began = time.monotonic()
         cpu0, rss_ready, _ = proc_sample(proc.pid)
+        progress = (-1, time.monotonic())  # committed offsets, and when they last moved
         while True:
             assert proc.poll() is None, (workdir / "consumer.log").read_text()[-2000:]
             done, end = committed_to_end(bootstrap, config["consumer"]["group_id"], inputs)
             if end and done >= end:
                 break
+            if done != progress[0]:
+                progress = (done, time.monotonic())
+            assert time.monotonic() - progress[1] < STALL_S, (
+                f"committed offsets stuck at {done} of {end} for {STALL_S} s:\n"
+                + (workdir / "consumer.log").read_text()[-3000:])
             time.sleep(0.5)
         drain_s = time.monotonic() - began
         cpu1, rss_after_backlog, hwm_backlog = proc_sample(proc.pid)

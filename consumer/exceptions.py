@@ -19,6 +19,8 @@ the package that raises it; imports flow retrain_worker → consumer → detecto
     │   ├── ShutdownTimeoutError           SIGTERM/SIGINT not done within its bound exit 5
     │   ├── ClientStuckError               a Kafka client call blocked far past
     │   │                                  its timeout                              exit 7
+    │   ├── InputTruncatedError            an input partition ends before the
+    │   │                                  consumer's position (log truncated)      exit 8
     │   └── TransactionError               a Kafka transaction failed
     │       ├── AbortableTransactionError  abort, rewind to the committed offsets, reload
     │       │                              state; go on (never ends the process)
@@ -88,6 +90,13 @@ class ClientStuckError(ServiceError):
     exit_code = 7
 
 
+class InputTruncatedError(ServiceError):
+    """An input partition's log now ends before the consumer's position: records it processed
+    are gone (:mod:`consumer.offset_reset`); the operator resets the group's offsets."""
+
+    exit_code = 8
+
+
 class TransactionError(ServiceError):
     """A Kafka transaction could not be committed."""
 
@@ -109,6 +118,7 @@ __all__ = [
     "ConfigError",
     "DriftlineError",
     "FatalTransactionError",
+    "InputTruncatedError",
     "ServiceError",
     "ShutdownTimeoutError",
     "SnapshotError",

@@ -229,6 +229,10 @@ class Metrics:
             "driftline_consumer_replayed_records",
             "Input records replayed into restored state (checkpoint to committed offsets).",
             registry=r)
+        self.skipped_records = Counter(
+            "driftline_consumer_skipped_records",
+            "Input records deleted by the broker (retention, DeleteRecords) before the consumer "
+            "read them; it went on at the log start.", ["topic", "partition"], registry=r)
         self.snapshots = Counter(
             "driftline_consumer_state_snapshots", "State snapshots written to the state topic.",
             registry=r)

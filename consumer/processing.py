@@ -37,6 +37,7 @@ from consumer.config import TopicNames
 from consumer.dead_letter import DeadLetterContext, fit_dead_letter
 from consumer.health import HealthState
 from consumer.metrics import Metrics
+from consumer.offset_reset import OffsetResets
 from consumer.partition import PartitionTask
 from consumer.topics import MAX_RECORD_BYTES
 from consumer.transactions import Transactor
@@ -52,8 +53,10 @@ class BatchProcessor:
     """Decodes, detects and produces (module docstring); one per service process."""
 
     def __init__(self, *, decoder: Decoder, tx: Transactor, topics: TopicNames,
-                 metrics: Metrics, health: HealthState) -> None:
+                 metrics: Metrics, health: HealthState,
+                 offset_resets: OffsetResets | None = None) -> None:
         self._decoder = decoder
+        self._offset_resets = offset_resets
         self._tx = tx
         self._topics = topics
         self._metrics = metrics
@@ -216,6 +219,9 @@ class BatchProcessor:
         err = msg.error()
         assert err is not None
         if err.code() == KafkaError._PARTITION_EOF:
+            return
+        if err.code() == KafkaError._AUTO_OFFSET_RESET and self._offset_resets is not None:
+            self._offset_resets.note(msg)  # resolved after the batch (consumer.offset_reset)
             return
         if err.code() in BROKER_DOWN_CODES:
             self._health.broker_down()

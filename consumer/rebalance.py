@@ -203,6 +203,22 @@ class PartitionOwner:
                 start.append(TopicPartition(topic, p, committed.get(topic, self._reset)))
         return start
 
+    def restart_fetch(self, consumer: Any) -> None:
+        """Fetch every owned partition again from its task's position (the next record to
+        process; where none yet, the committed offset or the new group's start): after
+        :mod:`consumer.offset_reset` moved positions. librdkafka refuses ``seek()`` on a partition
+        whose fetch stopped (``auto.offset.reset=error``), and the eager protocol changes an
+        assignment only through ``assign()``: the whole assignment is assigned again. Records
+        fetched but not yet delivered are fetched again; none was processed."""
+        start = [TopicPartition(topic, p, task.positions.get(topic,
+                                                             task.committed.get(topic, self._reset)))
+                 for p, task in sorted(self.tasks.items()) for topic in self.inputs]
+        if not start:  # nothing owned (an assign() now would answer a pending rebalance)
+            return
+        consumer.assign(start)
+        log.info("fetching %s again from %s", self.inputs,
+                 {f"{tp.topic}[{tp.partition}]": tp.offset for tp in start})
+
     def rewind(self, consumer: Any) -> None:
         """After an abort: every owned partition back to its committed offsets and state."""
         numbers = sorted(self.tasks)

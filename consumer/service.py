@@ -11,6 +11,10 @@ Contract:
 * Partitions, their state and every commit or abort belong to the rebalance owner
   (:class:`~consumer.rebalance.PartitionOwner`); an abortable error rewinds to the committed
   offsets and state; a fatal or fenced producer logs one line and exits 6.
+* ``auto.offset.reset=error``: a fetch position the broker no longer has is decided by
+  :mod:`consumer.offset_reset` after the batch (records deleted before they were read: counted,
+  logged, go on at the log start; log truncated below the position: exit 8), never moved
+  silently by librdkafka.
 * SIGTERM/SIGINT: finish the batch, commit, close, exit 0, all within
   ``consumer.shutdown_timeout_s`` (else exit 5). No broker for ``consumer.broker_timeout_s``:
   ``/healthz`` reports it meanwhile, then exit 3. Exit codes: :mod:`consumer.exceptions`.
@@ -41,6 +45,7 @@ from consumer.exceptions import (
 from consumer.gauges import GaugeRefresher
 from consumer.health import HealthServer, HealthState
 from consumer.metrics import Metrics
+from consumer.offset_reset import OffsetResets
 from consumer.partition import PipelineFactory
 from consumer.process import exit_after, exit_on_stuck, install_stop_signals
 from consumer.processing import BatchProcessor
@@ -109,6 +114,7 @@ class ConsumerService:
         self._policy: CommitPolicy | None = None
         self._owner: PartitionOwner | None = None
         self._processor: BatchProcessor | None = None
+        self._offset_resets = OffsetResets(self.metrics)
 
     # -- client configuration --------------------------------------------------------------------
 
@@ -133,7 +139,10 @@ class ConsumerService:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "isolation.level": "read_committed",
-            "auto.offset.reset": self.settings.auto_offset_reset,
+            # Start offsets are explicit (committed, or consumer.auto_offset_reset for a new
+            # group: PartitionOwner.load); a position the broker no longer has is reported, not
+            # silently moved to the log start or end: consumer.offset_reset decides.
+            "auto.offset.reset": "error",
             **self.settings.consumer_properties,
         }
 
@@ -242,7 +251,8 @@ class ConsumerService:
             health=self.health, revoke_timeout_s=self.settings.revoke_timeout_s,
             auto_offset_reset=self.settings.auto_offset_reset)
         self._processor = BatchProcessor(decoder=self._decoder, tx=self._tx, topics=self.topics,
-                                         metrics=self.metrics, health=self.health)
+                                         metrics=self.metrics, health=self.health,
+                                         offset_resets=self._offset_resets)
 
     def _subscribe(self) -> None:
         assert self._owner is not None and self._tx is not None
@@ -271,6 +281,8 @@ class ConsumerService:
                     log.warning("transaction aborted: %s; rewinding to the committed offsets", exc)
                     owner.recover(consumer)
                     continue
+            if self._offset_resets.pending and self._offset_resets.resolve(consumer, owner.tasks):
+                owner.restart_fetch(consumer)  # after the batch: the positions are up to date
             if policy.due() and owner.commit(consumer):
                 self.health.broker_up()
             self._check_broker(received > 0)

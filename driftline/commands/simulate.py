@@ -3,9 +3,12 @@
 Events come from :func:`driftline.dev.simulator.simulate`, in event-time order. Without
 ``--bootstrap-servers`` (or ``--config``) they are written as JSON lines to ``--output`` (stdout
 by default); with them they are produced to the predictions and labels topics of the config file
-(key = ``model_id``, Kafka timestamp = event time). ``--realtime`` paces the output at the
-event-time rate on the wall clock (and starts simulated time now), which is how a live demo feeds
-a running consumer.
+(key = ``model_id``, Kafka timestamp = event time), and simulated time *ends* now (the last
+prediction): a broker deletes records older than the topic's ``retention.ms`` by their timestamps
+at its next retention check, whatever their offsets, so a stream stamped in the past vanished
+under the consumer reading it (JSONL keeps the fixed default start, 2024-01-01, reproducible).
+``--realtime`` paces the output at the event-time rate on the wall clock (and starts simulated
+time now), which is how a live demo feeds a running consumer.
 
 A drift is written ``KIND:key=value,...`` with the fields of :class:`~driftline.dev.simulator.Drift`:
 
@@ -166,8 +169,24 @@ def _produce(events: Iterable[Prediction | Label], args: argparse.Namespace) -> 
     return count
 
 
+def start_ms_for(args: argparse.Namespace, now_ms: int) -> int | None:
+    """Where simulated time starts (module docstring); None: the scenario's default.
+
+    >>> args = argparse.Namespace(realtime=False, bootstrap_servers=None, config="d.yaml",
+    ...                           samples=20_000, rate=50.0)
+    >>> start_ms_for(args, now_ms=1_800_000_000_000)  # 400 s of predictions, ending now
+    1799999600020
+    >>> start_ms_for(argparse.Namespace(**{**vars(args), "config": None}), 1_800_000_000_000)
+    """
+    if args.realtime:
+        return now_ms
+    if (args.bootstrap_servers or args.config) and args.rate > 0:  # (rate <= 0: refused later)
+        return now_ms - round(max(args.samples - 1, 0) * 1000.0 / args.rate)
+    return None
+
+
 def _handle(args: argparse.Namespace) -> int:
-    start_ms = round(time.time() * 1000) if args.realtime else None
+    start_ms = start_ms_for(args, round(time.time() * 1000))
     try:
         scenario = scenario_from_args(args, start_ms)
     except ValueError as exc:

@@ -205,3 +205,22 @@ def test_a_frozen_owner_commits_nothing() -> None:
     assert s.owner.commit(s.consumer) is False
     s.revoke(0)
     assert s.sent_offsets() == [] and not s.owner.tasks
+
+
+def test_restart_fetch_assigns_every_owned_partition_again_at_its_tasks_position() -> None:
+    """After consumer.offset_reset moved a position (librdkafka refuses seek() on a partition
+    whose fetch stopped): the whole assignment again, each topic at its task's next offset, the
+    committed offset where nothing was read yet."""
+    s = Setup(committed=42)
+    s.assign(0, 1)
+    s.owner.tasks[0].positions["preds"] = 24061
+    s.owner.tasks[1].positions.pop("labels")
+    s.owner.tasks[1].committed.pop("labels")
+    s.calls.clear()
+    s.owner.restart_fetch(s.consumer)
+    assert s.calls == [("assign", [("preds", 0, 24061), ("labels", 0, 42), ("preds", 1, 42),
+                                   ("labels", 1, -2)])]
+    s.revoke(0, 1)
+    s.calls.clear()
+    s.owner.restart_fetch(s.consumer)  # nothing owned: no assign() that would answer a rebalance
+    assert s.calls == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def test_produces_to_the_configured_topics(kafka_conf: dict[str, str], topic_nam
                                            tmp_path: Path) -> None:
     config = tmp_path / "driftline.yaml"
     config.write_text(f"topics:\n  predictions: {topic_names.predictions}\n  labels: {topic_names.labels}\n")
+    began_ms = time.time() * 1000
     code = main(["simulate", "--config", str(config), "--bootstrap-servers", kafka_conf["bootstrap.servers"],
                  "--models", "m1,m2", "--samples", "50", "--label-delay", "0.5"])
     assert code == 0
@@ -71,4 +73,8 @@ def test_produces_to_the_configured_topics(kafka_conf: dict[str, str], topic_nam
     finally:
         consumer.close()
     assert [type(e) for e in received[topic_names.predictions]] == [Prediction] * 100
+    # Stamped so that the stream ends now: the topic's retention.ms (7 days) keeps them. With
+    # the 2024 default the broker's retention check deleted them under a running consumer.
+    last = max(e.timestamp.timestamp() * 1000 for e in received[topic_names.predictions])
+    assert began_ms - 1000 <= last <= time.time() * 1000
     assert [type(e) for e in received[topic_names.labels]] == [Label] * 100
