@@ -74,10 +74,9 @@ class GaugeRefresher:
         m = self._metrics
         pending = tracked = 0
         for task in tasks:
-            pipeline: Any = task.pipeline
-            c = pipeline.counters
+            view = task.pipeline.counter_view()
             part = str(task.partition)
-            for name, value in pipeline_counts(pipeline).items():
+            for name, value in pipeline_counts(view).items():
                 if name == "processed":
                     continue  # folded in per batch
                 delta = value - task.reported.get(name, 0)
@@ -90,15 +89,13 @@ class GaugeRefresher:
                     m.suppressed.labels(name.removeprefix("suppressed_")).inc(delta)
                 else:
                     m.labels.labels(name).inc(delta)
-            m.waiting_labels.labels(part).set(c.waiting)
-            pending += c.pending + c.waiting
-            tracked += len(pipeline.keys())
+            m.waiting_labels.labels(part).set(view.waiting)
+            pending += view.pending + view.waiting
+            tracked += view.tracked_keys
         if now - self._last_gauge_refresh >= self._settings.model_gauges_interval_s:
             self._last_gauge_refresh = now
-            pipelines = [task.pipeline for task in tasks]
-            m.refresh_rolling_metrics(pipelines)
-            if self._settings.detector_statistics:
-                m.refresh_detector_statistics(pipelines)
+            m.refresh_key_gauges([task.pipeline for task in tasks],
+                                 detector_statistics=self._settings.detector_statistics)
         m.pending_joins.set(pending)
         m.tracked_keys.set(tracked)
 

@@ -37,7 +37,6 @@ Contract:
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -45,8 +44,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-from detectors.river_detectors import evidence
 
 _FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SLOW_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -273,58 +270,26 @@ class Metrics:
         self.label_delay.observe(
             record.model_id, (record.labelled_at - record.predicted_at).total_seconds())
 
-    def refresh_rolling_metrics(self, pipelines: Iterable[Any]) -> None:
-        """Set ``driftline_rolling_metric`` from every tracked key's full window (read-only).
-
-        Series of keys no longer tracked, or whose window is not full, are removed.
-        """
-        values: dict[tuple[str, ...], float] = {}
-        for model_id, version, seg, monitor in _tracked_monitors(pipelines):
-            windows = ((getattr(monitor, "class_window", None), _CLASSIFICATION_METRICS),
-                       (getattr(monitor, "reg_window", None), ("mae",)))
-            for window, names in windows:
-                if window is None or not window.full:
-                    continue
-                for name in names:
-                    value = window.metric(name)
-                    if not math.isnan(value):
-                        values[(model_id, version, seg, name)] = value
-        self.rolling_metric.replace(values)
-
-    def refresh_detector_statistics(self, pipelines: Iterable[Any]) -> None:
-        """Set ``driftline_detector_statistic`` from every tracked key's detectors (read-only).
-
-        Reads the watcher groups directly (not ``monitor.watchers()``, which syncs counts) and
-        each River detector's evidence; non-numeric or missing values are skipped. Series of
-        keys, watchers or statistics no longer present are removed.
-        """
-        values: dict[tuple[str, ...], float] = {}
-        for model_id, version, seg, monitor in _tracked_monitors(pipelines):
-            for w in _key_watchers(monitor):
-                for stat, value in evidence(w.spec, w.detector).items():
-                    if isinstance(value, bool) or not isinstance(value, int | float):
-                        continue
-                    if math.isfinite(value):
-                        values[(model_id, version, seg, w.signal, w.label, stat)] = value
-        self.detector_statistic.replace(values)
-
-
-def _tracked_monitors(pipelines: Iterable[Any]) -> Iterator[tuple[str, str, str, Any]]:
-    """``(model_id, model_version, segment or "", monitor)`` of every tracked key."""
-    for pipeline in pipelines:
-        for model_id, version, segment in pipeline.keys():  # noqa: SIM118
-            monitor = pipeline.monitor(model_id, version, segment)
-            if monitor is not None:
-                yield model_id, version, segment or "", monitor
-
-
-def _key_watchers(monitor: Any) -> Iterator[Any]:
-    """A key's detector watchers (score, features, error, residual), without touching them."""
-    yield from getattr(monitor, "score", None) or ()
-    for group in (getattr(monitor, "features", None) or {}).values():
-        yield from group
-    yield from getattr(monitor, "errors", None) or ()
-    yield from getattr(monitor, "residuals", None) or ()
+    def refresh_key_gauges(self, pipelines: Iterable[Any], *,
+                           detector_statistics: bool = True) -> None:
+        """Set ``driftline_rolling_metric`` (full windows) and, when ``detector_statistics``,
+        ``driftline_detector_statistic`` from every tracked key, read through the core's typed
+        views (:meth:`detectors.pipeline.Pipeline.key_views`). Series of keys, detectors or
+        statistics no longer present are removed."""
+        rolling: dict[tuple[str, ...], float] = {}
+        statistics: dict[tuple[str, ...], float] = {}
+        for pipeline in pipelines:
+            for view in pipeline.key_views(detector_statistics=detector_statistics):
+                seg = view.segment or ""
+                for name, value in view.rolling_metrics.items():
+                    rolling[(view.model_id, view.model_version, seg, name)] = value
+                for detector in view.detectors:
+                    for stat, value in detector.statistics.items():
+                        statistics[(view.model_id, view.model_version, seg, detector.signal,
+                                    detector.detector, stat)] = value
+        self.rolling_metric.replace(rolling)
+        if detector_statistics:
+            self.detector_statistic.replace(statistics)
 
 
 __all__ = ["LABEL_DELAY_BUCKETS", "KeyGauges", "LabelDelayCollector", "Metrics"]

@@ -26,6 +26,8 @@ from confluent_kafka import TopicPartition
 
 from detectors.contracts import Source, Where
 from detectors.events import InputLabel, InputPrediction
+from detectors.pipeline import Counters
+from detectors.views import CounterView, KeyView
 
 
 class PipelineLike(Protocol):
@@ -50,20 +52,26 @@ class PipelineLike(Protocol):
     def model_ids(self) -> Iterable[str]: ...
 
     @property
-    def counters(self) -> Any: ...
+    def counters(self) -> Counters:
+        """Read-only use: the batch processor reads ``processed`` after each batch (cheap)."""
+        ...
+
+    def counter_view(self) -> CounterView: ...
+
+    def key_views(self, detector_statistics: bool = True) -> Iterable[KeyView]: ...
 
 
 PipelineFactory = Callable[[], PipelineLike]
 
 
-def pipeline_counts(pipeline: Any) -> dict[str, int]:
-    """The pipeline's cumulative counters that Prometheus counters follow (by delta)."""
-    c = pipeline.counters
+def pipeline_counts(view: CounterView) -> dict[str, int]:
+    """The cumulative counters that Prometheus counters follow (by delta), from a pipeline's
+    :meth:`~detectors.pipeline.Pipeline.counter_view`."""
     return {
-        "processed": c.processed, "joined": c.joined, "orphaned": c.orphaned,
-        "expired": c.expired, "duplicate": c.duplicates, "evicted": c.evicted,
-        "keys_refused": c.keys_refused,
-        **{f"suppressed_{k}": v for k, v in pipeline.suppressed().items()},
+        "processed": view.processed, "joined": view.joined, "orphaned": view.orphaned,
+        "expired": view.expired, "duplicate": view.duplicates, "evicted": view.evicted,
+        "keys_refused": view.keys_refused, "suppressed_warmup": view.suppressed_warmup,
+        "suppressed_cooldown": view.suppressed_cooldown,
     }
 
 

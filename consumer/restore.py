@@ -84,8 +84,9 @@ class PartitionRestorer:
                  checkpoint, replayed, committed, seconds)
         task = PartitionTask(partition=p, pipeline=pipeline, positions=dict(committed),
                              committed=dict(committed), checkpoint_offsets=dict(checkpoint))
-        task.reported = pipeline_counts(pipeline)  # the replay is already in the counters
-        self._metrics.records.labels(str(p), "restored_waiting").inc(pipeline.counters.waiting)
+        view = pipeline.counter_view()
+        task.reported = pipeline_counts(view)  # the replay is already in the counters
+        self._metrics.records.labels(str(p), "restored_waiting").inc(view.waiting)
         return task
 
 

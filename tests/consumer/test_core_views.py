@@ -27,8 +27,7 @@ def test_views_equal_the_gauges() -> None:
     for offset, raw in enumerate(GOLDEN.read_bytes().splitlines()):
         pipeline.process_raw(raw, Source(topic="t", partition=0, offset=offset))
     metrics = Metrics()
-    metrics.refresh_rolling_metrics([pipeline])
-    metrics.refresh_detector_statistics([pipeline])
+    metrics.refresh_key_gauges([pipeline])
     rolling = {}
     statistics = {}
     for view in pipeline.key_views():

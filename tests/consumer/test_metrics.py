@@ -12,17 +12,25 @@ from typing import Any
 from consumer.metrics import Metrics
 from detectors import DetectionConfig, Pipeline, Source
 from detectors.performance import ClassificationWindow, RegressionWindow
+from detectors.views import KeyView
 
 
 @dataclass
 class FakePipeline:
+    """Key views built from windows per key (what the core's ``key_views`` gives)."""
+
     monitors: dict[tuple[str, str, str | None], Any]
 
-    def keys(self) -> list[tuple[str, str, str | None]]:
-        return list(self.monitors)
-
-    def monitor(self, model_id: str, version: str, segment: str | None) -> Any:
-        return self.monitors.get((model_id, version, segment))
+    def key_views(self, detector_statistics: bool = True) -> list[KeyView]:
+        views = []
+        for (model_id, version, segment), m in self.monitors.items():
+            rolling: dict[str, float] = {}
+            for window, names in ((m.class_window, ("accuracy", "precision", "recall", "f1")),
+                                  (m.reg_window, ("mae",))):
+                if window is not None and window.full:
+                    rolling.update({name: window.metric(name) for name in names})
+            views.append(KeyView(model_id, version, segment, rolling, ()))
+        return views
 
 
 def _window(pairs: list[tuple[int, int]], size: int) -> ClassificationWindow:
@@ -44,7 +52,7 @@ def test_rolling_metrics_per_key_and_stale_series_removed() -> None:
                                                reg_window=None),
         ("price", "v1", None): SimpleNamespace(class_window=None, reg_window=reg),
     })
-    m.refresh_rolling_metrics([pipeline])
+    m.refresh_key_gauges([pipeline], detector_statistics=False)
     get = m.registry.get_sample_value
     labels = {"model_id": "fraud", "model_version": "v1", "segment": ""}
     assert get("driftline_rolling_metric", {**labels, "metric": "accuracy"}) == 0.5
@@ -54,7 +62,7 @@ def test_rolling_metrics_per_key_and_stale_series_removed() -> None:
     assert get("driftline_rolling_metric", {"model_id": "price", "model_version": "v1",
                                             "segment": "", "metric": "mae"}) == 2.0
     del pipeline.monitors[("fraud", "v1", None)]
-    m.refresh_rolling_metrics([pipeline])
+    m.refresh_key_gauges([pipeline], detector_statistics=False)
     assert get("driftline_rolling_metric", {**labels, "metric": "accuracy"}) is None
     assert get("driftline_rolling_metric", {"model_id": "price", "model_version": "v1",
                                             "segment": "", "metric": "mae"}) == 2.0
@@ -107,7 +115,7 @@ def test_detector_statistics_per_key_signal_detector_and_retired_keys_removed() 
     t0 = 1_800_000_000_000
     offset = _feed(pipeline, "v1", t0, 200, 0)
     m = Metrics()
-    m.refresh_detector_statistics([pipeline])
+    m.refresh_key_gauges([pipeline])
     get = m.registry.get_sample_value
     name = "driftline_detector_statistic"
 
@@ -128,7 +136,7 @@ def test_detector_statistics_per_key_signal_detector_and_retired_keys_removed() 
     # v2 arrives ten minutes of event time later: v1 (idle for longer than 60 s) is retired
     _feed(pipeline, "v2", t0 + 600_000, 50, offset)
     assert pipeline.monitor("fraud", "v1", None) is None
-    m.refresh_detector_statistics([pipeline])
+    m.refresh_key_gauges([pipeline])
     assert stat("v1", "score", "page_hinkley", "threshold") is None
     assert stat("v1", "feature:amount", "adwin", "width") is None
     assert stat("v2", "feature:amount", "adwin", "width") == 50
