@@ -26,6 +26,22 @@ from driftline.dev.local_broker import LocalKafka
 log = logging.getLogger(__name__)
 
 
+#: Markers of long runs that a test selection includes only when it names them (``-m soak``,
+#: ``-m image``): ``pytest`` and ``pytest -m "not kafka"`` leave them out.
+OPT_IN_MARKERS = ("soak", "image")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    selection = config.option.markexpr or ""
+    for marker in OPT_IN_MARKERS:
+        if marker in selection:
+            continue
+        skip = pytest.mark.skip(reason=f"a long run: select it with -m {marker}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
+
+
 def _announce(config: pytest.Config, line: str) -> None:
     """Write past pytest's output capture, so CI logs show broker start-up times."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
