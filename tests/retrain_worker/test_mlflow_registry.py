@@ -192,8 +192,10 @@ def test_worker_promotes_into_mlflow_and_the_alias_moves_only_on_promotion(
         "transactional_id": f"mlf-{topics.drift}",
         # The challenger must beat the champion by 0.2: the first retrain (vs. the logged
         # predictions, 0.6) does, the second (vs. the promoted model itself) cannot.
+        # The synthetic drift event predates the records: train on the last N, no waiting.
         "policy": {"episode_window_s": 1, "min_new_samples": 0, "checks": {"min_samples": 200},
-                   "evaluation": {"min_improvement": 0.2}},
+                   "evaluation": {"min_improvement": 0.2}, "window": {"mode": "last_n"},
+                   "deferral": {"enabled": False}},
     })
     worker = worker_process(config, tmp_path / "worker.log", port).start()
     try:
