@@ -39,6 +39,7 @@ from consumer.exceptions import AbortableTransactionError, StateRestoreError
 from consumer.health import HealthState
 from consumer.metrics import Metrics
 from consumer.partition import PartitionTask, TaskState
+from consumer.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ class PartitionOwner:
         ``read_committed`` waits for pending transactional commits)."""
         tps = [TopicPartition(topic, p) for topic in self.inputs]
         deadline = time.monotonic() + self._revoke_timeout_s
+        retry = Retry(f"committed offsets of partition {p}", log=log.warning)
         while True:
             try:
                 result = consumer.committed(tps, timeout=max(1.0, deadline - time.monotonic()))
@@ -182,9 +184,7 @@ class PartitionOwner:
                 if time.monotonic() >= deadline:
                     raise StateRestoreError(
                         f"committed offsets of partition {p}: {exc.args[0].str()}") from exc
-                log.warning("committed offsets of partition %d: %s; retrying", p,
-                            exc.args[0].str())
-                time.sleep(0.2)
+                retry.wait(retry.failed(exc.args[0].str()))
 
     def load(self, consumer: Any, numbers: list[int]) -> list[TopicPartition]:
         """Build the tasks of ``numbers`` (reuse or restore); return where to start reading."""

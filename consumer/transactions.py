@@ -24,9 +24,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
+from consumer.clients import new_producer
 from consumer.exceptions import AbortableTransactionError, FatalTransactionError
+from consumer.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ class Transactor:
         conf: dict[str, Any],
         guard: CallGuard | None = None,
         *,
-        producer_factory: Callable[[dict[str, Any]], Any] = Producer,
+        producer_factory: Callable[[dict[str, Any]], Any] = new_producer,
     ) -> None:
         # Delivery reports only for failures, through one producer-wide callback: a report per
         # record would cost a Python call per record, and a success needs no action.
@@ -120,6 +122,7 @@ class Transactor:
         return self._in_transaction
 
     def _call(self, what: str, fn: Callable[[], T], deadline: float) -> T:
+        retry = Retry(what, log=log.warning, initial_s=0.1, max_s=1.0)
         while True:
             try:
                 if self._guard is not None:
@@ -135,8 +138,7 @@ class Transactor:
                     ) from exc
                 if kind == "abort" or time.monotonic() >= deadline:
                     raise AbortableTransactionError(f"{what}: {error.name()}: {error.str()}") from exc
-                log.warning("%s: retriable %s, retrying", what, error.name())
-                time.sleep(0.1)
+                retry.wait(retry.failed(f"retriable {error.name()}: {error.str()}"))
             finally:
                 if self._guard is not None:
                     self._guard.leave()
