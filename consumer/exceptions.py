@@ -98,8 +98,9 @@ class ShutdownTimeoutError(ServiceError):
 
 class ClientStuckError(ServiceError):
     """A librdkafka call blocked far past its own timeout (``send_offsets_to_transaction`` can,
-    after a coordinator outage: librdkafka issues #5456, #5511). The guard thread exits the
-    process; a restart with the same ``transactional.id`` fences and aborts what was open."""
+    after a coordinator outage: librdkafka issues #5456, #5511) again after repeated in-process
+    recoveries (:mod:`consumer.transactions`), or the guard's backstop fired. The process exits;
+    a restart with the same ``transactional.id`` fences and aborts what was open."""
 
     exit_code = 7
 

@@ -30,7 +30,9 @@ Exactly-once, as numbered steps:
    errors retried, errors classified once, every blocking call under the
    :class:`~consumer.transactions.CallGuard`). Abortable transaction error: abort and retry the
    same decision on the next loop. Fenced or fatal: exit with code 6 (the newer incarnation owns
-   the work). A call stuck far past its timeout (librdkafka #5456): exit 7, and the restart fences
+   the work). A call stuck far past its timeout (librdkafka #5456): the Transactor replaces the
+   producer in-process (the new one fences the stuck one and aborts its transaction) and the
+   decision is retried; stuck again after repeated replacements: exit 7, and the restart fences
    and aborts the open transaction (:func:`consumer.process.exit_on_stuck`).
 6. kill -9 at any point: the uncommitted decision is invisible (read_committed), the held offsets
    were not committed, so the restarted worker re-reads those triggers and, the decision log not
