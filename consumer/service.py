@@ -291,8 +291,7 @@ class ConsumerService:
                 try:
                     received = processor.process(messages, owner.tasks)
                 except AbortableTransactionError as exc:  # a produce into the transaction
-                    log.warning("transaction aborted: %s; rewinding to the committed offsets", exc)
-                    owner.recover(consumer)
+                    owner.recover(consumer, str(exc))
                     continue
             if self._offset_resets.pending and self._offset_resets.resolve(consumer, owner.tasks):
                 owner.restart_fetch(consumer)  # after the batch: the positions are up to date

@@ -70,6 +70,7 @@ from consumer.exceptions import AbortableTransactionError, FatalTransactionError
 from consumer.health import HealthServer, HealthState, start_health_server
 from consumer.instance import Instance, claim_instance
 from consumer.process import exit_on_stuck, install_stop_signals
+from consumer.retry import Retry
 from consumer.transactions import CallGuard, Transactor
 from detectors.contracts import DriftEvent
 from retrain_worker.config import WorkerServiceConfig
@@ -156,6 +157,8 @@ class RetrainWorker:
         self.transactional_id = (configured or f"{self.w.group_id}-{self._instance.id}")
         #: librdkafka's errors and log lines, each kind logged at most once per 30 s.
         self._client_errors = ClientErrors()
+        #: Backoff for decisions and offsets whose transaction was aborted.
+        self._tx_retry = Retry("publishing a decision", initial_s=0.5, max_s=10.0)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def stop(self, *_: Any) -> None:
@@ -255,7 +258,7 @@ class RetrainWorker:
             with contextlib.suppress(Exception):
                 running.future.result(timeout=max(0.1, deadline - time.monotonic()))
         self._running.clear()
-        self._flush_outbox()
+        self._flush_outbox(force=True)
         with contextlib.suppress(KafkaException, FatalTransactionError):
             self._commit_offsets(force=True)
         if self.tx is not None:
@@ -452,15 +455,19 @@ class RetrainWorker:
             tx.commit(deadline)
         except AbortableTransactionError as exc:
             self.metrics.transactions.labels("aborted").inc()
-            log.warning("transaction aborted, will retry: %s", exc)
+            # Retried with backoff, logged once per interval (the main loop never sleeps on it).
+            self._tx_retry.failed(f"aborted: {exc}")
             tx.abort(self.w.transaction_timeout_s)
             return False
+        self._tx_retry.succeeded()
         self.metrics.transactions.labels("committed").inc()
         for tp in offsets:
             self._committed[(tp.topic, tp.partition)] = tp.offset
         return True
 
-    def _flush_outbox(self) -> None:
+    def _flush_outbox(self, force: bool = False) -> None:
+        if not (force or self._tx_retry.due()):
+            return
         while self._outbox:
             decision = self._outbox[0]
             if not self._publish(decision):
