@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -39,6 +40,15 @@ def unknown_model_warning(model_id: str, known_models: list[str] | None,
     return None
 
 
+def requester() -> str:
+    """Who asks, by default: the login name, else ``$USER``, else ``unknown`` (a uid without a
+    passwd entry, as in OpenShift, has no login name: asking must not crash the command)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "unknown"
+
+
 def _handle(args: argparse.Namespace) -> int:
     from consumer.broker_watch import wait_for_cluster
     from consumer.clients import describe, librdkafka_logger, new_producer
@@ -52,7 +62,7 @@ def _handle(args: argparse.Namespace) -> int:
         trigger_id=args.trigger_id or f"tr-{uuid.uuid4().hex}",
         model_id=args.model,
         reason=args.reason,
-        requested_by=args.requested_by,
+        requested_by=args.requested_by or requester(),
         timestamp=datetime.now(UTC),
     )
     warning = unknown_model_warning(args.model, config.detection.known_models,
@@ -86,7 +96,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", metavar="FILE", help="driftline.yaml (DRIFTLINE_… overrides)")
     parser.add_argument("--model", required=True, help="model_id to retrain")
     parser.add_argument("--reason", required=True, help="why (kept in the retrain event)")
-    parser.add_argument("--requested-by", default=getpass.getuser(), help="who asks")
+    parser.add_argument("--requested-by", help="who asks (default: the login name)")
     parser.add_argument("--trigger-id", help="idempotency key (default: a fresh id)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                         help="how long to wait for a broker and for the delivery")

@@ -83,3 +83,19 @@ def test_a_closed_pipe_ends_quietly(args: list[str]) -> None:
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 141
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
+def test_the_parser_never_asks_who_the_user_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A uid without a passwd entry (OpenShift) has no login name: building the parser, which
+    every command does, must not need one."""
+    import getpass
+
+    from driftline.commands.trigger import requester
+
+    def no_user() -> str:
+        raise KeyError("getpwuid(): uid not found: 1000680000")
+
+    monkeypatch.setattr(getpass, "getuser", no_user)
+    build_parser().parse_args(["schema"])
+    monkeypatch.setenv("USER", "")
+    assert requester() == "unknown"
