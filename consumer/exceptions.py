@@ -7,7 +7,11 @@ the package that raises it; imports flow retrain_worker → consumer → detecto
 
     DriftlineError                         (detectors.exceptions) base              exit 1
     ├── ConfigError                        bad configuration: names the field or
-    │                                      the DRIFTLINE_… variable                 exit 2
+    │   │                                  the DRIFTLINE_… variable                 exit 2
+    │   ├── KafkaConfigError               (consumer.exceptions) librdkafka refused
+    │   │                                  a client property                        exit 2
+    │   └── KafkaAuthenticationError       the broker refused the credentials or
+    │                                      the TLS handshake (SASL, SSL)            exit 2
     ├── SnapshotError                      a state snapshot refused (that model starts fresh)
     ├── ServiceError                       (consumer.exceptions) the Kafka runtime both
     │   │                                  services share                           exit 1
@@ -49,6 +53,16 @@ from __future__ import annotations
 from detectors.exceptions import ConfigError, DriftlineError, SnapshotError
 
 
+class KafkaConfigError(ConfigError):
+    """librdkafka refused a client property when the client was made (a misspelt property, a
+    bad value, a SASL mechanism this build lacks, an unreadable SSL file)."""
+
+
+class KafkaAuthenticationError(ConfigError):
+    """The broker answered but refused the client: SASL authentication or the TLS handshake
+    failed. Retrying cannot help; the credentials or security settings must change."""
+
+
 class ServiceError(DriftlineError):
     """Base class of the Kafka runtime's errors (consumer and retrain worker)."""
 
@@ -84,8 +98,9 @@ class ShutdownTimeoutError(ServiceError):
 
 class ClientStuckError(ServiceError):
     """A librdkafka call blocked far past its own timeout (``send_offsets_to_transaction`` can,
-    after a coordinator outage: librdkafka issues #5456, #5511). The guard thread exits the
-    process; a restart with the same ``transactional.id`` fences and aborts what was open."""
+    after a coordinator outage: librdkafka issues #5456, #5511) again after repeated in-process
+    recoveries (:mod:`consumer.transactions`), or the guard's backstop fired. The process exits;
+    a restart with the same ``transactional.id`` fences and aborts what was open."""
 
     exit_code = 7
 
@@ -119,6 +134,8 @@ __all__ = [
     "DriftlineError",
     "FatalTransactionError",
     "InputTruncatedError",
+    "KafkaAuthenticationError",
+    "KafkaConfigError",
     "ServiceError",
     "ShutdownTimeoutError",
     "SnapshotError",

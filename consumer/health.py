@@ -4,15 +4,21 @@ Contract:
 
 * ``/metrics``: the Prometheus text format of the service's registry.
 * ``/healthz``: 200 while the service is alive and a broker answered recently; 503 with the
-  reason otherwise (the broker has been unreachable since …). Liveness: restart me if this fails
-  for long.
+  reason otherwise: ``starting: no broker has answered yet`` until the first answer, then
+  ``no broker reachable for …`` while it is gone. Liveness: restart me if this fails for long
+  (a start-up probe covers the start, which is bounded by ``consumer.broker_timeout_s``).
 * ``/readyz``: 200 only once the assigned partitions' state has been restored (and the service is
   healthy); 503 while starting, restoring or shutting down.
 * The server runs in a daemon thread and never touches Kafka: it reads :class:`HealthState`, which
   the service updates.
+* :func:`start_health_server` is how a service starts it: on ``port + slot`` (the process's
+  instance slot, :mod:`consumer.instance`, so several processes of one configuration share a
+  host), and a port in use is a :class:`~detectors.exceptions.ConfigError` naming the setting.
 
->>> state = HealthState()
->>> state.healthy(), state.ready()
+>>> state = HealthState(now=100.0)
+>>> state.healthy(now=105.0), state.ready()[0]
+((False, 'starting: no broker has answered yet (5s)'), False)
+>>> state.broker_up(); state.healthy(), state.ready()
 ((True, 'ok'), (False, 'starting'))
 >>> state.set_ready(True); state.ready()
 (True, 'ready')
@@ -28,14 +34,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from detectors.exceptions import ConfigError
+
 
 class HealthState:
     """What ``/healthz`` and ``/readyz`` report; thread-safe enough (simple assignments)."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: float | None = None) -> None:
         self._ready = False
         self._not_ready_reason = "starting"
-        self._broker_down_since: float | None = None
+        #: Starting: down since the state was made, until a broker first answers.
+        self._broker_down_since: float | None = time.monotonic() if now is None else now
+        self._answered = False
         self._fatal: str | None = None
 
     def set_ready(self, ready: bool, reason: str = "") -> None:
@@ -48,6 +58,7 @@ class HealthState:
 
     def broker_up(self) -> None:
         self._broker_down_since = None
+        self._answered = True
 
     @property
     def broker_down_since(self) -> float | None:
@@ -61,6 +72,8 @@ class HealthState:
             return False, self._fatal
         if self._broker_down_since is not None:
             elapsed = (time.monotonic() if now is None else now) - self._broker_down_since
+            if not self._answered:
+                return False, f"starting: no broker has answered yet ({elapsed:.0f}s)"
             return False, f"no broker reachable for {elapsed:.0f}s"
         return True, "ok"
 
@@ -120,4 +133,17 @@ class HealthServer:
         self._server.server_close()
 
 
-__all__ = ["HealthServer", "HealthState"]
+def start_health_server(registry: CollectorRegistry, state: HealthState, host: str, port: int,
+                        *, slot: int | None, setting: str) -> HealthServer:
+    """A started :class:`HealthServer` on ``port + slot`` (``port`` 0: any free port)."""
+    actual = port + (slot or 0) if port else 0
+    try:
+        return HealthServer(registry, state, host, actual).start()
+    except OSError as exc:
+        offset = f" + instance slot {slot}" if slot else ""
+        raise ConfigError(f"{setting}: cannot serve on {host}:{actual} ({setting} {port}"
+                          f"{offset}): {exc.strerror or exc}; give each process its own port "
+                          "or 0 for any free one") from None
+
+
+__all__ = ["HealthServer", "HealthState", "start_health_server"]

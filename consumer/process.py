@@ -8,9 +8,11 @@ own under a supervisor (systemd, Kubernetes, a shell). Contract:
   says where it is).
 * :func:`exit_after`: a daemon timer ends the process with ``code`` if it is still alive after
   ``seconds``: a shutdown or a fatal exit must not hang on a blocked Kafka client.
-* :func:`exit_on_stuck`: the :class:`~consumer.transactions.CallGuard` callback. The main thread is
-  blocked inside librdkafka far past the call's timeout (``send_offsets_to_transaction`` after a
-  coordinator outage: librdkafka #5456/#5511); ``/healthz`` turns fatal and the process exits
+* :func:`exit_on_stuck`: the :class:`~consumer.transactions.CallGuard` callback, the backstop. A
+  stuck transactional call (``send_offsets_to_transaction`` after a coordinator outage:
+  librdkafka #5456/#5511) is first recovered in-process by
+  :class:`~consumer.transactions.Transactor` (a new producer fences the stuck one); only when
+  that did not end the wait a grace later, ``/healthz`` turns fatal and the process exits
   :class:`~consumer.exceptions.ClientStuckError`'s code (7). The supervisor's restart calls
   ``init_transactions`` with the same ``transactional.id``, which fences and aborts the open
   transaction: nothing is lost or duplicated. In-process use (tests, benchmarks) only logs.

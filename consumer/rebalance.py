@@ -39,6 +39,7 @@ from consumer.exceptions import AbortableTransactionError, StateRestoreError
 from consumer.health import HealthState
 from consumer.metrics import Metrics
 from consumer.partition import PartitionTask, TaskState
+from consumer.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class PartitionOwner:
         self.inputs = inputs
         self.tasks: dict[int, PartitionTask] = {}
         self._parked: dict[int, PartitionTask] = {}
+        self._recoveries = Retry("committing", log=log.warning, initial_s=0.2, max_s=5.0)
         self._restorer = restorer
         self._policy = policy
         self._metrics = metrics
@@ -143,17 +145,23 @@ class PartitionOwner:
         if self.frozen:
             return False
         try:
-            return self._commit_now(consumer, force_checkpoint=force_checkpoint)
+            committed = self._commit_now(consumer, force_checkpoint=force_checkpoint)
         except AbortableTransactionError as exc:
-            log.warning("transaction aborted: %s; rewinding to the committed offsets", exc)
-            self.recover(consumer)
+            self.recover(consumer, str(exc))
             return False
+        if committed:
+            self._recoveries.succeeded()
+        return committed
 
-    def recover(self, consumer: Any) -> None:
+    def recover(self, consumer: Any, reason: str = "abortable error") -> None:
         """After an abortable error: abort, then every owned partition back to its committed
-        offsets and state (:meth:`rewind`)."""
+        offsets and state (:meth:`rewind`). Repeated recoveries back off (0.2 s doubling to
+        5 s) and are logged once per interval (:class:`~consumer.retry.Retry`): a transaction
+        that keeps aborting must not turn into a loop of state reloads."""
         self._policy.abort()
         self.rewind(consumer)
+        self._recoveries.wait(self._recoveries.failed(
+            f"transaction aborted ({reason}); rewound to the committed offsets"))
 
     # -- state --------------------------------------------------------------------------------
 
@@ -174,6 +182,7 @@ class PartitionOwner:
         ``read_committed`` waits for pending transactional commits)."""
         tps = [TopicPartition(topic, p) for topic in self.inputs]
         deadline = time.monotonic() + self._revoke_timeout_s
+        retry = Retry(f"committed offsets of partition {p}", log=log.warning)
         while True:
             try:
                 result = consumer.committed(tps, timeout=max(1.0, deadline - time.monotonic()))
@@ -182,9 +191,7 @@ class PartitionOwner:
                 if time.monotonic() >= deadline:
                     raise StateRestoreError(
                         f"committed offsets of partition {p}: {exc.args[0].str()}") from exc
-                log.warning("committed offsets of partition %d: %s; retrying", p,
-                            exc.args[0].str())
-                time.sleep(0.2)
+                retry.wait(retry.failed(exc.args[0].str()))
 
     def load(self, consumer: Any, numbers: list[int]) -> list[TopicPartition]:
         """Build the tasks of ``numbers`` (reuse or restore); return where to start reading."""

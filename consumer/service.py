@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import socket
 import threading
 from typing import Any
 
@@ -34,6 +33,7 @@ from confluent_kafka import Consumer, KafkaException
 from consumer.batch import Decoder
 from consumer.broker_watch import BrokerWatch
 from consumer.checkpoint import Checkpointer
+from consumer.clients import librdkafka_logger, new_consumer, new_producer
 from consumer.commit_policy import CommitPolicy
 from consumer.config import ConsumerServiceConfig
 from consumer.exceptions import (
@@ -43,7 +43,8 @@ from consumer.exceptions import (
     ShutdownTimeoutError,
 )
 from consumer.gauges import GaugeRefresher
-from consumer.health import HealthServer, HealthState
+from consumer.health import HealthServer, HealthState, start_health_server
+from consumer.instance import Instance, claim_instance
 from consumer.metrics import Metrics
 from consumer.offset_reset import OffsetResets
 from consumer.partition import PipelineFactory
@@ -96,7 +97,10 @@ class ConsumerService:
         self.settings = config.consumer
         self.topics = config.topics
         self.inputs = config.topics.inputs()
-        self.instance_id = self.settings.instance_id or socket.gethostname()
+        #: Unique per running process, stable across its restarts (:mod:`consumer.instance`).
+        self._instance: Instance = claim_instance(self.settings.group_id,
+                                                  self.settings.instance_id)
+        self.instance_id = self._instance.id
         self.metrics = Metrics()
         self.health = HealthState()
         self._factory = pipeline_factory or default_pipeline_factory(config)
@@ -120,8 +124,9 @@ class ConsumerService:
 
     @property
     def _client_conf(self) -> dict[str, Any]:
-        """``kafka:`` plus librdkafka's own log lines routed through Python logging."""
-        return {**self.config.kafka, "logger": logging.getLogger("librdkafka")}
+        """``kafka:`` plus librdkafka's own log lines routed through Python logging (a line
+        that repeats is logged once per 30 s)."""
+        return {**self.config.kafka, "logger": librdkafka_logger()}
 
     def _kafka_conf(self) -> dict[str, Any]:
         return {**self._client_conf, "error_cb": self._broker.on_kafka_error}
@@ -189,6 +194,7 @@ class ConsumerService:
         finally:
             if self._server is not None:
                 self._server.stop()
+            self._instance.release()
 
     def _fail(self, exc: ServiceError, line: str) -> int:
         log.critical("fatal: %s", line)
@@ -202,7 +208,10 @@ class ConsumerService:
         self._start_http()
         if self._own_process:
             install_stop_signals(self._on_stop_signal)
-        state_partitions = self._broker.wait_for_topics(self.inputs, self.topics.state)
+        state_partitions = self._broker.wait_for_topics(self.inputs, self.topics.state,
+                                                        stop=self._stop)
+        if state_partitions is None:  # stopped while waiting for a broker
+            return 0
         self._start_transactions()
         self._build_owner(state_partitions)
         self._subscribe()
@@ -210,8 +219,10 @@ class ConsumerService:
         return self._shutdown()
 
     def _start_http(self) -> None:
-        self._server = HealthServer(self.metrics.registry, self.health,
-                                    self.settings.metrics_host, self.settings.metrics_port).start()
+        self._server = start_health_server(
+            self.metrics.registry, self.health, self.settings.metrics_host,
+            self.settings.metrics_port, slot=self._instance.slot,
+            setting="consumer.metrics_port")
         log.info("metrics on http://%s:%d/metrics", self.settings.metrics_host, self._server.port)
 
     def _on_stop_signal(self, name: str) -> None:
@@ -229,7 +240,8 @@ class ConsumerService:
 
     def _start_transactions(self) -> None:
         guard = CallGuard(exit_on_stuck(self.health, exit_process=self._own_process))
-        self._tx = Transactor(self._producer_conf(), guard)
+        self._tx = Transactor(self._producer_conf(), guard, producer_factory=lambda conf:
+                              new_producer(conf, "kafka + consumer.producer_properties"))
         self._tx.init(self.settings.broker_timeout_s)
 
     def _build_owner(self, state_partitions: int) -> None:
@@ -257,7 +269,8 @@ class ConsumerService:
     def _subscribe(self) -> None:
         assert self._owner is not None and self._tx is not None
         owner = self._owner
-        self._consumer = Consumer(self._consumer_conf())
+        self._consumer = new_consumer(self._consumer_conf(),
+                                      "kafka + consumer.consumer_properties")
         self._gauges.consumer = self._consumer
         self._consumer.subscribe(self.inputs, on_assign=owner.on_assign,
                                  on_revoke=owner.on_revoke, on_lost=owner.on_lost)
@@ -278,8 +291,7 @@ class ConsumerService:
                 try:
                     received = processor.process(messages, owner.tasks)
                 except AbortableTransactionError as exc:  # a produce into the transaction
-                    log.warning("transaction aborted: %s; rewinding to the committed offsets", exc)
-                    owner.recover(consumer)
+                    owner.recover(consumer, str(exc))
                     continue
             if self._offset_resets.pending and self._offset_resets.resolve(consumer, owner.tasks):
                 owner.restart_fetch(consumer)  # after the batch: the positions are up to date

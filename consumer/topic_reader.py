@@ -24,9 +24,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
+from consumer.clients import new_consumer
 from consumer.exceptions import TopicReadError
 
 
@@ -58,7 +59,7 @@ def reader_conf(kafka_conf: Mapping[str, Any], purpose: str = "reader") -> dict[
 def partitions_of(kafka_conf: Mapping[str, Any], topic: str, timeout_s: float = 30.0
                   ) -> list[int]:
     """The partition numbers of ``topic``; :class:`TopicReadError` if it does not exist."""
-    consumer = Consumer(reader_conf(kafka_conf))
+    consumer = new_consumer(reader_conf(kafka_conf))
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_s)
     except KafkaException as exc:
@@ -83,7 +84,7 @@ def read_to_end(
     wanted = list(spans)
     if not wanted:
         return
-    consumer = Consumer(reader_conf(kafka_conf))
+    consumer = new_consumer(reader_conf(kafka_conf))
     deadline = time.monotonic() + timeout_s
     try:
         assignment: list[KafkaTopicPartition] = []

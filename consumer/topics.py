@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
+from consumer.clients import new_admin
 from consumer.config import TopicLayout, TopicNames
 
 #: Most bytes (key, value and headers) of one record Driftline writes to any of its topics: under
@@ -70,7 +71,7 @@ def create_topics(
     kafka_conf: Mapping[str, Any], topics: TopicNames, layout: TopicLayout, timeout_s: float = 30
 ) -> list[str]:
     """Create the missing Driftline topics; return the names it created (existing are skipped)."""
-    admin = AdminClient(dict(kafka_conf))
+    admin = new_admin(kafka_conf)
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = topic_settings(topics, layout)
     new = [
@@ -98,20 +99,24 @@ def create_topics(
     return sorted(created)
 
 
+def counts_in(metadata: Any, names: list[str]) -> dict[str, int]:
+    """Partition count of each named topic in cluster ``metadata``; :class:`TopicError` names
+    every missing one."""
+    missing = [name for name in names
+               if metadata.topics.get(name) is None or metadata.topics[name].error is not None]
+    if missing:
+        raise TopicError(
+            f"topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"{'do' if len(missing) > 1 else 'does'} not exist: create "
+            f"{'them' if len(missing) > 1 else 'it'} with `driftline topics create`")
+    return {name: len(metadata.topics[name].partitions) for name in names}
+
+
 def partition_counts(
     kafka_conf: Mapping[str, Any], names: list[str], timeout_s: float = 30
 ) -> dict[str, int]:
     """Partition count of each named topic; raises :class:`TopicError` for a missing one."""
-    metadata = AdminClient(dict(kafka_conf)).list_topics(timeout=timeout_s)
-    counts = {}
-    for name in names:
-        topic = metadata.topics.get(name)
-        if topic is None or topic.error is not None:
-            raise TopicError(
-                f"topic {name} does not exist: create it with `driftline topics create`"
-            )
-        counts[name] = len(topic.partitions)
-    return counts
+    return counts_in(new_admin(kafka_conf).list_topics(timeout=timeout_s), names)
 
 
 def check_copartitioned(kafka_conf: Mapping[str, Any], names: list[str]) -> int:
@@ -130,6 +135,7 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "TopicError",
     "check_copartitioned",
+    "counts_in",
     "create_topics",
     "partition_counts",
     "topic_settings",

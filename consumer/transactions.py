@@ -9,9 +9,19 @@ Contract:
   :class:`~consumer.exceptions.AbortableTransactionError`; *fatal* errors and fencing raise
   :class:`~consumer.exceptions.FatalTransactionError`. A failed delivery inside the transaction
   is abortable.
-* Every blocking call runs under the :class:`CallGuard`, when one is given: a call that outlives
-  its deadline by the guard's grace (librdkafka #5456) is reported to the guard's callback
-  (:func:`consumer.process.exit_on_stuck`).
+* Every blocking transactional call (``init``, ``send_offsets``, ``commit``, ``abort``) runs on a
+  call thread of its own while the caller waits at most the call's timeout plus a grace. A call
+  still blocked then (librdkafka #5456/#5511: ``send_offsets_to_transaction`` after a coordinator
+  outage ignores its timeout) is *replaced* in-process: the stuck producer is left to its thread
+  (never destroyed under it), a new producer with the same ``transactional.id`` runs
+  ``init_transactions``, which fences the stuck one and aborts its open transaction, and the
+  call raises :class:`~consumer.exceptions.AbortableTransactionError`, so the caller rewinds to
+  the committed offsets and goes on serving (the consumer reloads its state; the worker retries
+  its decision). More than ``max_replacements`` within ``replacement_window_s`` (each leaves a
+  producer and a thread behind) raises :class:`~consumer.exceptions.ClientStuckError` (exit 7):
+  then a process restart is the clean way out.
+* The :class:`CallGuard`, when one is given, stays the backstop: a call still blocked a second
+  grace later is reported to its callback (:func:`consumer.process.exit_on_stuck`, exit 7).
 * Nothing else in Driftline calls ``begin/commit/abort_transaction`` directly: the consumer
   (:mod:`consumer.checkpoint`) and the retrain worker both use :class:`Transactor`.
 """
@@ -19,14 +29,18 @@ Contract:
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from consumer.exceptions import AbortableTransactionError, FatalTransactionError
+from consumer.clients import new_producer
+from consumer.exceptions import AbortableTransactionError, ClientStuckError, FatalTransactionError
+from consumer.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +94,10 @@ class CallGuard:
                                         daemon=True)
         self._thread.start()
 
+    @property
+    def grace_s(self) -> float:
+        return self._grace_s
+
     def enter(self, what: str, timeout_s: float) -> None:
         now = time.monotonic()
         self._current = (what, now, now + timeout_s)
@@ -96,21 +114,66 @@ class CallGuard:
                 return
 
 
+class _Stuck(Exception):
+    """A call outlived its wait on the call thread."""
+
+
+class CallThread:
+    """Runs one blocking client call at a time on a daemon thread (a stuck call keeps only
+    this thread, never the caller, and never the process from exiting)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], dict[str, Any],
+                                            threading.Event]] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="driftline-client-call", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            fn, box, done = self._jobs.get()
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # handed to the caller
+                box["error"] = exc
+            done.set()
+
+    def run(self, fn: Callable[[], T], wait_s: float) -> T:
+        """``fn()``'s result or exception; :class:`_Stuck` after ``wait_s``."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self._jobs.put((fn, box, done))
+        if not done.wait(wait_s):
+            raise _Stuck
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+
 class Transactor:
-    """Owns the transactional producer."""
+    """Owns the transactional producer (and replaces it when a call is stuck)."""
 
     def __init__(
         self,
         conf: dict[str, Any],
         guard: CallGuard | None = None,
         *,
-        producer_factory: Callable[[dict[str, Any]], Any] = Producer,
+        producer_factory: Callable[[dict[str, Any]], Any] = new_producer,
+        max_replacements: int = 3,
+        replacement_window_s: float = 600.0,
     ) -> None:
         # Delivery reports only for failures, through one producer-wide callback: a report per
         # record would cost a Python call per record, and a success needs no action.
-        self._producer = producer_factory({"delivery.report.only.error": True, **conf,
-                                           "on_delivery": self._on_delivery})
+        self._conf = {"delivery.report.only.error": True, **conf, "on_delivery": self._on_delivery}
+        self._factory = producer_factory
+        self._producer = producer_factory(self._conf)
         self._guard = guard
+        self._grace_s = guard.grace_s if guard is not None else 15.0
+        self._calls = CallThread()
+        self._init_timeout_s = 30.0
+        self._max_replacements = max_replacements
+        self._replacement_window_s = replacement_window_s
+        self._replaced_at: deque[float] = deque()
+        #: Stuck producers, kept referenced: destroying one under its blocked thread would crash.
+        self.abandoned: list[Any] = []
         self._in_transaction = False
         self._delivery_errors: list[str] = []
         self.transactional_id = str(conf["transactional.id"])
@@ -120,11 +183,17 @@ class Transactor:
         return self._in_transaction
 
     def _call(self, what: str, fn: Callable[[], T], deadline: float) -> T:
+        retry = Retry(what, log=log.warning, initial_s=0.1, max_s=1.0)
         while True:
+            timeout_s = max(1.0, deadline - time.monotonic())
             try:
-                if self._guard is not None:
-                    self._guard.enter(what, max(1.0, deadline - time.monotonic()))
-                return fn()
+                if self._guard is not None:  # the backstop fires a grace after the replacement
+                    self._guard.enter(what, timeout_s + self._grace_s)
+                began = time.monotonic()
+                try:
+                    return self._calls.run(fn, timeout_s + self._grace_s)
+                except _Stuck:
+                    self._replace(what, time.monotonic() - began)
             except KafkaException as exc:
                 error = exc.args[0]
                 kind = classify(error)
@@ -135,8 +204,7 @@ class Transactor:
                     ) from exc
                 if kind == "abort" or time.monotonic() >= deadline:
                     raise AbortableTransactionError(f"{what}: {error.name()}: {error.str()}") from exc
-                log.warning("%s: retriable %s, retrying", what, error.name())
-                time.sleep(0.1)
+                retry.wait(retry.failed(f"retriable {error.name()}: {error.str()}"))
             finally:
                 if self._guard is not None:
                     self._guard.leave()
@@ -144,9 +212,34 @@ class Transactor:
     def init(self, timeout_s: float) -> None:
         """``init_transactions``: fences a previous instance with the same ``transactional.id``
         and aborts its open transaction."""
+        self._init_timeout_s = timeout_s
         self._call("init_transactions",
                    lambda: self._producer.init_transactions(min(timeout_s, 30.0)),
                    time.monotonic() + timeout_s)
+
+    def _replace(self, what: str, seconds: float) -> None:
+        """A call is stuck: a new producer fences the stuck one (module docstring)."""
+        now = time.monotonic()
+        while self._replaced_at and now - self._replaced_at[0] > self._replacement_window_s:
+            self._replaced_at.popleft()
+        reason = (f"{what} blocked for {seconds:.0f}s, far past its timeout (librdkafka "
+                  "#5456/#5511 after a coordinator outage)")
+        if len(self._replaced_at) >= self._max_replacements:
+            raise ClientStuckError(
+                f"{reason}, after {len(self._replaced_at)} producer replacements within "
+                f"{self._replacement_window_s:g}s: a restart fences and aborts the open "
+                "transaction")
+        self._replaced_at.append(now)
+        log.warning("%s: replacing the producer; the new one (transactional.id %s) fences the "
+                    "stuck one and aborts its open transaction", reason, self.transactional_id)
+        self.abandoned.append(self._producer)
+        self._calls = CallThread()  # the old one stays blocked with the old producer
+        self._producer = self._factory(self._conf)
+        self._in_transaction = False
+        self._delivery_errors.clear()
+        self.init(self._init_timeout_s)  # may itself be replaced, within the bound above
+        raise AbortableTransactionError(f"{reason}: the producer was replaced; the open "
+                                        "transaction is aborted")
 
     def _begin(self) -> None:
         if not self._in_transaction:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 from pydantic import BaseModel, ValidationError
 
+from consumer.clients import new_consumer
 from consumer.exceptions import TopicReadError
 from consumer.topic_reader import Span, partitions_of, read_to_end, reader_conf
 from detectors.contracts import LabelledRecord
@@ -43,7 +44,7 @@ def _scan(
     timeout_s: float,
 ) -> Iterator[bytes]:
     """Values of every record from ``start(consumer, partition, low, high)`` to the end."""
-    consumer = Consumer(reader_conf(kafka_conf))
+    consumer = new_consumer(reader_conf(kafka_conf))
     try:
         spans = []
         for partition in partitions_of(kafka_conf, topic, timeout_s):

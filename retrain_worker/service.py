@@ -30,7 +30,9 @@ Exactly-once, as numbered steps:
    errors retried, errors classified once, every blocking call under the
    :class:`~consumer.transactions.CallGuard`). Abortable transaction error: abort and retry the
    same decision on the next loop. Fenced or fatal: exit with code 6 (the newer incarnation owns
-   the work). A call stuck far past its timeout (librdkafka #5456): exit 7, and the restart fences
+   the work). A call stuck far past its timeout (librdkafka #5456): the Transactor replaces the
+   producer in-process (the new one fences the stuck one and aborts its transaction) and the
+   decision is retried; stuck again after repeated replacements: exit 7, and the restart fences
    and aborts the open transaction (:func:`consumer.process.exit_on_stuck`).
 6. kill -9 at any point: the uncommitted decision is invisible (read_committed), the held offsets
    were not committed, so the restarted worker re-reads those triggers and, the decision log not
@@ -59,12 +61,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
+from consumer.broker_watch import wait_for_cluster
+from consumer.clients import ClientErrors, librdkafka_logger, new_consumer, new_producer
 from consumer.exceptions import AbortableTransactionError, FatalTransactionError
-from consumer.health import HealthServer, HealthState
+from consumer.health import HealthServer, HealthState, start_health_server
+from consumer.instance import Instance, claim_instance
 from consumer.process import exit_on_stuck, install_stop_signals
+from consumer.retry import Retry
 from consumer.transactions import CallGuard, Transactor
 from detectors.contracts import DriftEvent
 from retrain_worker.config import WorkerServiceConfig
@@ -75,6 +81,7 @@ from retrain_worker.kafka_io import read_decision_log, read_labelled
 from retrain_worker.metrics import WorkerMetrics
 from retrain_worker.policy import Episode, Policy, Ready
 from retrain_worker.registry import ModelRegistry, open_registry
+from retrain_worker.startup_checks import check_trainers
 from retrain_worker.triggers import (
     TriggerRef,
     deferral_event_id,
@@ -114,7 +121,7 @@ class RetrainWorker:
         config: WorkerServiceConfig,
         registry: ModelRegistry | None = None,
         *,
-        producer_factory: Callable[[dict[str, Any]], Any] = Producer,
+        producer_factory: Callable[[dict[str, Any]], Any] = new_producer,
         exit_when_stuck: bool = True,
         guard_grace_s: float = 15.0,
     ) -> None:
@@ -142,6 +149,16 @@ class RetrainWorker:
         self._exit_when_stuck = exit_when_stuck
         self._guard_grace_s = guard_grace_s
         self.server: HealthServer | None = None
+        #: ``worker.transactional_id`` if set, else unique per running process and stable
+        #: across its restarts (:mod:`consumer.instance`).
+        configured = self.w.transactional_id if "transactional_id" in self.w.model_fields_set \
+            else None
+        self._instance: Instance = claim_instance(self.w.group_id, configured)
+        self.transactional_id = (configured or f"{self.w.group_id}-{self._instance.id}")
+        #: librdkafka's errors and log lines, each kind logged at most once per 30 s.
+        self._client_errors = ClientErrors()
+        #: Backoff for decisions and offsets whose transaction was aborted.
+        self._tx_retry = Retry("publishing a decision", initial_s=0.5, max_s=10.0)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def stop(self, *_: Any) -> None:
@@ -150,8 +167,9 @@ class RetrainWorker:
 
     def run(self) -> int:
         if self.w.metrics_port is not None:
-            self.server = HealthServer(self.metrics.registry, self.health,
-                                       self.w.metrics_host, self.w.metrics_port).start()
+            self.server = start_health_server(
+                self.metrics.registry, self.health, self.w.metrics_host, self.w.metrics_port,
+                slot=self._instance.slot, setting="worker.metrics_port")
             log.info("metrics on http://%s:%d/metrics", self.w.metrics_host, self.server.port)
         try:
             self._start()
@@ -171,34 +189,47 @@ class RetrainWorker:
                     self.consumer.close()
             if self.server is not None:
                 self.server.stop()
+            self._instance.release()
+
+    def _client_conf(self, *extra: dict[str, Any]) -> dict[str, Any]:
+        """``kafka:`` plus ``extra``, librdkafka's log lines and errors through Python logging."""
+        merged: dict[str, Any] = dict(self.config.kafka)
+        for part in extra:
+            merged.update(part)
+        return {**merged, "logger": librdkafka_logger(), "error_cb": self._client_errors}
 
     def _build_transactor(self) -> None:
         """The consumer's :class:`~consumer.transactions.Transactor`, guard included."""
         self.tx = Transactor(
-            {**self.config.kafka, **self.w.producer, "transactional.id": self.w.transactional_id,
+            {**self._client_conf(self.w.producer), "transactional.id": self.transactional_id,
              "enable.idempotence": True},
             CallGuard(exit_on_stuck(self.health, exit_process=self._exit_when_stuck),
                       grace_s=self._guard_grace_s),
             producer_factory=self._producer_factory)
 
     def _start(self) -> None:
-        kafka = dict(self.config.kafka)
+        # A broker first (KafkaAuthenticationError, BrokerUnavailableError saying why), so
+        # init_transactions below never times out for a reason it cannot name.
+        if wait_for_cluster(self._client_conf(), self.w.transaction_timeout_s,
+                            bound="worker.transaction_timeout_s", stop=self._stop) is None:
+            return
+        self.health.broker_up()
         self._build_transactor()
         assert self.tx is not None
         self.tx.init(self.w.transaction_timeout_s)  # step 1: fence the previous incarnation
         self._reload_decisions()
-        self.consumer = Consumer({
-            **kafka, **self.w.consumer,
+        self.consumer = new_consumer({
+            **self._client_conf(self.w.consumer),
             "group.id": self.w.group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "isolation.level": "read_committed",
             "auto.offset.reset": "earliest",
-        })
+        }, "kafka + worker.consumer")
         self.consumer.subscribe([self.topics.drift, self.topics.triggers],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
-        log.info("retrain worker %s started (group %s, K=%d)", self.w.transactional_id,
+        log.info("retrain worker %s started (group %s, K=%d)", self.transactional_id,
                  self.w.group_id, self.w.max_concurrent)
 
     def _reload_decisions(self) -> None:
@@ -227,7 +258,7 @@ class RetrainWorker:
             with contextlib.suppress(Exception):
                 running.future.result(timeout=max(0.1, deadline - time.monotonic()))
         self._running.clear()
-        self._flush_outbox()
+        self._flush_outbox(force=True)
         with contextlib.suppress(KafkaException, FatalTransactionError):
             self._commit_offsets(force=True)
         if self.tx is not None:
@@ -424,15 +455,19 @@ class RetrainWorker:
             tx.commit(deadline)
         except AbortableTransactionError as exc:
             self.metrics.transactions.labels("aborted").inc()
-            log.warning("transaction aborted, will retry: %s", exc)
+            # Retried with backoff, logged once per interval (the main loop never sleeps on it).
+            self._tx_retry.failed(f"aborted: {exc}")
             tx.abort(self.w.transaction_timeout_s)
             return False
+        self._tx_retry.succeeded()
         self.metrics.transactions.labels("committed").inc()
         for tp in offsets:
             self._committed[(tp.topic, tp.partition)] = tp.offset
         return True
 
-    def _flush_outbox(self) -> None:
+    def _flush_outbox(self, force: bool = False) -> None:
+        if not (force or self._tx_retry.due()):
+            return
         while self._outbox:
             decision = self._outbox[0]
             if not self._publish(decision):
@@ -515,6 +550,9 @@ class RetrainWorker:
 
 
 def run_worker(config: WorkerServiceConfig) -> int:
+    """The ``driftline retrain-worker`` process: trainer entry points checked (a broken one
+    exits 2 before anything else), then the worker until SIGTERM/SIGINT."""
+    check_trainers(config.worker)
     worker = RetrainWorker(config)
     install_stop_signals(worker.stop)
     return worker.run()

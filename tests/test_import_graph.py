@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: The consumer modules the retrain worker may build on: the runtime both services share.
 SHARED_RUNTIME = frozenset({
-    "consumer.config", "consumer.exceptions", "consumer.health", "consumer.process",
+    "consumer.broker_watch", "consumer.clients", "consumer.config", "consumer.exceptions",
+    "consumer.health", "consumer.instance", "consumer.process", "consumer.retry",
     "consumer.topic_reader", "consumer.transactions",
 })
 

@@ -73,13 +73,13 @@ def register(subparsers: Any) -> None:
         "--ert",
         type=float,
         default=10_000.0,
-        help="target mean time between false alarms, in samples (default 10000)",
+        help="target mean time between false alarms, in samples",
     )
     parser.add_argument("--output", required=True, help="YAML file to write (detection: section)")
     parser.add_argument("--config", help="base driftline.yaml; its detection section (with "
                         "DRIFTLINE_DETECTION__… overrides) is extended")
     parser.add_argument("--runs", type=int, default=5, help="bootstrap length in units of ert")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
     parser.add_argument(
         "--shift-std",
         type=float,

@@ -42,5 +42,5 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--label-delay", type=int, default=50, help="in predictions")
     parser.add_argument("--plot", default="driftline-demo.png", help="PNG to write")
     parser.add_argument("--workdir", help="config, logs and model registry (default: a temp dir)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
     parser.set_defaults(handler=_handle)

@@ -5,7 +5,8 @@ validates, joins and detects exactly as the consumer does (``source.offset`` is 
 number), reports invalid lines with their number and reason, and prints a summary at the end.
 With ``--report report.html`` it then writes a self-contained HTML backtest report (per model:
 signals, detector statistics, detections; :mod:`detectors.report`) in a second pass, so the
-replay itself does no extra work for it. The work is :mod:`detectors.replay`.
+replay itself does no extra work for it; that pass says on stderr that it runs (a line every
+10 s). The work is :mod:`detectors.replay`.
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ def _handle(args: argparse.Namespace) -> int:
 
         from detectors.contracts import DriftEvent
         from detectors.report import write_report
+        from driftline.progress import Heartbeat
 
         with Path(args.output).open(encoding="utf-8") as drift_lines:
             events = [DriftEvent.model_validate_json(line) for line in drift_lines]
         try:
-            write_report(args.input, events, args.report, config)
+            with Heartbeat(f"writing the report {args.report} (a second pass over {args.input})"):
+                write_report(args.input, events, args.report, config)
         except OSError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

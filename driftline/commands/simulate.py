@@ -30,10 +30,13 @@ import argparse
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from detectors.contracts import Label, Prediction
 from driftline.dev.simulator import DRIFT_KINDS, Drift, Scenario, simulate
+from driftline.progress import Periodic
+
+if TYPE_CHECKING:
+    from detectors.contracts import Label, Prediction
 
 _INT_FIELDS = ("start", "width")
 _FLOAT_FIELDS = ("feature_shift", "score_shift", "concept_rotation")
@@ -109,6 +112,30 @@ def paced(events: Iterable[Prediction | Label], speed: float = 1.0) -> Iterator[
         yield event
 
 
+def with_progress(events: Iterable[Prediction | Label], total: int, every_s: float = 10.0,
+                  status: Periodic | None = None) -> Iterator[Prediction | Label]:
+    """``events``, writing a status line every ``every_s`` (predictions so far of ``total``,
+    the rate, the time left at that rate): a ``--realtime`` run takes minutes."""
+    from detectors.contracts import Prediction
+
+    status = status or Periodic(every_s)
+    began = time.monotonic()
+    predictions = 0
+
+    def line() -> str:
+        elapsed = max(1e-9, time.monotonic() - began)
+        rate = predictions / elapsed
+        left = (total - predictions) / rate if rate > 0 else float("inf")
+        return (f"simulate: {predictions}/{total} predictions ({100 * predictions / total:.0f}%)"
+                f", {rate:.0f}/s, ~{left:.0f}s left")
+
+    for event in events:
+        if isinstance(event, Prediction):
+            predictions += 1
+        yield event
+        status.update(line)
+
+
 def _write_jsonl(events: Iterable[Prediction | Label], output: str) -> int:
     count = 0
     stream = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
@@ -125,8 +152,10 @@ def _write_jsonl(events: Iterable[Prediction | Label], output: str) -> int:
 
 
 def _produce(events: Iterable[Prediction | Label], args: argparse.Namespace) -> int:
-    from confluent_kafka import Producer
-
+    from consumer.broker_watch import wait_for_cluster
+    from consumer.clients import describe, librdkafka_logger, new_producer
+    from consumer.topics import TopicError, counts_in
+    from detectors.contracts import Prediction
     from driftline.config import load
 
     config = load(args.config)
@@ -134,12 +163,23 @@ def _produce(events: Iterable[Prediction | Label], args: argparse.Namespace) -> 
     if args.bootstrap_servers:
         properties["bootstrap.servers"] = args.bootstrap_servers
     properties.setdefault("linger.ms", 20)
-    producer = Producer(properties)
+    properties["logger"] = librdkafka_logger()  # its repeated lines once per 30 s
+    source = "kafka"
+    producer = new_producer(properties, source)  # a refused property: exit 2, named
+    # A broker and both topics before the first event: else the events would wait in memory
+    # until --flush-timeout and fail with a bare "timed out".
+    metadata = wait_for_cluster(properties, args.flush_timeout, bound="--flush-timeout")
+    try:
+        counts_in(metadata, list(dict.fromkeys([config.topics.predictions,
+                                                config.topics.labels])))
+    except TopicError as exc:
+        print(f"driftline simulate: {exc}", file=sys.stderr)
+        return -1
     errors: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:
         if err is not None:
-            errors.append(str(err))
+            errors.append(describe(err))
 
     count = 0
     for event in events:
@@ -194,7 +234,8 @@ def _handle(args: argparse.Namespace) -> int:
         return 2
     events: Iterable[Prediction | Label] = simulate(scenario, seed=args.seed)
     if args.realtime:
-        events = paced(events, args.speed)
+        events = with_progress(paced(events, args.speed),
+                               scenario.samples * len(scenario.models), args.progress_every)
     if args.bootstrap_servers or args.config:
         produced = _produce(events, args)
         if produced < 0:
@@ -211,11 +252,14 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "simulate",
         help="simulated predictions and delayed labels with drift, as JSONL or to Kafka",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description="Simulated predictions and delayed labels, with drift, written as JSON lines "
+        "or produced to the predictions and labels topics of --config (or --bootstrap-servers). "
+        "A drift is KIND:key=value,..., e.g. gradual:start=2000,width=800,concept_rotation=90.",
     )
     parser.add_argument("--models", default="model-0", help="comma-separated model ids")
     parser.add_argument("--samples", type=int, default=5000, help="predictions per model")
-    parser.add_argument("--rate", type=float, default=50.0, help="predictions/s per model (event time)")
+    parser.add_argument("--rate", type=float, default=50.0,
+                        help="predictions per second per model (event time)")
     parser.add_argument(
         "--drift",
         type=parse_drift,
@@ -225,20 +269,30 @@ def register(subparsers: Any) -> None:
         "fields: start, width, feature_shift, score_shift, concept_rotation, shifted_features "
         "(f0+f1); repeatable",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model-version", default="v1")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same events)")
+    parser.add_argument("--model-version", default="v1", help="model_version of the predictions")
     parser.add_argument("--features", type=int, default=3, help="numeric features f0..fN-1")
-    parser.add_argument("--segment", default=None)
-    parser.add_argument("--label-noise", type=float, default=0.1)
-    parser.add_argument("--label-delay", type=float, default=60.0, help="seconds")
-    parser.add_argument("--label-delay-jitter", type=float, default=0.0, help="seconds")
-    parser.add_argument("--label-coverage", type=float, default=1.0, help="fraction labelled")
+    parser.add_argument("--segment", default=None, help="segment of every prediction")
+    parser.add_argument("--label-noise", type=float, default=0.1,
+                        help="fraction of labels flipped")
+    parser.add_argument("--label-delay", type=float, default=60.0,
+                        help="seconds from a prediction to its label")
+    parser.add_argument("--label-delay-jitter", type=float, default=0.0,
+                        help="extra random label delay, up to this many seconds")
+    parser.add_argument("--label-coverage", type=float, default=1.0,
+                        help="fraction of predictions that get a label")
     parser.add_argument("--output", "-o", default="-", help="JSONL file, '-' for stdout")
     parser.add_argument("--bootstrap-servers", help="produce to Kafka instead of writing JSONL")
-    parser.add_argument("--config", help="YAML config (kafka properties, topic names)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="driftline.yaml: kafka properties and topic names; produce to Kafka")
     parser.add_argument(
-        "--realtime", action="store_true", help="start now and pace output at the event rate"
+        "--realtime", action="store_true",
+        help="start simulated time now and pace the output at the event rate",
     )
-    parser.add_argument("--speed", type=float, default=1.0, help="with --realtime: time factor")
-    parser.add_argument("--flush-timeout", type=float, default=30.0, help="seconds")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="with --realtime: how many times faster than real time")
+    parser.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
+                        help="with --realtime: a status line on stderr this often")
+    parser.add_argument("--flush-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="how long to wait for a broker and for the last deliveries")
     parser.set_defaults(handler=_handle)

@@ -4,10 +4,12 @@ Used by the tests, the demo, the benchmarks and ``scripts/kafka``. Contract:
 
 1. :func:`resolve_jars` resolves ``org.apache.kafka:kafka_2.13`` (:data:`KAFKA_VERSION`) and its
    runtime dependencies, plus a Log4j2 SLF4J binding so the broker's logs are not lost, with
-   Maven into a cache directory (``$DRIFTLINE_CACHE`` or ``~/.cache/driftline``). Done once.
+   Maven into a cache directory (``$DRIFTLINE_CACHE`` or ``~/.cache/driftline``). Done once; it
+   says so on stderr while it runs (a line every 10 s: the first download takes a while).
 2. :class:`LocalKafka` writes one ``server.properties`` per node (every node is broker and
    controller), formats KRaft storage with one cluster id, starts each node as a ``java``
-   process on free localhost ports and waits until the cluster answers a metadata request.
+   process on localhost ports (``ports`` when given and free, else free ones) and waits until
+   the cluster answers a metadata request.
 3. ``stop()`` sends SIGTERM and waits (SIGKILL after a bound); ``kill(node)`` is a hard
    ``kill -9``; ``restart(node)`` starts a node again on the same ports and log dir, without
    formatting (a hard bounce).
@@ -19,29 +21,36 @@ Command line (``scripts/kafka`` wraps it)::
     python -m driftline.dev.local_broker start [--nodes 3] [--dir DIR]   # prints bootstrap servers
     python -m driftline.dev.local_broker stop [--dir DIR]
     python -m driftline.dev.local_broker fetch                           # resolve the jars only
+
+``--dir`` defaults to one directory per user and checkout (:func:`default_state_dir`). ``start``
+refuses while the cluster recorded there still runs (its data is never deleted under it); a
+stopped one is replaced by a fresh cluster on the ports it had, where they are still free.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from driftline.dev.services import free_port
+from driftline.progress import Heartbeat
 
 KAFKA_VERSION = "4.1.1"
 #: Must match the log4j-core version that kafka_2.13 brings in (checked in resolve_jars).
 LOG4J_VERSION = "2.24.3"
-DEFAULT_STATE_DIR = Path(tempfile.gettempdir()) / "driftline-kafka"
+#: The checkout this module runs from: a state directory per checkout.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -87,6 +96,26 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DRIFTLINE_CACHE", Path.home() / ".cache" / "driftline"))
 
 
+def default_state_dir(project: Path = PROJECT_ROOT) -> Path:
+    """``scripts/kafka``'s cluster directory: per user (the cache) and per checkout.
+
+    >>> default_state_dir(Path("/src/driftline")).parts[-2:]
+    ('clusters', 'driftline-abb3bbc6')
+    """
+    digest = hashlib.sha1(str(project).encode()).hexdigest()[:8]
+    return cache_dir() / "clusters" / f"{project.name}-{digest}"
+
+
+def port_free(port: int) -> bool:
+    """True if nothing listens on localhost ``port`` and it can be bound right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _require(tool: str, hint: str) -> str:
     path = shutil.which(tool)
     if path is None:
@@ -107,20 +136,22 @@ def resolve_jars(version: str = KAFKA_VERSION) -> Path:
     (project / "pom.xml").write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION))
     if libs.exists():
         shutil.rmtree(libs)
-    result = subprocess.run(
-        [
-            mvn,
-            "-q",
-            "-B",
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={libs}",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with Heartbeat(f"resolving Apache Kafka {version} and its dependencies with Maven into "
+                   f"{libs} (once; later starts reuse them)"):
+        result = subprocess.run(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={libs}",
+            ],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if result.returncode != 0:
         raise BrokerStartError(
             f"Maven could not resolve Apache Kafka {version}:\n{result.stdout}{result.stderr}"
@@ -163,6 +194,8 @@ class LocalKafka:
     version: str = KAFKA_VERSION
     heap: str = "768m"
     members: list[Node] = field(default_factory=list)
+    #: ``(port, controller port)`` per node to use when free (a restart keeps its ports).
+    ports: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -175,9 +208,7 @@ class LocalKafka:
         libs = resolve_jars(self.version)
         self.directory.mkdir(parents=True, exist_ok=True)
         ids = range(1, self.nodes + 1)
-        self.members = [
-            Node(i, free_port(), free_port(), self.directory / f"node-{i}") for i in ids
-        ]
+        self.members = [Node(i, *self._ports(i), self.directory / f"node-{i}") for i in ids]
         cluster_id = self._java(libs, "kafka.tools.StorageTool", "random-uuid").strip()
         for node in self.members:
             node.directory.mkdir(parents=True, exist_ok=True)
@@ -221,7 +252,17 @@ class LocalKafka:
         self._launch(resolve_jars(self.version), node)
         self._wait_ready(timeout_s)
 
+    def running(self) -> list[int]:
+        """Node ids whose recorded process is still this cluster's broker."""
+        return [node.node_id for node in self.members if self._alive(node)]
+
     # -- internals ---------------------------------------------------------------------------
+
+    def _ports(self, node_id: int) -> tuple[int, int]:
+        wanted = self.ports[node_id - 1] if node_id <= len(self.ports) else None
+        if wanted is not None and all(port_free(p) for p in wanted):
+            return wanted
+        return free_port(), free_port()
 
     def _server_properties(self, node: Node) -> str:
         replicas = min(3, self.nodes)
@@ -319,6 +360,12 @@ class LocalKafka:
             os.kill(node.pid, 0)
         except ProcessLookupError:
             return False
+        except PermissionError:
+            return False  # another user's process: the pid was reused
+        cmdline = Path(f"/proc/{node.pid}/cmdline")
+        if cmdline.exists():  # Linux: a reused pid is not this node's broker
+            with contextlib.suppress(OSError):
+                return str(node.properties).encode() in cmdline.read_bytes()
         return True
 
     def _signal(self, node: Node, sig: signal.Signals) -> None:
@@ -362,31 +409,51 @@ class LocalKafka:
         return cluster
 
 
+def start_cluster(directory: Path, nodes: int) -> int:
+    """``scripts/kafka start``: refuse while the recorded cluster runs; else a fresh cluster on
+    its recorded ports where free."""
+    ports: list[tuple[int, int]] = []
+    if (directory / "cluster.json").exists():
+        previous = LocalKafka.from_state(directory)
+        running = previous.running()
+        if running:
+            print(f"error: the Kafka cluster in {directory} is still running (nodes "
+                  f"{', '.join(map(str, running))}; bootstrap servers "
+                  f"{previous.bootstrap_servers}); its data is kept. Use it, or stop it first: "
+                  f"scripts/kafka stop --dir {directory}", file=sys.stderr)
+            return 1
+        ports = [(n.port, n.controller_port) for n in previous.members]
+        shutil.rmtree(directory)
+    began = time.monotonic()
+    cluster = LocalKafka(directory=directory, nodes=nodes, ports=ports)
+    bootstrap = cluster.start()
+    kept = sum(1 for n in cluster.members if (n.port, n.controller_port) in ports)
+    print(
+        f"Kafka {KAFKA_VERSION} up in {time.monotonic() - began:.1f}s (logs in {directory}"
+        + (f"; the previous ports of {kept} node(s) reused" if kept else "")
+        + "); bootstrap servers:",
+        file=sys.stderr,
+    )
+    print(bootstrap)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/kafka", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
+    state_help = "cluster state, data and logs (default: one per user and checkout)"
     start = sub.add_parser("start", help="format storage and start a local cluster")
     start.add_argument("--nodes", type=int, default=1, help="1 (default) or 3")
-    start.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR)
+    start.add_argument("--dir", type=Path, default=default_state_dir(), help=state_help)
     stop = sub.add_parser("stop", help="stop the cluster started with `start`")
-    stop.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR)
+    stop.add_argument("--dir", type=Path, default=default_state_dir(), help=state_help)
     sub.add_parser("fetch", help="resolve the Kafka jars with Maven only")
     args = parser.parse_args(argv)
     try:
         if args.action == "fetch":
             print(resolve_jars())
         elif args.action == "start":
-            if (args.dir / "cluster.json").exists():
-                shutil.rmtree(args.dir)
-            began = time.monotonic()
-            cluster = LocalKafka(directory=args.dir, nodes=args.nodes)
-            bootstrap = cluster.start()
-            print(
-                f"Kafka {KAFKA_VERSION} up in {time.monotonic() - began:.1f}s "
-                f"(logs in {args.dir}); bootstrap servers:",
-                file=sys.stderr,
-            )
-            print(bootstrap)
+            return start_cluster(args.dir, args.nodes)
         elif args.action == "stop":
             if not (args.dir / "cluster.json").exists():
                 print(f"no cluster state in {args.dir}", file=sys.stderr)

@@ -154,7 +154,7 @@ class ServiceProcess:
         return float(sum(found)) if found else None
 
     def wait_metric(self, name: str, labels: Mapping[str, str] | None = None, *,
-                    at_least: float = 0.0, timeout_s: float = 60.0) -> float:
+                    at_least: float = 0.0, timeout_s: float = 300.0) -> float:
         """The metric's value once it is above ``at_least`` (or equal, when ``at_least`` > 0)."""
         deadline = time.monotonic() + timeout_s
         while True:
@@ -167,8 +167,8 @@ class ServiceProcess:
                 f"{'>= ' + str(at_least) if at_least > 0 else '> 0'}:\n{self.tail()}")
             time.sleep(0.2)
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Until ``/readyz`` answers 200."""
+    def wait_ready(self, timeout_s: float = 300.0) -> None:
+        """Until ``/readyz`` answers 200 (``timeout_s`` bounds a hang, not a start-up pace)."""
         deadline = time.monotonic() + timeout_s
         while True:
             self.assert_alive()

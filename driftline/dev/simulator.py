@@ -90,9 +90,10 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from detectors.contracts import Label, Prediction
+if TYPE_CHECKING:  # imported where events are made: `driftline --help` needs no pydantic/River
+    from detectors.contracts import Label, Prediction
 
 __all__ = [
     "DRIFT_KINDS",
@@ -221,6 +222,8 @@ def _model_stream(
     scenario: Scenario, model_index: int, seed: int
 ) -> Iterator[tuple[int, int, int, Prediction | Label]]:
     """One model's events as ``(timestamp_ms, order, index, event)``, in event-time order."""
+    from detectors.contracts import Label, Prediction
+
     model_id = scenario.models[model_index]
     rng = random.Random(f"{seed}:{model_id}")
     mix_rng = random.Random(f"{seed}:{model_id}:mix")

@@ -21,6 +21,7 @@ from consumer.config import TopicNames
 from consumer.topic_reader import Span, partitions_of, read_to_end
 from detectors.contracts import Source
 from driftline.dev.services import ServiceProcess, free_port
+from tests.hang import HANG_S
 
 REPO = Path(__file__).resolve().parents[2]
 DRIFTLINE = [sys.executable, "-m", "driftline"]
@@ -138,7 +139,7 @@ def committed(bootstrap: str, group: str, topic: str, partitions: Iterable[int])
     return {tp.partition: tp.offset for tp in result}
 
 
-def wait_committed(bootstrap: str, group: str, topic: str, timeout_s: float = 90.0,
+def wait_committed(bootstrap: str, group: str, topic: str, timeout_s: float = HANG_S,
                    procs: Iterable[ServiceProcess] = ()) -> None:
     """Until the group's committed offsets reach the end of ``topic``."""
     ends = end_offsets(bootstrap, topic)
@@ -239,16 +240,25 @@ def topic_values(bootstrap: str, topic: str) -> list[dict[str, Any]]:
 
 
 class Trickle:
-    """Produces ``items`` (to one partition, or keyed) at about ``rate`` records/s in a background thread."""
+    """Produces ``items`` (to one partition, or keyed) at about ``rate`` records/s in a background thread.
+
+    ``pause_after=n``: after the first ``n`` items it waits for :meth:`resume` (``paused`` is set
+    meanwhile), so a test acts "mid-stream" whatever the machine's speed."""
 
     def __init__(self, bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
-                 rate: float, partition: int | None = 0) -> None:
+                 rate: float, partition: int | None = 0, pause_after: int | None = None) -> None:
         import threading
 
         self._args = (bootstrap, topic, items, rate)
         self._partition = partition
+        self._pause_after = pause_after
+        self.paused = threading.Event()
+        self._resume = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.error: BaseException | None = None
+
+    def resume(self) -> None:
+        self._resume.set()
 
     def _run(self) -> None:
         bootstrap, topic, items, rate = self._args
@@ -258,6 +268,12 @@ class Trickle:
             chunk = max(1, int(rate / 20))
             began = time.monotonic()
             for start in range(0, len(items), chunk):
+                if self._pause_after is not None and start >= self._pause_after \
+                        and not self._resume.is_set():
+                    assert producer.flush(HANG_S) == 0
+                    self.paused.set()
+                    assert self._resume.wait(HANG_S), "never resumed"
+                    began = time.monotonic() - start / rate
                 for key, value in items[start:start + chunk]:
                     if self._partition is None:
                         producer.produce(topic, value, key)
@@ -274,7 +290,7 @@ class Trickle:
         self.thread.start()
         return self
 
-    def join(self, timeout: float = 120) -> None:
+    def join(self, timeout: float = HANG_S) -> None:
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "producer did not finish"
         assert self.error is None, self.error

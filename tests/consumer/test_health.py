@@ -22,7 +22,11 @@ def test_health_endpoints() -> None:
             return exc.code, exc.read().decode()
 
     try:
-        assert get("/healthz")[0] == 200
+        status, body = get("/healthz")  # no broker has answered yet: not ok
+        assert status == 503 and body.startswith("starting: no broker has answered yet")
+        assert get("/readyz")[0] == 503
+        state.broker_up()
+        assert get("/healthz") == (200, "ok\n")
         assert get("/readyz") == (503, "starting\n")
         state.set_ready(True)
         assert get("/readyz")[0] == 200

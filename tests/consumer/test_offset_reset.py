@@ -34,6 +34,7 @@ from tests.consumer.helpers import (
     synthetic_stream,
     wait_committed,
 )
+from tests.hang import HANG_S
 
 SKIPPED = "driftline_consumer_skipped_records_total"
 
@@ -175,7 +176,7 @@ def test_records_deleted_under_a_running_consumer_are_skipped_loudly_and_it_goes
     finally:
         service.signal(signal.SIGCONT)
 
-    _wait_all_committed(bootstrap, group, topic_names, service, timeout_s=60)
+    _wait_all_committed(bootstrap, group, topic_names, service, timeout_s=HANG_S)
     for topic in caught_up:
         deleted = ends[topic] - caught_up[topic]
         assert deleted == len(second[topic])

@@ -1,8 +1,9 @@
-"""A Kafka client call stuck far past its timeout (librdkafka #5456: ``send_offsets_to_transaction``
-after a coordinator outage) ends the process with exit 7, the same way in the consumer's commit
-and in the retrain worker's decision, so a supervisor restarts it and ``init_transactions`` fences
-and aborts the open transaction. Each runs in a real process whose producer hangs in that call
-(a fake at the client seam); nothing else is faked.
+"""A Kafka client call stuck far past its timeout (librdkafka #5456/#5511:
+``send_offsets_to_transaction`` after a coordinator outage) no longer ends the process: the
+:class:`~consumer.transactions.Transactor` replaces the stuck producer in-process (a new producer
+with the same ``transactional.id`` fences it and aborts its transaction) and the caller rewinds
+and goes on. Only repeated replacements end the process with exit 7. The producer is a fake at
+the client seam whose call hangs; the worker case runs in a real process.
 """
 
 from __future__ import annotations
@@ -10,66 +11,106 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from consumer.exceptions import AbortableTransactionError, ClientStuckError
+from consumer.health import HealthState
+from consumer.process import exit_on_stuck
+from consumer.transactions import CallGuard, Transactor
+from tests.consumer.kafka_fakes import FakeProducer
+from tests.hang import HANG_S
 
 REPO = Path(__file__).resolve().parents[2]
 
-HANGING_PRODUCER = textwrap.dedent("""
+
+class Producers:
+    """A producer factory whose first ``hanging`` producers hang in send_offsets_to_transaction."""
+
+    def __init__(self, hanging: int) -> None:
+        self.hanging = hanging
+        self.made: list[FakeProducer] = []
+
+    def __call__(self, conf: dict[str, Any]) -> FakeProducer:
+        stuck = len(self.made) < self.hanging
+
+        class Producer(FakeProducer):
+            def send_offsets_to_transaction(self, offsets: Any, metadata: Any,
+                                            timeout: float) -> None:
+                if stuck:
+                    threading.Event().wait()  # librdkafka #5456: never returns
+                super().send_offsets_to_transaction(offsets, metadata, timeout)
+
+        self.made.append(Producer(conf))
+        return self.made[-1]
+
+
+def _transactor(producers: Producers, **kwargs: Any) -> Transactor:
+    guard = CallGuard(exit_on_stuck(HealthState(), exit_process=False), grace_s=1)
+    tx = Transactor({"transactional.id": "t"}, guard, producer_factory=producers, **kwargs)
+    tx.init(5)
+    return tx
+
+
+def test_a_stuck_call_replaces_the_producer_and_the_next_transaction_commits() -> None:
+    producers = Producers(hanging=1)
+    tx = _transactor(producers)
+    tx.produce("out", b"v")
+    with pytest.raises(AbortableTransactionError, match="the producer was replaced"):
+        tx.send_offsets([TopicPartition("in", 0, 5)], "meta", time.monotonic() + 1)
+    stuck, fresh = producers.made
+    assert tx.abandoned == [stuck]  # kept: never destroyed under its blocked thread
+    assert fresh.names() == ["init_transactions"]  # fences the stuck one, aborts its txn
+    assert not tx.in_transaction
+    tx.produce("out", b"v")
+    tx.send_offsets([TopicPartition("in", 0, 5)], "meta", time.monotonic() + HANG_S)
+    tx.commit(time.monotonic() + HANG_S)
+    assert fresh.names() == ["init_transactions", "begin_transaction", "produce",
+                             "send_offsets_to_transaction", "commit_transaction"]
+
+
+def test_replacements_are_bounded_then_exit_7() -> None:
+    tx = _transactor(Producers(hanging=10), max_replacements=1)
+    with pytest.raises(AbortableTransactionError):
+        tx.send_offsets([TopicPartition("in", 0, 5)], "meta", time.monotonic() + 1)
+    with pytest.raises(ClientStuckError, match="after 1 producer replacements") as caught:
+        tx.send_offsets([TopicPartition("in", 0, 5)], "meta", time.monotonic() + 1)
+    assert caught.value.exit_code == 7
+
+
+WORKER_DECISION = textwrap.dedent("""
     import logging, sys, threading
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    from tests.consumer.kafka_fakes import FakeProducer
-
-    class HangingProducer(FakeProducer):
-        def send_offsets_to_transaction(self, offsets, metadata, timeout):
-            threading.Event().wait()  # librdkafka #5456: never returns
-""")
-
-CONSUMER_COMMIT = HANGING_PRODUCER + textwrap.dedent("""
-    from consumer.health import HealthState
-    from consumer.process import exit_on_stuck
-    from consumer.transactions import CallGuard, Transactor
-    from confluent_kafka import TopicPartition
-    import time
-
-    tx = Transactor({"transactional.id": "t"}, CallGuard(exit_on_stuck(HealthState()), grace_s=1),
-                    producer_factory=HangingProducer)
-    tx.send_offsets([TopicPartition("in", 0, 5)], "meta", time.monotonic() + 1)
-    print("returned")  # never: the guard ended the process
-""")
-
-WORKER_DECISION = HANGING_PRODUCER + textwrap.dedent("""
     from retrain_worker.config import WorkerServiceConfig
     from retrain_worker.service import RetrainWorker
     from tests.consumer.kafka_fakes import FakeConsumer
+    from tests.consumer.test_process import Producers
 
     config = WorkerServiceConfig.model_validate(
         {"worker": {"metrics_port": None, "transaction_timeout_s": 1}})
-    worker = RetrainWorker(config, producer_factory=HangingProducer, guard_grace_s=1)
+    producers = Producers(hanging=1)
+    worker = RetrainWorker(config, producer_factory=producers, guard_grace_s=1)
     worker.consumer = FakeConsumer()
     worker._assigned.add(("drift", 0))
     worker._next[("drift", 0)] = 7
     worker._build_transactor()
-    worker._commit_offsets(force=True)  # send_offsets_to_transaction hangs
-    print("returned")  # never: the guard ended the process
+    worker._commit_offsets(force=True)  # send_offsets_to_transaction hangs: replaced, aborted
+    assert worker._committed == {}, worker._committed
+    worker._commit_offsets(force=True)  # the retry commits on the new producer
+    assert worker._committed == {("drift", 0): 7}, worker._committed
+    print("served on", len(producers.made), "producers")
 """)
 
 
-def _run(script: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=300, cwd=REPO)
-
-
-def test_a_stuck_commit_ends_the_consumer_process_with_exit_7() -> None:
-    result = _run(CONSUMER_COMMIT)
-    assert result.returncode == 7, result.stderr
-    assert "returned" not in result.stdout
+def test_a_stuck_decision_keeps_the_worker_process_serving() -> None:
+    result = subprocess.run([sys.executable, "-c", WORKER_DECISION], capture_output=True,
+                            text=True, timeout=HANG_S, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "served on 2 producers"
     assert "send_offsets_to_transaction blocked for" in result.stderr
-    assert "a restart fences and aborts the open transaction" in result.stderr
-
-
-def test_a_stuck_decision_ends_the_worker_process_with_exit_7() -> None:
-    result = _run(WORKER_DECISION)
-    assert result.returncode == 7, result.stderr
-    assert "returned" not in result.stdout
-    assert "send_offsets_to_transaction blocked for" in result.stderr
-    assert "a restart fences and aborts the open transaction" in result.stderr
+    assert "replacing the producer" in result.stderr

@@ -51,6 +51,7 @@ class Setup:
         self.tx = tx = Transactor({"transactional.id": "t"}, producer_factory=self._producer)
         self.metrics = Metrics()
         self.health = HealthState()
+        self.health.broker_up()
         store = StateStore({}, topic="state", group_id="g", state_partitions=1)
         self.policy = CommitPolicy(Checkpointer(tx, store, self.metrics), tx, self.metrics,
                                    commit_interval_s=0.1, snapshot_interval_s=0.0,

@@ -25,6 +25,7 @@ from tests.consumer.helpers import (
     synthetic_stream,
     wait_committed,
 )
+from tests.hang import HANG_S
 
 pytestmark = pytest.mark.kafka
 
@@ -117,7 +118,7 @@ def test_bad_input_catalogue_goes_to_the_dlq(
     assert metric("consumed") == end_offsets(kafka_bootstrap, topics.predictions)[0]
     # The pipeline gauges are refreshed after a commit at most once a second: a run shorter
     # than that may not have set this one yet when the offsets are committed.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + HANG_S
     while service.metric("driftline_consumer_waiting_labels", {"partition": "0"}) is None:
         assert time.monotonic() < deadline, service.tail()
         time.sleep(0.1)

@@ -23,6 +23,7 @@ from tests.consumer.helpers import (
     topic_values,
     wait_committed,
 )
+from tests.hang import HANG_S
 
 pytestmark = pytest.mark.kafka
 
@@ -42,17 +43,20 @@ def test_kill_9_mid_stream_then_restart_is_exactly_once(
                              consumer={"snapshot_interval_ms": snapshot_interval_ms})
     services.append(service.start())
     service.wait_ready()
-    trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=6000).start()
+    # Half the stream, then the producer waits: the kill is mid-stream however fast or slow.
+    trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=6000,
+                      pause_after=len(items) // 2).start()
 
     # Kill -9 once a good part, but not all, of the stream is committed.
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + HANG_S
     while committed(kafka_bootstrap, group, topics.predictions, [0])[0] < len(items) * 0.35:
         assert time.monotonic() < deadline, service.tail()
         time.sleep(0.05)
     service.kill()
     killed_at = committed(kafka_bootstrap, group, topics.predictions, [0])[0]
-    assert killed_at < len(items), "the kill came too late to be mid-stream"
+    assert killed_at < len(items)  # by construction: the producer waits at half the stream
 
+    trickle.resume()
     service.start()
     trickle.join()
     wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
@@ -88,12 +92,15 @@ def test_sigterm_commits_and_restart_reprocesses_nothing(
                              consumer={"commit_interval_ms": 60_000})
     services.append(service.start())
     service.wait_ready()
-    trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=4000).start()
-    time.sleep(1.0)
-    began = time.monotonic()
-    assert service.terminate() == 0, service.tail()
-    stop_seconds = time.monotonic() - began
-    assert stop_seconds < 10
+    # SIGTERM while half the stream is in and the producer waits: some work done, not all.
+    trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=4000,
+                      pause_after=len(items) // 2).start()
+    assert trickle.paused.wait(HANG_S)
+    service.wait_metric("driftline_consumer_records_total",
+                        {"partition": "0", "outcome": "consumed"}, timeout_s=HANG_S)
+    # Exit 0 means the final commit finished within consumer.shutdown_timeout_s (else exit 5).
+    assert service.terminate(timeout_s=HANG_S) == 0, service.tail()
+    trickle.resume()
     at_stop = committed(kafka_bootstrap, group, topics.predictions, [0])[0]
     assert 0 < at_stop < len(items), at_stop
     consumed_first = service.log_text()

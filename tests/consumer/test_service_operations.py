@@ -31,6 +31,7 @@ from tests.consumer.helpers import (
     topic_values,
     wait_committed,
 )
+from tests.hang import HANG_S
 
 pytestmark = pytest.mark.kafka
 
@@ -53,7 +54,7 @@ def test_input_topics_not_copartitioned_is_a_clear_error(
     time.sleep(1.0)
     service = ConsumerProcess(tmp_path, kafka_bootstrap, names, group="g", instance="a")
     services.append(service.start())
-    assert _wait_exit(service, 30) == 2
+    assert _wait_exit(service, HANG_S) == 2
     assert "not co-partitioned" in service.log_text()
     assert f"{names.predictions}=2, {names.labels}=3" in service.log_text()
 
@@ -64,7 +65,7 @@ def test_unreachable_broker_reports_unhealthy_then_exits_non_zero(
     service = ConsumerProcess(tmp_path, f"127.0.0.1:{free_port()}", unique_topic_names("gone"),
                              group="g", instance="a", consumer={"broker_timeout_s": 8})
     services.append(service.start())
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + HANG_S
     status = None
     while service.poll() is None and time.monotonic() < deadline:
         try:
@@ -75,7 +76,7 @@ def test_unreachable_broker_reports_unhealthy_then_exits_non_zero(
             pass
         time.sleep(0.1)
     assert status == 503, service.tail()
-    assert _wait_exit(service, 30) == 3, service.tail()
+    assert _wait_exit(service, HANG_S) == 3, service.tail()
     assert "no broker reachable" in service.log_text()
 
 
@@ -99,7 +100,7 @@ def test_a_second_instance_with_the_same_id_fences_the_first(
     for partition in (0, 1):  # whichever partition the first owns, it gets records
         produce(kafka_bootstrap, topics.predictions,
                 ((e["model_id"].encode(), encode(e)) for e in events), partition=partition)
-    assert _wait_exit(first, 60) == 6, first.tail()
+    assert _wait_exit(first, HANG_S) == 6, first.tail()
     assert "fatal:" in first.log_text() and "fenced" in first.log_text()
     wait_committed(kafka_bootstrap, group, topics.predictions, procs=[second])
     assert second.terminate() == 0
@@ -224,7 +225,7 @@ def test_lag_of_a_partition_that_stopped_fetching_keeps_growing(
             "driftline_consumer_lag_records", {"topic": topics.predictions, "partition": "0"})
 
     behind = float(len(records) - 100)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + HANG_S
     while lag() != behind and time.monotonic() < deadline:
         time.sleep(0.1)
     seen = lag()

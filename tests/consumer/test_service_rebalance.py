@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from tests.consumer.helpers import (
     topic_values,
     wait_committed,
 )
+from tests.hang import HANG_S
 
 pytestmark = pytest.mark.kafka
 
@@ -38,14 +38,16 @@ def test_two_consumers_join_and_leave_mid_stream(
     b = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="b")
     services.extend([a.start()])
     a.wait_ready()
+    # The producer waits at half the stream: b joins mid-stream, then a stops while the rest
+    # flows (paced: it takes seconds however fast the machine is).
     trickle = Trickle(kafka_bootstrap, topics.predictions, items, rate=1500,
-                      partition=None).start()
-    time.sleep(2.0)
+                      partition=None, pause_after=len(items) // 2).start()
+    assert trickle.paused.wait(HANG_S)
     services.append(b.start())  # added mid-stream
-    b.wait_ready()
-    time.sleep(2.0)
+    b.wait_ready(HANG_S)
+    trickle.resume()
     assert trickle.thread.is_alive(), "the stream should still flow when the first one stops"
-    assert a.terminate() == 0, a.tail()  # stopped later, while the stream still flows
+    assert a.terminate(timeout_s=HANG_S) == 0, a.tail()  # while the stream still flows
     trickle.join()
     wait_committed(kafka_bootstrap, group, topics.predictions, procs=[b])
     assert b.terminate() == 0, b.tail()

@@ -27,6 +27,7 @@ from detectors.contracts import (
 )
 from retrain_worker.contracts import Evaluation, RetrainEvent, TrainingWindow, Trigger
 from tests.conftest import unique_topic_names
+from tests.hang import HANG_S
 
 pytestmark = pytest.mark.kafka
 
@@ -57,7 +58,7 @@ def test_copartition_check_names_the_mismatch(kafka_conf: dict[str, str]) -> Non
     futures = admin.create_topics([NewTopic(f"{tag}.p", 2, 1), NewTopic(f"{tag}.l", 3, 1)])
     for future in futures.values():
         future.result()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + HANG_S
     while {f"{tag}.p", f"{tag}.l"} - set(admin.list_topics(timeout=5).topics):
         assert time.monotonic() < deadline, "created topics never showed up in metadata"
         time.sleep(0.1)

@@ -59,3 +59,34 @@ def test_three_node_cluster_survives_a_hard_bounce(kafka_cluster3: LocalKafka) -
         values.add(int(message.value()))
     consumer.close()
     assert values == set(range(100))
+
+
+@pytest.mark.kafka
+def test_start_refuses_a_running_cluster_and_a_restart_keeps_the_ports(
+        tmp_path: Path, repo_root: Path) -> None:
+    """``scripts/kafka start`` twice: the second refuses and deletes nothing; after ``stop``,
+    ``start`` comes back on the same ports."""
+    state = tmp_path / "cluster"
+
+    def script(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "driftline.dev.local_broker", *args,
+                               "--dir", str(state)], cwd=repo_root, capture_output=True,
+                              text=True, check=False, timeout=600)  # a hang bound
+
+    first = script("start")
+    assert first.returncode == 0, first.stderr
+    bootstrap = first.stdout.strip()
+    try:
+        again = script("start")
+        assert again.returncode == 1
+        assert f"error: the Kafka cluster in {state} is still running" in again.stderr
+        assert (state / "cluster.json").exists() and (state / "node-1" / "data").is_dir()
+        metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30)
+        assert len(metadata.brokers) == 1  # still serving
+        assert script("stop").returncode == 0
+        restarted = script("start")
+        assert restarted.returncode == 0, restarted.stderr
+        assert restarted.stdout.strip() == bootstrap
+        assert "the previous ports of 1 node(s) reused" in restarted.stderr
+    finally:
+        script("stop")

@@ -78,3 +78,18 @@ def test_produces_to_the_configured_topics(kafka_conf: dict[str, str], topic_nam
     last = max(e.timestamp.timestamp() * 1000 for e in received[topic_names.predictions])
     assert began_ms - 1000 <= last <= time.time() * 1000
     assert [type(e) for e in received[topic_names.labels]] == [Label] * 100
+
+
+def test_realtime_runs_report_progress() -> None:
+    """``--realtime`` runs for minutes: a status line per interval (here: after every event)."""
+    from driftline.commands.simulate import with_progress
+    from driftline.dev.simulator import Scenario, simulate
+    from driftline.progress import Periodic
+
+    lines: list[str] = []
+    events = list(simulate(Scenario(models=("m",), samples=4, label_delay_ms=0), seed=1))
+    out = list(with_progress(iter(events), total=4,
+                             status=Periodic(every_s=0.0, write=lines.append)))
+    assert out == events
+    assert len(lines) == len(events)
+    assert lines[-1].startswith("simulate: 4/4 predictions (100%), ")

@@ -18,6 +18,7 @@ from detectors.contracts import ChangePoint, DriftEvent
 from driftline.dev.services import ServiceProcess, free_port
 from retrain_worker.contracts import RetrainEvent
 from tests.conftest import unique_topic_names
+from tests.hang import HANG_S
 from tests.retrain_worker.retrain_helpers import make_records
 from tests.retrain_worker.worker_harness import (
     drift_event,
@@ -77,7 +78,7 @@ def test_late_labels_deferred_then_trained_on_post_change_data_then_promoted(
     try:
         late = _drift_with_change_point("m-late", change)
         produce(kafka_bootstrap, topics.drift, [("m-late", late.model_dump_json().encode())])
-        [deferred] = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=60)
+        [deferred] = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=HANG_S)
         assert deferred.status == "deferred" and deferred.triggers == [late.event_id]
         assert "min_samples: 0 < 200" in deferred.reason and "since the change point" in deferred.reason
 
@@ -88,7 +89,7 @@ def test_late_labels_deferred_then_trained_on_post_change_data_then_promoted(
                          "m-late") == ["deferred"], worker.tail()
         produce_labelled(kafka_bootstrap, topics.labelled,
                          _post_change("m-late", change, 380, 6, offset_s=120))
-        events = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=90, settle_s=3)
+        events = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=HANG_S, settle_s=3)
         assert _statuses(events, "m-late") == ["deferred", "promoted"], worker.tail()
         promoted = events[-1]
         assert promoted.triggers == [late.event_id]
@@ -111,7 +112,7 @@ def test_deadline_passed_gives_skipped_with_the_reason(kafka_bootstrap: str,
     try:
         event = _drift_with_change_point("m-deadline", change)
         produce(kafka_bootstrap, topics.drift, [("m-deadline", event.model_dump_json().encode())])
-        events = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=60, settle_s=3)
+        events = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=HANG_S, settle_s=3)
         assert [e.status for e in events] == ["deferred", "skipped"], worker.tail()
         assert "min_samples: 0 < 200" in events[1].reason
         assert events[1].triggers == [event.event_id]
@@ -126,14 +127,14 @@ def test_kill_9_while_deferred_then_restart_retrains_once(kafka_bootstrap: str,
     worker.start().wait_metric("driftline_retrain_rebalances_total", at_least=1)
     event = _drift_with_change_point("m-kill", change)
     produce(kafka_bootstrap, topics.drift, [("m-kill", event.model_dump_json().encode())])
-    [deferred] = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=60)
+    [deferred] = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=HANG_S)
     assert deferred.status == "deferred"
     time.sleep(2)  # a commit interval or two: the held trigger's offset must not be committed
     worker.kill()
     produce_labelled(kafka_bootstrap, topics.labelled, _post_change("m-kill", change, 500, 7))
     worker.start()
     try:
-        events = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=90, settle_s=8)
+        events = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=HANG_S, settle_s=8)
         assert [(e.status, e.triggers) for e in events] == [
             ("deferred", [event.event_id]), ("promoted", [event.event_id])], worker.tail()
         assert events[1].training is not None and events[1].training.sample_count == 500
@@ -156,12 +157,12 @@ def test_the_wait_moves_with_a_rebalance(kafka_bootstrap: str, tmp_path: Path) -
     try:
         event = _drift_with_change_point("m-move", change)
         produce(kafka_bootstrap, topics.drift, [("m-move", event.model_dump_json().encode())])
-        [deferred] = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=60)
+        [deferred] = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=HANG_S)
         assert deferred.status == "deferred"
         second.start().wait_metric("driftline_retrain_rebalances_total", at_least=1)
         assert first.stop() == 0, first.tail()  # B owns every partition now
         produce_labelled(kafka_bootstrap, topics.labelled, _post_change("m-move", change, 400, 8))
-        events = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=90, settle_s=5)
+        events = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=HANG_S, settle_s=5)
         assert [(e.status, e.triggers) for e in events] == [
             ("deferred", [event.event_id]), ("promoted", [event.event_id])], second.tail()
         assert "still waits" in second.log_text() or "training m-move" in second.log_text()

@@ -45,6 +45,7 @@ pytest.importorskip("alembic", reason="pip install 'driftline[mlflow]' (SQLite s
 from mlflow import MlflowClient  # noqa: E402
 
 from retrain_worker.mlflow_registry import MlflowRegistry  # noqa: E402
+from tests.hang import HANG_S  # noqa: E402
 
 METADATA: dict[str, Any] = {
     "trainer": "retrain_worker.default_trainer:train",
@@ -165,7 +166,7 @@ def test_an_unreachable_server_is_a_registry_error(
 
 def _wait_alias(client: MlflowClient, name: str, alias: str, worker: ServiceProcess) -> Any:
     """The version ``alias`` points at; the worker moves it just after committing the event."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + HANG_S
     while True:
         try:
             return client.get_model_version_by_alias(name, alias)
@@ -199,10 +200,10 @@ def test_worker_promotes_into_mlflow_and_the_alias_moves_only_on_promotion(
     })
     worker = worker_process(config, tmp_path / "worker.log", port).start()
     try:
-        worker.wait_metric("driftline_retrain_rebalances_total", at_least=1, timeout_s=60)
+        worker.wait_metric("driftline_retrain_rebalances_total", at_least=1, timeout_s=HANG_S)
         produce(kafka_bootstrap, topics.drift,
                 [("m-mlflow", drift_event("m-mlflow", 1).model_dump_json().encode())])
-        first = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=90)
+        first = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=HANG_S)
         assert [e.status for e in first] == ["promoted"], (first, worker.tail())
         promoted = first[0]
         assert promoted.artifact_uri == "models:/driftline-m-mlflow/1"
@@ -226,7 +227,7 @@ def test_worker_promotes_into_mlflow_and_the_alias_moves_only_on_promotion(
              "m-mlflow",
              "--reason", "second opinion"], capture_output=True, text=True, timeout=60)
         assert trigger.returncode == 0, trigger.stderr
-        both = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=90)
+        both = read_retrain(kafka_bootstrap, topics.retrain, until=2, timeout_s=HANG_S)
         second = both[1]
         assert second.status == "rejected", (second, worker.tail())
         assert second.artifact_uri == "models:/driftline-m-mlflow/2"

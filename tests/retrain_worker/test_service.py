@@ -19,6 +19,7 @@ from consumer.topics import create_topics
 from driftline.dev.services import ServiceProcess, free_port
 from retrain_worker.registry import FileRegistry
 from tests.conftest import unique_topic_names
+from tests.hang import HANG_S
 from tests.retrain_worker.retrain_helpers import make_records
 from tests.retrain_worker.worker_harness import (
     drift_event,
@@ -66,7 +67,7 @@ def shared(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         },
     })
     worker = worker_process(config, tmp / "worker.log", port).start()
-    worker.wait_metric("driftline_retrain_rebalances_total", at_least=1, timeout_s=60)
+    worker.wait_metric("driftline_retrain_rebalances_total", at_least=1, timeout_s=HANG_S)
     yield {"topics": topics, "worker": worker, "config": config, "registry": tmp / "registry",
            "bootstrap": kafka_bootstrap}
     assert worker.stop() == 0, worker.tail()
@@ -106,7 +107,7 @@ def test_bad_trainers_fail_cleanly_and_worker_stays_alive(shared: dict[str, Any]
     models = ["m-raise", "m-hang", "m-garbage"]
     produce(shared["bootstrap"], topics.drift,
             [(m, drift_event(m, 1).model_dump_json().encode()) for m in models])
-    got = wait_for_models(shared["bootstrap"], topics.retrain, models, timeout_s=60)
+    got = wait_for_models(shared["bootstrap"], topics.retrain, models, timeout_s=HANG_S)
     for model, cause in zip(models, ["trainer_crash", "timeout", "bad_output"], strict=True):
         assert [e.status for e in got[model]] == ["failed"], model
         assert got[model][0].reason.startswith(cause), got[model][0].reason
@@ -166,13 +167,13 @@ def test_kill_9_mid_training_then_restart_gives_exactly_one_retrain(
     worker.start().wait_metric("driftline_retrain_rebalances_total", at_least=1)
     event = drift_event("m-kill", 1)
     produce(kafka_bootstrap, topics.drift, [("m-kill", event.model_dump_json().encode())])
-    worker.wait_metric("driftline_retrain_in_flight", at_least=1, timeout_s=30)
+    worker.wait_metric("driftline_retrain_in_flight", at_least=1, timeout_s=HANG_S)
     time.sleep(1)
     worker.kill()
     assert read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=2) == []
     worker.start()
     try:
-        events = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=90, settle_s=8)
+        events = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=HANG_S, settle_s=8)
         assert [(e.status, e.triggers) for e in events] == [("promoted", [event.event_id])], (
             worker.tail())
     finally:
@@ -188,7 +189,7 @@ def test_training_longer_than_max_poll_interval_keeps_the_group(
     produce(kafka_bootstrap, topics.drift,
             [("m-long", drift_event("m-long", 1).model_dump_json().encode())])
     try:
-        events = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=60)
+        events = read_retrain(kafka_bootstrap, topics.retrain, until=1, timeout_s=HANG_S)
         assert [e.status for e in events] == ["promoted"], worker.tail()
         assert events[0].duration_s > 6
         assert worker.metric("driftline_retrain_rebalances_total") == 1  # the first assign only

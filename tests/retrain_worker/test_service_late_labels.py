@@ -17,6 +17,7 @@ from consumer.topics import create_topics
 from driftline.dev.demo import stack_config
 from driftline.dev.services import ServiceProcess
 from driftline.dev.simulator import Drift, Scenario, simulate
+from tests.hang import HANG_S
 from tests.retrain_worker.worker_harness import read_retrain
 
 pytestmark = pytest.mark.kafka
@@ -65,10 +66,10 @@ def test_drift_with_late_labels_is_deferred_then_trained_on_the_new_regime(
     worker = ServiceProcess("retrain-worker", path, tmp_path / "worker.log").start()
     try:
         _produce(kafka_bootstrap, names, first)
-        [deferred] = read_retrain(kafka_bootstrap, names.retrain, until=1, timeout_s=120)
+        [deferred] = read_retrain(kafka_bootstrap, names.retrain, until=1, timeout_s=HANG_S)
         assert deferred.status == "deferred", (deferred, worker.tail())
         _produce(kafka_bootstrap, names, rest)  # the late labels of the new regime arrive
-        got = read_retrain(kafka_bootstrap, names.retrain, until=2, timeout_s=120)
+        got = read_retrain(kafka_bootstrap, names.retrain, until=2, timeout_s=HANG_S)
         assert [e.status for e in got[:2]] == ["deferred", "promoted"], worker.tail()
         promoted = got[1]
         assert set(deferred.triggers) <= set(promoted.triggers)

@@ -16,6 +16,7 @@ from consumer.config import TopicNames
 from detectors.contracts import DriftEvent, LabelledRecord, Source, drift_event_id
 from driftline.dev.services import ServiceProcess
 from retrain_worker.contracts import RetrainEvent
+from tests.hang import HANG_S
 
 HERE = Path(__file__).resolve().parent
 
@@ -44,7 +45,7 @@ def drift_event(model_id: str, offset: int, *, kind: str = "concept",
 
 
 def wait_for_retrain(bootstrap: str, topic: str, done: Callable[[list[RetrainEvent]], bool], *,
-                     timeout_s: float = 60, settle_s: float = 0.0) -> list[RetrainEvent]:
+                     timeout_s: float = HANG_S, settle_s: float = 0.0) -> list[RetrainEvent]:
     """Committed retrain events, read until ``done(events)`` holds (then ``settle_s`` more, to
     see what should not come) or ``timeout_s`` passes."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.time_ns()}",
@@ -68,14 +69,14 @@ def wait_for_retrain(bootstrap: str, topic: str, done: Callable[[list[RetrainEve
     return events
 
 
-def read_retrain(bootstrap: str, topic: str, *, until: int = 0, timeout_s: float = 60,
+def read_retrain(bootstrap: str, topic: str, *, until: int = 0, timeout_s: float = HANG_S,
                  settle_s: float = 0.0) -> list[RetrainEvent]:
     """Committed retrain events; waits until ``until`` events are there, then ``settle_s``."""
     return wait_for_retrain(bootstrap, topic, lambda events: len(events) >= until,
                             timeout_s=timeout_s, settle_s=settle_s)
 
 
-def wait_for_models(bootstrap: str, topic: str, models: Iterable[str], *, timeout_s: float = 60,
+def wait_for_models(bootstrap: str, topic: str, models: Iterable[str], *, timeout_s: float = HANG_S,
                     settle_s: float = 0.0) -> dict[str, list[RetrainEvent]]:
     """Model id → its committed retrain events, once every model has one (then ``settle_s``)."""
     wanted = list(models)
