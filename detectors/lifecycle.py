@@ -1,12 +1,18 @@
 """Alert lifecycle of one (key, detector): warm-up, warning vs drift, cooldown, re-arm.
 
-A :class:`Watcher` owns one River detector watching one signal of one key
-(model_id, model_version, segment). The caller feeds the detector (``watcher.detector.update``),
-counts the sample (``watcher.n += 1``) and adds it to the running sum (``watcher.total += x``)
-on its hot path; only when River reports something
-does it call :meth:`Watcher.on_drift` or :meth:`Watcher.on_warning_change`, which decide whether
-the firing is *published*. The detector itself is never skipped or reset by Driftline, so
-firing positions are exactly River's.
+A :class:`Watcher` owns one detector watching one signal of one key
+(model_id, model_version, segment): a River detector built from its spec, or any
+:class:`~detectors.streaming.StreamingDetector` (the windowed feature detectors of
+:mod:`detectors.feature_signals`) handed to it. For a River detector the caller feeds the
+detector (``watcher.detector.update``), counts the sample (``watcher.n += 1``) and adds it to
+the running sum (``watcher.total += x``) on its hot path; a streaming detector is fed through
+:meth:`Watcher.feed`, which counts it. Only when the detector reports something does the caller
+call :meth:`Watcher.on_drift` or :meth:`Watcher.on_warning_change`, which decide whether the
+firing is *published*. The detector itself is never skipped or reset by Driftline, so firing
+positions are exactly the detector's. The rules below are the same for both; a streaming
+detector's evidence is its own :meth:`~detectors.streaming.StreamingDetector.evidence`, and
+``samples_seen`` counts the watcher's samples since the previous firing (streaming detectors
+reset their own ``n`` when they fire).
 
 Rules (``n`` is the 1-based count of samples this watcher has fed its detector):
 
@@ -43,15 +49,26 @@ dropped (see :func:`detectors.river_detectors.evidence`).
 [('warning', 433), ('warning', 1037), ('drift', 1084)]
 >>> w.suppressed_warmup, w.suppressed_cooldown
 (0, 7)
+
+A streaming detector, with a drift kind of its own:
+
+>>> from detectors.data_quality import MissingRateDetector, MissingRateSpec
+>>> spec = MissingRateSpec()
+>>> w = Watcher(spec, signal="feature:amount", warmup=100, cooldown=1000,
+...             detector=MissingRateDetector(spec), kind="quality")
+>>> values = [1.0] * 2000 + [None if i % 5 == 0 else 1.0 for i in range(500)]
+>>> [(w.n, w.fired_samples) for x in values if w.feed(x) and w.on_drift()]
+[(2066, 2066)]
+>>> w.kind, w.label, w.evidence()["window_count"]
+('quality', 'missing_rate', 14)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from river.base import DriftDetector
-
 from detectors.river_detectors import build, evidence, has_warning
+from detectors.streaming import StreamingDetector
 
 __all__ = ["Watcher", "signal_kind"]
 
@@ -87,6 +104,7 @@ class Watcher:
         "signal",
         "spec",
         "step",
+        "streaming",
         "suppressed_cooldown",
         "suppressed_warmup",
         "total",
@@ -95,11 +113,23 @@ class Watcher:
         "warns",
     )
 
-    def __init__(self, spec: Any, *, signal: str, warmup: int, cooldown: int) -> None:
+    def __init__(
+        self,
+        spec: Any,
+        *,
+        signal: str,
+        warmup: int,
+        cooldown: int,
+        detector: StreamingDetector | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """``detector``: a streaming detector built for ``spec`` (None: River's, built here);
+        ``kind``: the drift kind of its events (None: :func:`signal_kind` of ``signal``)."""
         self.spec = spec
-        self.detector: DriftDetector = build(spec)
+        self.streaming = detector is not None
+        self.detector: Any = build(spec) if detector is None else detector
         self.signal = signal
-        self.kind = signal_kind(signal)
+        self.kind = signal_kind(signal) if kind is None else kind
         self.label: str = spec.label
         self.warns = has_warning(spec)
         self.warmup = warmup
@@ -132,6 +162,13 @@ class Watcher:
             self.step = _check_step(self.spec)
             self.base = 0
             self.due = -1
+        if "streaming" not in state:  # a snapshot from before streaming detectors
+            self.streaming = False
+
+    def feed(self, value: Any) -> bool:
+        """Feed a streaming detector one sample and count it; True when it fires."""
+        self.n += 1
+        return bool(self.detector.update(value))
 
     def key_counted(self, count: int) -> None:
         """Switch to the key's shared count: ``count`` events seen so far, ``n`` of them fed.
@@ -195,6 +232,8 @@ class Watcher:
 
     def evidence(self) -> dict[str, Any]:
         """The detector's evidence for the current firing."""
+        if self.streaming:
+            return dict(self.detector.evidence())
         if self.severity == "drift":
             return evidence(
                 self.spec, self.detector, samples=self.fired_samples, total=self.fired_total

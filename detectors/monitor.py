@@ -472,7 +472,7 @@ class KeyMonitor:
             w.total += value
             # River's own flags, read without its property calls (as observe_prediction does).
             drift = det._drift_detected
-            if drift or (w.warns and det._warning_detected is not w.in_warning):  # type: ignore[attr-defined]
+            if drift or (w.warns and det._warning_detected is not w.in_warning):
                 event = self._fire(w, drift, when, source)
                 if event is not None:
                     out = out or []
