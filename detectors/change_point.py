@@ -56,18 +56,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from detectors.contracts import Source
+from detectors.contracts import Source, SourceLike
 
 __all__ = [
     "ChangePointEstimator",
     "RecentBits",
     "SampleTrail",
     "estimator_for",
+    "known_estimator",
     "mean_shift_change_point",
 ]
 
 
 class ChangePointEstimator(Protocol):
+    #: The ``estimator`` drift events name (e.g. ``adwin_cut``).
+    name: str
     #: Whether :meth:`observe` must be called after every update of the detector.
     per_update: bool
 
@@ -86,6 +89,7 @@ def _clamp(value: int, n: int) -> int:
 class WarningStart:
     """DDM, EDDM (and any detector with a warning zone): the warning episode's first sample."""
 
+    name = "warning_start"
     per_update = True
     __slots__ = ("in_warning", "since")
 
@@ -110,6 +114,7 @@ class WarningStart:
 class HDDMACut:
     """HDDM_A: ``_x_min`` is the mean of the prefix before River's cut point."""
 
+    name = "hddm_a_cut"
     per_update = False
     __slots__ = ()
 
@@ -124,6 +129,7 @@ class HDDMACut:
 class HDDMWCut:
     """HDDM_W: River replaces ``_s1_incr`` whenever the increase cut point moves."""
 
+    name = "hddm_w_cut"
     per_update = True
     __slots__ = ("cut", "last")
 
@@ -146,6 +152,7 @@ class HDDMWCut:
 class ADWINCut:
     """ADWIN: the window it kept after the cut starts at ``n - width + 1``."""
 
+    name = "adwin_cut"
     per_update = False
     __slots__ = ()
 
@@ -159,6 +166,7 @@ class ADWINCut:
 class PageHinkleyExtremum:
     """Page-Hinkley: the sample after the minimum (increase) or maximum (decrease) of its sums."""
 
+    name = "page_hinkley_extremum"
     per_update = True
     __slots__ = ("at_max", "at_min")
 
@@ -185,6 +193,7 @@ class PageHinkleyExtremum:
 class KSWINWindow:
     """KSWIN: the test compared the last ``stat_size`` samples with the rest of its window."""
 
+    name = "kswin_window"
     per_update = False
     __slots__ = ()
 
@@ -208,11 +217,16 @@ _BY_CLASS: dict[str, type] = {
 
 def estimator_for(detector: Any) -> ChangePointEstimator:
     """A fresh estimator for this River detector (by class name)."""
-    name = type(detector).__name__
-    try:
-        return _BY_CLASS[name]()
-    except KeyError:
-        raise ValueError(f"no change-point estimator for River's {name}") from None
+    found = known_estimator(detector)
+    if found is None:
+        raise ValueError(f"no change-point estimator for River's {type(detector).__name__}")
+    return found
+
+
+def known_estimator(detector: Any) -> ChangePointEstimator | None:
+    """A fresh estimator for this detector, or None for a detector without one."""
+    make = _BY_CLASS.get(type(detector).__name__)
+    return None if make is None else make()
 
 
 def mean_shift_change_point(values: Sequence[float], direction: str = "both") -> int:
@@ -325,20 +339,25 @@ class SampleTrail:
         """The counts kept, oldest first."""
         return list(self.counts[self.start:]) + list(self.counts[: self.start])
 
-    def record(self, count: int, epoch_ms: int, source: Source) -> None:
-        """Sample ``count`` (1-based, of this stream) happened at ``epoch_ms``, read at ``source``."""
+    def record(self, count: int, epoch_ms: int, source: SourceLike) -> None:
+        """Sample ``count`` (1-based, of this stream) happened at ``epoch_ms``, read at ``source``
+        (a :class:`~detectors.contracts.Source` or its ``(topic, partition, offset)``)."""
         if count % self.every:
             return
-        self.topic = source.topic
+        if source.__class__ is tuple:
+            topic, partition, offset = source
+        else:
+            topic, partition, offset = source.topic, source.partition, source.offset  # type: ignore[union-attr]
+        self.topic = topic
         if len(self.counts) < self.capacity:
             self.counts.append(count)
             self.times.append(epoch_ms)
-            self.offsets.append(source.offset)
-            self.partitions.append(source.partition)
+            self.offsets.append(offset)
+            self.partitions.append(partition)
             return
         i = self.start
         self.counts[i], self.times[i] = count, epoch_ms
-        self.offsets[i], self.partitions[i] = source.offset, source.partition
+        self.offsets[i], self.partitions[i] = offset, partition
         self.start = (i + 1) % self.capacity
 
     def locate(self, count: int) -> tuple[datetime, Source] | None:

@@ -21,6 +21,10 @@ Rules (``n`` is the 1-based count of samples this watcher has fed its detector):
   ``quiet_until = n + cooldown``, so one drift episode (River re-fires after its own reset)
   publishes one event. Suppressed firings are counted (``suppressed_cooldown``); once the
   cooldown has passed the watcher is re-armed;
+* an ADWIN with a ``direction`` (``up`` or ``down``, see
+  :class:`~detectors.river_detectors.ADWINSpec`) publishes a drift only when the kept window's
+  mean moved that way from the dropped part's; a cut the other way is a reset that publishes
+  nothing and starts no cooldown (counted, ``suppressed_direction``);
 * a warning is published on the *rising edge* of River's ``warning_detected`` unless
   ``n <= warn_quiet_until``; a published warning or drift silences warnings for ``cooldown``.
 
@@ -61,12 +65,31 @@ A streaming detector, with a drift kind of its own:
 [(2066, 2066)]
 >>> w.kind, w.label, w.evidence()["window_count"]
 ('quality', 'missing_rate', 14)
+
+An ADWIN publishing rises only: the error rate falls 30% -> 5% at 2,000 (a cut, not published)
+and rises to 40% at 4,000 (published):
+
+>>> from detectors.river_detectors import ADWINSpec
+>>> rng = random.Random(3)
+>>> stream = ([rng.random() < 0.3 for _ in range(2000)] + [rng.random() < 0.05 for _ in range(2000)]
+...           + [rng.random() < 0.4 for _ in range(1000)])
+>>> w = Watcher(ADWINSpec(delta=0.0002, direction="up"), signal="error", warmup=100, cooldown=1000)
+>>> published = []
+>>> for x in stream:
+...     w.detector.update(x)
+...     w.n += 1
+...     w.total += x
+...     if w.detector.drift_detected and w.on_drift():
+...         published.append(w.n)
+>>> published, w.suppressed_direction
+([4064], 1)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from detectors.change_point import ChangePointEstimator, known_estimator
 from detectors.river_detectors import build, evidence, has_warning
 from detectors.streaming import StreamingDetector
 
@@ -91,7 +114,9 @@ class Watcher:
         "base",
         "cooldown",
         "detector",
+        "direction",
         "due",
+        "estimator",
         "fired_samples",
         "fired_total",
         "in_warning",
@@ -106,6 +131,7 @@ class Watcher:
         "step",
         "streaming",
         "suppressed_cooldown",
+        "suppressed_direction",
         "suppressed_warmup",
         "total",
         "warmup",
@@ -144,7 +170,12 @@ class Watcher:
         self.in_warning = False
         self.severity = "drift"
         self.suppressed_cooldown = 0
+        self.suppressed_direction = 0
         self.suppressed_warmup = 0
+        self.direction: str = getattr(spec, "direction", "both")
+        #: Where the new regime began, read from the detector's own state (None: no estimator
+        #: for this detector); see :mod:`detectors.change_point`.
+        self.estimator: ChangePointEstimator | None = known_estimator(self.detector)
         self.step = _check_step(spec)
         self.base = 0
         self.due = -1
@@ -158,6 +189,11 @@ class Watcher:
         if "total" not in state:  # a snapshot from before the running sum existed
             self.fired_total = 0.0
             self.total = _window_total(self.detector)
+        if "direction" not in state:  # a snapshot from before ADWIN's direction
+            self.direction = getattr(self.spec, "direction", "both")
+            self.suppressed_direction = 0
+        if "estimator" not in state:  # a snapshot from before change points
+            self.estimator = known_estimator(self.detector)
         if "base" not in state:  # a snapshot from before shared counts (see KeyMonitor)
             self.step = _check_step(self.spec)
             self.base = 0
@@ -202,12 +238,25 @@ class Watcher:
         self.total = 0.0
         if self.warns:
             self.in_warning = bool(getattr(self.detector, "warning_detected", False))
+        if self.direction != "both" and not self._moved_as_wanted():
+            self.suppressed_direction += 1
+            return False
         if n <= self.quiet_until:
             self._suppress(n)
             return False
         self.quiet_until = n + self.cooldown
         self.warn_quiet_until = n + self.cooldown
         return True
+
+    def _moved_as_wanted(self) -> bool:
+        """ADWIN's kept window mean moved in :attr:`direction` from the part its cut dropped
+        (True when the dropped part is unknown: nothing is withheld on a guess)."""
+        stats = evidence(self.spec, self.detector, samples=self.fired_samples,
+                         total=self.fired_total)
+        before, after = stats["mean_before"], stats["mean_after"]
+        if before is None or after is None:
+            return True
+        return after > before if self.direction == "up" else after < before
 
     def on_warning_change(self) -> bool:
         """River's warning flag changed at sample ``n``: publish a warning (rising edge)?"""

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -449,6 +450,7 @@ class BaselineWatcher(_SlotState):
 
 #: (signal, detector, severity, stats) of one performance alert, for the monitor to publish.
 Alert = tuple[str, str, str, dict[str, Any]]
+_NO_ALERTS: tuple[Alert, ...] = ()
 
 
 class PerformanceAlerts(_SlotState):
@@ -506,19 +508,34 @@ class PerformanceAlerts(_SlotState):
         return sum(w.suppressed_cooldown for w in self.baselines.values()) + sum(
             w.suppressed_cooldown for w in self.thresholds.values())
 
-    def observe(self, predicted: Any, actual: Any, window: Any) -> list[Alert]:
-        """One joined pair (already in ``window``); the alerts to publish."""
-        out: list[Alert] = []
-        regression = isinstance(window, RegressionWindow)
+    @classmethod
+    def restored(cls, thresholds: dict[str, ThresholdWatcher]) -> PerformanceAlerts:
+        """A key's alerts restored from a snapshot taken before baselines existed: its threshold
+        watchers as they were (a watcher from then restores as ``met``); no baseline until the
+        model's next version."""
+        alerts = cls.__new__(cls)
+        alerts.baselines = {}
+        alerts.thresholds = dict(thresholds)
+        return alerts
+
+    def observe(self, predicted: Any, actual: Any, window: Any) -> Sequence[Alert]:
+        """One joined pair (already in ``window``); the alerts to publish (an empty tuple,
+        not allocated, when there are none)."""
+        regression = window.__class__ is RegressionWindow
         if not regression:
             for watcher in self.baselines.values():
-                watcher.update(predicted, actual)
+                if watcher.baseline is None:
+                    watcher.update(predicted, actual)
         if not window.full:
-            return out
+            return _NO_ALERTS
+        out: list[Alert] | None = None
         if not regression:
             for name, watcher in self.baselines.items():
+                if watcher.inert:
+                    continue
                 value = window.metric(name)
                 if watcher.check(value):
+                    out = out or []
                     out.append(("metric:" + name, "baseline", "drift", {
                         "value": value, "baseline": watcher.baseline, "margin": watcher.margin,
                         "threshold": watcher.threshold, "z": watcher.z,
@@ -531,10 +548,12 @@ class PerformanceAlerts(_SlotState):
             if verdict is None:
                 continue
             stats: dict[str, Any] = {
-                "value": value, "threshold": threshold.threshold, "window": window.size,
-                "direction": "below" if threshold.higher_is_better else "above"}
+                "value": value, "threshold": threshold.threshold,
+                "direction": "below" if threshold.higher_is_better else "above",
+                "window": window.size}
             if verdict == "never_met":
                 stats["never_met"] = True
+            out = out or []
             out.append(("metric:" + name, "threshold",
                         "warning" if verdict == "never_met" else "drift", stats))
-        return out
+        return out or _NO_ALERTS
