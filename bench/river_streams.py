@@ -51,11 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from consumer_throughput import machine
-from default_false_alarms import FLEET_POSITIVE_RATES, stationary_error_stream
 
 from detectors.config import default_signals
 from detectors.lifecycle import Watcher
 from detectors.river_detectors import ADWINSpec, DDMSpec, HDDMASpec, PageHinkleySpec, evidence
+from driftline.dev.fleet import FLEET_POSITIVE_RATES, stationary_error_stream
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEGMENT = 20_000

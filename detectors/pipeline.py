@@ -452,6 +452,7 @@ class Pipeline:
             keys_refused=c.keys_refused, keys_retired=c.keys_retired, tracked_keys=self._n_keys,
             drift_events=c.drift_events, suppressed_warmup=suppressed["warmup"],
             suppressed_cooldown=suppressed["cooldown"],
+            suppressed_direction=suppressed["direction"],
         )
 
     def key_views(self, detector_statistics: bool = True) -> Iterator[KeyView]:
