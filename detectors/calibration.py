@@ -14,8 +14,9 @@ unit of time). Then for each (model, signal) found in the stream:
 2. walks a grid of the detector's threshold parameter from most to least sensitive (ADWIN
    ``delta``; for ``error`` an ADWIN publishing rises only, as the default) and keeps the first
    value whose false-alarm runs on bootstraps of the calibration half (``runs`` fresh detectors
-   behind the alert lifecycle, the signal's target samples each, drawn with replacement, so
-   stationary by construction) give a mean time between published false alarms of at least the
+   behind the alert lifecycle, the signal's target samples each, drawn as blocks of ``block``
+   consecutive values from random starts: the reference's own dependence and slow variation
+   kept, no new change made) give a mean time between published false alarms of at least the
    signal's target;
 3. reports what that costs: the false-alarm rate on a bootstrap of the *held-out* half, and the
    median detection delay on a synthetic shift (numeric signals: mean + ``shift_std`` standard
@@ -45,7 +46,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -67,6 +68,8 @@ __all__ = [
     "signal_targets",
 ]
 
+#: Block length of the bootstrap (:func:`resample`): samples kept in their reference order.
+BLOCK = 1000
 ADWIN_GRID = (0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6, 1e-7)
 
 
@@ -155,17 +158,37 @@ def _feed(w: Watcher, x: float) -> bool:
     return bool(detector.drift_detected) and w.on_drift()
 
 
+def resample(values: list[float], n: int, rng: random.Random, block: int) -> Iterator[float]:
+    """``n`` values of a moving-block bootstrap: runs of ``block`` consecutive values (wrapping
+    around the end) from random starts, so the reference's own dependence and slow changes
+    (a model still learning, a daily cycle) reach the detectors, which an i.i.d. bootstrap
+    would average away.
+
+    >>> list(resample([1.0, 2.0, 3.0, 4.0], 6, random.Random(0), block=3))
+    [4.0, 1.0, 2.0, 4.0, 1.0, 2.0]
+    """
+    size = len(values)
+    block = max(1, min(block, size))
+    left = n
+    while left > 0:
+        start = rng.randrange(size)
+        take = min(block, left)
+        for i in range(start, start + take):
+            yield values[i % size]
+        left -= take
+
+
 def _false_alarms(
-    spec: Any, signal: str, values: list[float], runs: int, run_length: int, rng: random.Random
+    spec: Any, signal: str, values: list[float], runs: int, run_length: int, rng: random.Random,
+    block: int,
 ) -> int:
-    """Published false alarms over ``runs`` fresh detectors, ``run_length`` bootstrap samples
-    each."""
-    choice = rng.choice
+    """Published false alarms over ``runs`` fresh detectors, ``run_length`` block-bootstrap
+    samples each."""
     fired = 0
     for _ in range(runs):
         w = _watcher(spec, signal)
-        for _ in range(run_length):
-            if _feed(w, choice(values)):
+        for x in resample(values, run_length, rng, block):
+            if _feed(w, x):
                 fired += 1
     return fired
 
@@ -176,6 +199,7 @@ def _delay(
     values: list[float],
     shifted: Any,
     rng: random.Random,
+    block: int,
     trials: int = 15,
     pre: int = 1000,
     post: int = 3000,
@@ -183,10 +207,10 @@ def _delay(
     delays = []
     for _ in range(trials):
         w = _watcher(spec, signal)
-        for _ in range(pre):
-            _feed(w, rng.choice(values))
-        for i in range(post):
-            if _feed(w, shifted(rng.choice(values), rng)):
+        for x in resample(values, pre, rng, block):
+            _feed(w, x)
+        for i, x in enumerate(resample(values, post, rng, block)):
+            if _feed(w, shifted(x, rng)):
                 delays.append(i)
                 break
     return (statistics.median(delays) if delays else None), len(delays) / trials
@@ -235,10 +259,12 @@ def calibrate_sequences(
     shift_std: float = 1.0,
     shift_rate: float = 0.3,
     min_samples: int = 200,
+    block: int = BLOCK,
     progress: Any = None,
 ) -> list[CalibrationResult]:
     """Calibrate every (model, signal) sequence; see the module docstring. ``ert`` is the
-    model's target (its samples between false alarms, all its signals together)."""
+    model's target (its samples between false alarms, all its signals together); ``block`` the
+    bootstrap's block length (:func:`resample`)."""
     results = []
     targets = signal_targets(sequences, ert, min_samples)
     for (model_id, signal), target in targets.items():
@@ -253,18 +279,18 @@ def calibrate_sequences(
         detector, parameter, grid = _candidates(signal)
         chosen, cal_mtbfa = grid[-1], 0.0
         for spec in grid:
-            alarms = _false_alarms(spec, signal, calibration, runs, run_length, rng)
+            alarms = _false_alarms(spec, signal, calibration, runs, run_length, rng, block)
             mtbfa = length / alarms if alarms else math.inf
             if mtbfa >= target:
                 chosen, cal_mtbfa = spec, mtbfa
                 break
-        alarms = _false_alarms(chosen, signal, heldout, runs, run_length, rng)
+        alarms = _false_alarms(chosen, signal, heldout, runs, run_length, rng, block)
         shifted: Callable[[float, random.Random], float]
         if signal == "error":
             shifted = partial(_raise_rate, rate=shift_rate)
         else:
             shifted = partial(_add, step=shift_std * (statistics.pstdev(heldout) or 1.0))
-        delay, detected = _delay(chosen, signal, heldout, shifted, rng)
+        delay, detected = _delay(chosen, signal, heldout, shifted, rng, block)
         results.append(
             CalibrationResult(
                 model_id=model_id,

@@ -304,19 +304,22 @@ class RecentBits:
 class SampleTrail:
     """Event time and source of every ``every``-th sample of one stream, the last ``capacity``.
 
-    :meth:`locate` answers with the latest kept sample at or before a count, so a change point
-    read through it is at most ``every - 1`` samples early (never late). Three ``array('q')``
-    hold it: about ``24 * capacity`` bytes.
+    :meth:`locate` answers with the earliest kept sample at or after a count, so a change point
+    read through it is at most ``every - 1`` samples late, never early (a training window from it
+    holds no sample of the old regime the estimate did not); a count newer than the newest kept
+    sample reads as that one. Four ``array('q')`` hold it: about ``32 * capacity`` bytes.
 
     >>> trail = SampleTrail(every=4, capacity=3)
     >>> for count in range(1, 21):
     ...     trail.record(count, 1_700_000_000_000 + count, Source(topic="t", partition=0, offset=100 + count))
     >>> trail.kept
     [12, 16, 20]
-    >>> when, source = trail.locate(18)
+    >>> when, source = trail.locate(14)
     >>> when.isoformat(), source.offset
     ('2023-11-14T22:13:20.016000+00:00', 116)
-    >>> trail.locate(5) is None  # older than what is kept
+    >>> trail.locate(16)[1].offset, trail.locate(9)[1].offset, trail.locate(22)[1].offset
+    (116, 112, 120)
+    >>> trail.locate(8) is None  # older than what is kept
     True
     """
 
@@ -361,17 +364,19 @@ class SampleTrail:
         self.start = (i + 1) % self.capacity
 
     def locate(self, count: int) -> tuple[datetime, Source] | None:
-        """(event time, source) of the latest kept sample at or before ``count``; None if older."""
+        """(event time, source) of the earliest kept sample at or after ``count`` (the newest
+        kept one when ``count`` is newer); None when ``count`` lies before the kept samples'
+        reach (more than ``every - 1`` before the oldest kept one) or nothing is kept."""
         size = len(self.counts)
-        lo, hi = 0, size  # binary search in ring order
+        if not size or count <= self.counts[self.start] - self.every:
+            return None
+        lo, hi = 0, size  # binary search in ring order: the first kept count >= count
         while lo < hi:
             mid = (lo + hi) // 2
-            if self.counts[(self.start + mid) % size] <= count:
+            if self.counts[(self.start + mid) % size] < count:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo == 0:
-            return None
-        i = (self.start + lo - 1) % size
+        i = (self.start + min(lo, size - 1)) % size
         when = datetime.fromtimestamp(self.times[i] / 1000, tz=UTC)
         return when, Source(topic=self.topic, partition=self.partitions[i], offset=self.offsets[i])
