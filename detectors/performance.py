@@ -339,8 +339,10 @@ class BaselineWatcher(_SlotState):
         "baseline_n",
         "baseline_samples",
         "breached",
+        "confusion",
         "cooldown",
         "counts",
+        "first",
         "inert",
         "margin",
         "metric",
@@ -374,7 +376,11 @@ class BaselineWatcher(_SlotState):
         self.z = z
         self.min_positives = min_positives
         self.positive = positive
-        self.counts = ClassificationWindow(baseline_samples, positive)
+        #: The first samples while they are collected (None once measured).
+        self.counts: ClassificationWindow | None = ClassificationWindow(baseline_samples, positive)
+        #: Their metric and (tp, fp, fn, tn) for the positive class (None: multiclass).
+        self.first: float | None = None
+        self.confusion: tuple[int, int, int, int] | None = None
         self.baseline: float | None = None
         self.baseline_n = 0
         self.recorded: float | None = None
@@ -401,33 +407,46 @@ class BaselineWatcher(_SlotState):
             self._fix()
 
     def update(self, predicted: Any, actual: Any) -> None:
-        """One labelled pair; only the first ``baseline_samples`` are kept (O(1) afterwards)."""
+        """One labelled pair; only the first ``baseline_samples`` are kept, and once they are
+        measured only their metric and confusion counts stay (O(1) afterwards)."""
         if self.baseline is not None:
             return
         counts = self.counts
+        assert counts is not None
         counts.update(predicted, actual)
         if counts.full:
+            self._measure(counts)
             self._fix()
 
-    def _fix(self) -> None:
-        counts = self.counts
-        first = counts.metric(self.metric)
-        positive = counts._positive()
+    def _measure(self, counts: ClassificationWindow) -> None:
+        """The first samples' metric and confusion counts (None: multiclass); the pairs go."""
         n = len(counts.pairs)
+        self.first = counts.metric(self.metric)
+        positive = counts._positive()
+        if positive is None:
+            self.confusion = None
+        else:
+            tp = counts.tp.get(positive, 0)
+            fp = counts.predicted.get(positive, 0) - tp
+            fn = counts.actual.get(positive, 0) - tp
+            self.confusion = (tp, fp, fn, n - tp - fp - fn)
+        self.counts = None
+
+    def _fix(self) -> None:
+        first, confusion = self.first, self.confusion
+        assert first is not None
+        n = self.baseline_samples
         if self.recorded is not None:
             self.baseline, n_baseline = self.recorded, max(1, self.baseline_n)
         else:
             self.baseline, n_baseline = first, n
-        if positive is None:  # multiclass (macro): the binomial variance of the value
+        if confusion is None:  # multiclass (macro): the binomial variance of the value
             variance = self.baseline * (1 - self.baseline)
             positives_share = 1.0
         else:
-            tp = counts.tp.get(positive, 0)
-            predicted = counts.predicted.get(positive, 0)
-            actual = counts.actual.get(positive, 0)
-            fp, fn = predicted - tp, actual - tp
-            variance = metric_variance(self.metric, tp, fp, fn, n - tp - fp - fn)
-            positives_share = actual / n if n else 0.0
+            tp, fp, fn, tn = confusion
+            variance = metric_variance(self.metric, tp, fp, fn, tn)
+            positives_share = (tp + fn) / n if n else 0.0
         if self.metric != "accuracy" and positives_share * self.window < self.min_positives:
             self.inert = True
             return
