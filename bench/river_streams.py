@@ -172,7 +172,7 @@ def calibrated_spec(reference: Any, seed: int, ert: int) -> Any:
     values = [float(x) for x in (reference.tolist() if isinstance(reference, np.ndarray)
                                  else reference)]
     (result,) = calibrate_sequences({("m", "error"): values}, ert=ert,
-                                    runs=2 if ert <= 100_000 else 1, seed=seed)
+                                    runs=5 if ert <= 100_000 else 2, seed=seed)
     return result.spec
 
 #: label → (group, factory of a fresh Watcher)

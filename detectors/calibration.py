@@ -17,7 +17,8 @@ unit of time). Then for each (model, signal) found in the stream:
    behind the alert lifecycle, the signal's target samples each, drawn as blocks of ``block``
    consecutive values from random starts: the reference's own dependence and slow variation
    kept, no new change made) give a mean time between published false alarms of at least the
-   signal's target;
+   signal's target with 80% confidence (:func:`poisson_upper`: with ``runs`` = 5, at most 2
+   alarms in the 5 runs; with 2 runs, none);
 3. reports what that costs: the false-alarm rate on a bootstrap of the *held-out* half, and the
    median detection delay on a synthetic shift (numeric signals: mean + ``shift_std`` standard
    deviations; ``error``: error rate + ``shift_rate``).
@@ -68,6 +69,8 @@ __all__ = [
     "signal_targets",
 ]
 
+#: Confidence that a chosen threshold's false-alarm rate is at most one per target.
+CONFIDENCE = 0.8
 #: Block length of the bootstrap (:func:`resample`): samples kept in their reference order.
 BLOCK = 1000
 ADWIN_GRID = (0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6, 1e-7)
@@ -224,6 +227,30 @@ def _add(x: float, r: random.Random, *, step: float) -> float:
     return x + step
 
 
+def poisson_upper(count: int, confidence: float = CONFIDENCE) -> float:
+    """The one-sided upper confidence bound of a Poisson mean after observing ``count`` events.
+
+    A candidate passes when the bound on its false alarms in ``runs × target`` samples is at most
+    ``runs`` (its rate at most one per target, at this confidence): a few false alarms in a short
+    bootstrap do not let a sensitive threshold through by luck.
+
+    >>> [round(poisson_upper(k), 2) for k in range(4)]
+    [1.61, 2.99, 4.28, 5.52]
+    """
+    lo, hi = 0.0, 10.0 + 10.0 * count
+    for _ in range(100):  # bisection on P(N <= count | mean) = 1 - confidence
+        mean = (lo + hi) / 2
+        term = cdf = math.exp(-mean)
+        for k in range(1, count + 1):
+            term *= mean / k
+            cdf += term
+        if cdf > 1 - confidence:
+            lo = mean
+        else:
+            hi = mean
+    return (lo + hi) / 2
+
+
 def _candidates(signal: str) -> tuple[str, str, list[Any]]:
     up = signal == "error"  # as the default detectors: the error rate's rises only
     return "adwin", "delta", [ADWINSpec(delta=d, direction="up" if up else "both")
@@ -280,9 +307,8 @@ def calibrate_sequences(
         chosen, cal_mtbfa = grid[-1], 0.0
         for spec in grid:
             alarms = _false_alarms(spec, signal, calibration, runs, run_length, rng, block)
-            mtbfa = length / alarms if alarms else math.inf
-            if mtbfa >= target:
-                chosen, cal_mtbfa = spec, mtbfa
+            if poisson_upper(alarms) <= runs:  # the rate's upper bound <= 1 / target
+                chosen, cal_mtbfa = spec, length / alarms if alarms else math.inf
                 break
         alarms = _false_alarms(chosen, signal, heldout, runs, run_length, rng, block)
         shifted: Callable[[float, random.Random], float]
