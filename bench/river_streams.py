@@ -409,10 +409,19 @@ def _calibrated(result: dict[str, Any]) -> list[str]:
              "and on another stationary stretch (50,000 labels) of each fleet model. False "
              "events = false positives on the drift streams + false alarms on the fleet; "
              f"default: {events('driftline default')}.", ""]
-    for label in CALIBRATED:
+    labels = (result.get("fleet") or {}).get("models", 0) * (result.get("fleet") or {}).get(
+        "labels_per_model", 0)
+    for label, ert in CALIBRATED.items():
         if label in found:
-            lines.append(f"- {label}: false events {events(label)}; deltas chosen on the drift "
-                         f"streams {found[label].get('calibrated_deltas')}")
+            quiet = fleet.get(label, {}).get("false_alarms_by_horizon", {})
+            on_fleet = max(quiet.values()) if quiet else 0
+            lines.append(f"- {label}: false events {events(label)}; on the fleet {on_fleet} in "
+                         f"{labels:,} labels, where its target allows {labels / ert:.0f}; deltas "
+                         f"chosen on the drift streams {found[label].get('calibrated_deltas')}")
+    lines += ["", "The default is quieter than either target (no false alarm on the fleet): a "
+              "calibrated detector trades false alarms for delay up to the target it is given, "
+              "so it raises *more* false events than this default unless the target is beyond "
+              "the default's own (more than one per 6M labels here)."]
     return lines
 
 
