@@ -178,7 +178,7 @@ class Metrics:
             "severity.", ["model_id", "detector", "signal", "severity"], registry=r)
         self.suppressed = Counter(
             "driftline_consumer_suppressed_firings",
-            "Detector firings not published, by reason (warmup, cooldown).", ["reason"],
+            "Detector firings not published, by reason (warmup, cooldown, direction).", ["reason"],
             registry=r)
         self.rolling_metric = KeyGauges(
             "driftline_rolling_metric",

@@ -72,6 +72,7 @@ def pipeline_counts(view: CounterView) -> dict[str, int]:
         "expired": view.expired, "duplicate": view.duplicates, "evicted": view.evicted,
         "keys_refused": view.keys_refused, "suppressed_warmup": view.suppressed_warmup,
         "suppressed_cooldown": view.suppressed_cooldown,
+        "suppressed_direction": view.suppressed_direction,
     }
 
 

@@ -56,18 +56,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from detectors.contracts import Source
+from detectors.contracts import Source, SourceLike
 
 __all__ = [
     "ChangePointEstimator",
     "RecentBits",
     "SampleTrail",
     "estimator_for",
+    "known_estimator",
     "mean_shift_change_point",
 ]
 
 
 class ChangePointEstimator(Protocol):
+    #: The ``estimator`` drift events name (e.g. ``adwin_cut``).
+    name: str
     #: Whether :meth:`observe` must be called after every update of the detector.
     per_update: bool
 
@@ -86,6 +89,7 @@ def _clamp(value: int, n: int) -> int:
 class WarningStart:
     """DDM, EDDM (and any detector with a warning zone): the warning episode's first sample."""
 
+    name = "warning_start"
     per_update = True
     __slots__ = ("in_warning", "since")
 
@@ -110,6 +114,7 @@ class WarningStart:
 class HDDMACut:
     """HDDM_A: ``_x_min`` is the mean of the prefix before River's cut point."""
 
+    name = "hddm_a_cut"
     per_update = False
     __slots__ = ()
 
@@ -124,6 +129,7 @@ class HDDMACut:
 class HDDMWCut:
     """HDDM_W: River replaces ``_s1_incr`` whenever the increase cut point moves."""
 
+    name = "hddm_w_cut"
     per_update = True
     __slots__ = ("cut", "last")
 
@@ -146,6 +152,7 @@ class HDDMWCut:
 class ADWINCut:
     """ADWIN: the window it kept after the cut starts at ``n - width + 1``."""
 
+    name = "adwin_cut"
     per_update = False
     __slots__ = ()
 
@@ -159,6 +166,7 @@ class ADWINCut:
 class PageHinkleyExtremum:
     """Page-Hinkley: the sample after the minimum (increase) or maximum (decrease) of its sums."""
 
+    name = "page_hinkley_extremum"
     per_update = True
     __slots__ = ("at_max", "at_min")
 
@@ -185,6 +193,7 @@ class PageHinkleyExtremum:
 class KSWINWindow:
     """KSWIN: the test compared the last ``stat_size`` samples with the rest of its window."""
 
+    name = "kswin_window"
     per_update = False
     __slots__ = ()
 
@@ -208,11 +217,16 @@ _BY_CLASS: dict[str, type] = {
 
 def estimator_for(detector: Any) -> ChangePointEstimator:
     """A fresh estimator for this River detector (by class name)."""
-    name = type(detector).__name__
-    try:
-        return _BY_CLASS[name]()
-    except KeyError:
-        raise ValueError(f"no change-point estimator for River's {name}") from None
+    found = known_estimator(detector)
+    if found is None:
+        raise ValueError(f"no change-point estimator for River's {type(detector).__name__}")
+    return found
+
+
+def known_estimator(detector: Any) -> ChangePointEstimator | None:
+    """A fresh estimator for this detector, or None for a detector without one."""
+    make = _BY_CLASS.get(type(detector).__name__)
+    return None if make is None else make()
 
 
 def mean_shift_change_point(values: Sequence[float], direction: str = "both") -> int:
@@ -290,19 +304,22 @@ class RecentBits:
 class SampleTrail:
     """Event time and source of every ``every``-th sample of one stream, the last ``capacity``.
 
-    :meth:`locate` answers with the latest kept sample at or before a count, so a change point
-    read through it is at most ``every - 1`` samples early (never late). Three ``array('q')``
-    hold it: about ``24 * capacity`` bytes.
+    :meth:`locate` answers with the earliest kept sample at or after a count, so a change point
+    read through it is at most ``every - 1`` samples late, never early (a training window from it
+    holds no sample of the old regime the estimate did not); a count newer than the newest kept
+    sample reads as that one. Four ``array('q')`` hold it: about ``32 * capacity`` bytes.
 
     >>> trail = SampleTrail(every=4, capacity=3)
     >>> for count in range(1, 21):
     ...     trail.record(count, 1_700_000_000_000 + count, Source(topic="t", partition=0, offset=100 + count))
     >>> trail.kept
     [12, 16, 20]
-    >>> when, source = trail.locate(18)
+    >>> when, source = trail.locate(14)
     >>> when.isoformat(), source.offset
     ('2023-11-14T22:13:20.016000+00:00', 116)
-    >>> trail.locate(5) is None  # older than what is kept
+    >>> trail.locate(16)[1].offset, trail.locate(9)[1].offset, trail.locate(22)[1].offset
+    (116, 112, 120)
+    >>> trail.locate(8) is None  # older than what is kept
     True
     """
 
@@ -325,34 +342,41 @@ class SampleTrail:
         """The counts kept, oldest first."""
         return list(self.counts[self.start:]) + list(self.counts[: self.start])
 
-    def record(self, count: int, epoch_ms: int, source: Source) -> None:
-        """Sample ``count`` (1-based, of this stream) happened at ``epoch_ms``, read at ``source``."""
+    def record(self, count: int, epoch_ms: int, source: SourceLike) -> None:
+        """Sample ``count`` (1-based, of this stream) happened at ``epoch_ms``, read at ``source``
+        (a :class:`~detectors.contracts.Source` or its ``(topic, partition, offset)``)."""
         if count % self.every:
             return
-        self.topic = source.topic
+        if source.__class__ is tuple:
+            topic, partition, offset = source
+        else:
+            topic, partition, offset = source.topic, source.partition, source.offset  # type: ignore[union-attr]
+        self.topic = topic
         if len(self.counts) < self.capacity:
             self.counts.append(count)
             self.times.append(epoch_ms)
-            self.offsets.append(source.offset)
-            self.partitions.append(source.partition)
+            self.offsets.append(offset)
+            self.partitions.append(partition)
             return
         i = self.start
         self.counts[i], self.times[i] = count, epoch_ms
-        self.offsets[i], self.partitions[i] = source.offset, source.partition
+        self.offsets[i], self.partitions[i] = offset, partition
         self.start = (i + 1) % self.capacity
 
     def locate(self, count: int) -> tuple[datetime, Source] | None:
-        """(event time, source) of the latest kept sample at or before ``count``; None if older."""
+        """(event time, source) of the earliest kept sample at or after ``count`` (the newest
+        kept one when ``count`` is newer); None when ``count`` lies before the kept samples'
+        reach (more than ``every - 1`` before the oldest kept one) or nothing is kept."""
         size = len(self.counts)
-        lo, hi = 0, size  # binary search in ring order
+        if not size or count <= self.counts[self.start] - self.every:
+            return None
+        lo, hi = 0, size  # binary search in ring order: the first kept count >= count
         while lo < hi:
             mid = (lo + hi) // 2
-            if self.counts[(self.start + mid) % size] <= count:
+            if self.counts[(self.start + mid) % size] < count:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo == 0:
-            return None
-        i = (self.start + lo - 1) % size
+        i = (self.start + min(lo, size - 1)) % size
         when = datetime.fromtimestamp(self.times[i] / 1000, tz=UTC)
         return when, Source(topic=self.topic, partition=self.partitions[i], offset=self.offsets[i])

@@ -11,8 +11,12 @@ Signals (SPEC §4), per (model_id, model_version, segment):
 * ``score`` — the prediction's ``score``;
 * ``feature:<name>`` — each numeric feature; the ``feature`` entry is the default for all of them;
 * ``metric:<name>`` — rolling ``accuracy``, ``precision``, ``recall``, ``f1``, ``mae`` over the
-  last ``metric_window`` labelled samples, compared with ``metric_thresholds`` (fires when a
-  score metric drops below, or ``mae`` rises above, its threshold).
+  last ``metric_window`` labelled samples, compared with the model version's *own* baseline
+  (``performance_baseline``: the metric on its first ``baseline_samples`` labelled samples; a drift
+  when the rolling value falls more than ``z`` standard errors below it, see
+  :class:`~detectors.performance.BaselineWatcher`) and with ``metric_thresholds`` (absolute, none
+  by default: a drift when a score metric drops below a threshold it met, or ``mae`` rises above
+  it; one ``warning`` with ``never_met`` when the first full window is already on the wrong side).
 
 Resolution for a (model, signal): the model's override for that exact signal, else its
 ``feature`` entry (for a feature), else the global entry for the exact signal, else the global
@@ -49,15 +53,17 @@ from pydantic import (
 )
 
 from detectors.contracts import Target
-from detectors.river_detectors import BINARY_DETECTORS, ADWINSpec, DDMSpec, DetectorSpec
+from detectors.river_detectors import BINARY_DETECTORS, ADWINSpec, DetectorSpec
 
 __all__ = [
     "METRICS",
     "DetectionConfig",
     "ModelOverride",
+    "PerformanceBaseline",
 ]
 
 MetricName = Literal["accuracy", "precision", "recall", "f1", "mae"]
+ScoreMetricName = Literal["accuracy", "precision", "recall", "f1"]
 #: Metrics that are better when higher (fire below the threshold); ``mae`` fires above.
 METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "mae")
 Task = Literal["auto", "classification", "regression"]
@@ -96,7 +102,7 @@ def _check_signals(signals: dict[str, list[Any]]) -> dict[str, list[Any]]:
 def default_signals() -> dict[str, list[Any]]:
     """The measured defaults (see ``bench/default_false_alarms.py`` for the figures)."""
     return {
-        "error": [DDMSpec(warm_start=300, warning_threshold=3.0, drift_threshold=4.0)],
+        "error": [ADWINSpec(delta=0.0002, direction="up")],
         "residual": [ADWINSpec(delta=0.0002)],
         "score": [ADWINSpec(delta=0.0002)],
         "feature": [ADWINSpec(delta=0.0002)],
@@ -107,12 +113,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PerformanceBaseline(_Strict):
+    """Score metrics watched against the model version's own baseline (classification keys).
+
+    The baseline is the metric over the version's first ``baseline_samples`` labelled samples; a
+    rolling ``metric_window`` value more than ``z`` standard errors (of the difference, from the
+    baseline's confusion counts) below it is a drift; the alert re-arms once the metric is back
+    within half that margin. Precision, recall and F1 stay silent for a key whose window is
+    expected to hold fewer than ``min_positives`` positives (too noisy to judge). A new
+    model_version starts a new baseline. (The holdout metric the retrain worker records at a
+    promotion is not used: the consumer does not read retrain events.)
+    """
+
+    #: Score metrics watched against the baseline (``[]`` disables).
+    metrics: list[ScoreMetricName] = Field(default_factory=lambda: ["f1"])  # type: ignore[arg-type]
+    #: The baseline is the metric over this many first labelled samples of the version.
+    baseline_samples: int = Field(default=1000, ge=1)
+    #: Standard errors below the baseline at which the rolling metric is a drift.
+    z: float = Field(default=4.0, gt=0)
+    #: Fewer expected positives than this in a rolling window: precision/recall/F1 stay silent.
+    min_positives: int = Field(default=20, ge=0)
+
+
 class ModelOverride(_Strict):
     """Per-model settings; a field left unset falls back to the global one."""
 
     signals: dict[str, list[DetectorSpec]] = Field(default_factory=dict)
     metric_window: int | None = Field(default=None, ge=1)
     metric_thresholds: dict[MetricName, float] | None = None
+    performance_baseline: PerformanceBaseline | None = None
     cooldown_samples: int | None = Field(default=None, ge=0)
     warmup_samples: int | None = Field(default=None, ge=0)
     task: Task | None = None
@@ -133,8 +162,12 @@ class DetectionConfig(_Strict):
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     #: Rolling window of labelled samples for ``metric:<name>`` signals.
     metric_window: int = Field(default=500, ge=1)
-    #: metric → threshold. Score metrics fire below it, ``mae`` above it. ``{}`` disables.
-    metric_thresholds: dict[MetricName, float] = Field(default_factory=lambda: {"f1": 0.7})  # type: ignore[arg-type]
+    #: metric → absolute threshold (none by default; a per-model setting). Score metrics fire
+    #: on crossing below a threshold they met, ``mae`` above it; a model whose first full
+    #: window is already on the wrong side gets one ``warning`` (``never_met``), not a drift.
+    metric_thresholds: dict[MetricName, float] = Field(default_factory=dict)
+    #: Score metrics against the model version's own baseline (``metrics: []`` disables).
+    performance_baseline: PerformanceBaseline = Field(default_factory=PerformanceBaseline)
     #: After a published firing, further firings of the same (key, detector) within this many
     #: samples are suppressed (counted), so one drift episode publishes one event.
     cooldown_samples: int = Field(default=1000, ge=0)

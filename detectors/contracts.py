@@ -262,7 +262,9 @@ def as_source(where: SourceLike) -> Source:
     return where  # type: ignore[return-value]
 
 
-DriftKind = Literal["concept", "data", "prediction", "performance"]
+#: ``quality``: a feature's data quality (its missing rate, values of an unexpected type), not
+#: drift of its values.
+DriftKind = Literal["concept", "data", "prediction", "performance", "quality"]
 Severity = Literal["warning", "drift"]
 StatValue = int | FiniteFloat | str | bool | None
 

@@ -1,12 +1,18 @@
 """Alert lifecycle of one (key, detector): warm-up, warning vs drift, cooldown, re-arm.
 
-A :class:`Watcher` owns one River detector watching one signal of one key
-(model_id, model_version, segment). The caller feeds the detector (``watcher.detector.update``),
-counts the sample (``watcher.n += 1``) and adds it to the running sum (``watcher.total += x``)
-on its hot path; only when River reports something
-does it call :meth:`Watcher.on_drift` or :meth:`Watcher.on_warning_change`, which decide whether
-the firing is *published*. The detector itself is never skipped or reset by Driftline, so
-firing positions are exactly River's.
+A :class:`Watcher` owns one detector watching one signal of one key
+(model_id, model_version, segment): a River detector built from its spec, or any
+:class:`~detectors.streaming.StreamingDetector` (the windowed feature detectors of
+:mod:`detectors.feature_signals`) handed to it. For a River detector the caller feeds the
+detector (``watcher.detector.update``), counts the sample (``watcher.n += 1``) and adds it to
+the running sum (``watcher.total += x``) on its hot path; a streaming detector is fed through
+:meth:`Watcher.feed`, which counts it. Only when the detector reports something does the caller
+call :meth:`Watcher.on_drift` or :meth:`Watcher.on_warning_change`, which decide whether the
+firing is *published*. The detector itself is never skipped or reset by Driftline, so firing
+positions are exactly the detector's. The rules below are the same for both; a streaming
+detector's evidence is its own :meth:`~detectors.streaming.StreamingDetector.evidence`, and
+``samples_seen`` counts the watcher's samples since the previous firing (streaming detectors
+reset their own ``n`` when they fire).
 
 Rules (``n`` is the 1-based count of samples this watcher has fed its detector):
 
@@ -15,6 +21,10 @@ Rules (``n`` is the 1-based count of samples this watcher has fed its detector):
   ``quiet_until = n + cooldown``, so one drift episode (River re-fires after its own reset)
   publishes one event. Suppressed firings are counted (``suppressed_cooldown``); once the
   cooldown has passed the watcher is re-armed;
+* an ADWIN with a ``direction`` (``up`` or ``down``, see
+  :class:`~detectors.river_detectors.ADWINSpec`) publishes a drift only when the kept window's
+  mean moved that way from the dropped part's; a cut the other way is a reset that publishes
+  nothing and starts no cooldown (counted, ``suppressed_direction``);
 * a warning is published on the *rising edge* of River's ``warning_detected`` unless
   ``n <= warn_quiet_until``; a published warning or drift silences warnings for ``cooldown``.
 
@@ -43,15 +53,45 @@ dropped (see :func:`detectors.river_detectors.evidence`).
 [('warning', 433), ('warning', 1037), ('drift', 1084)]
 >>> w.suppressed_warmup, w.suppressed_cooldown
 (0, 7)
+
+A streaming detector, with a drift kind of its own:
+
+>>> from detectors.data_quality import MissingRateDetector, MissingRateSpec
+>>> spec = MissingRateSpec()
+>>> w = Watcher(spec, signal="feature:amount", warmup=100, cooldown=1000,
+...             detector=MissingRateDetector(spec), kind="quality")
+>>> values = [1.0] * 2000 + [None if i % 5 == 0 else 1.0 for i in range(500)]
+>>> [(w.n, w.fired_samples) for x in values if w.feed(x) and w.on_drift()]
+[(2066, 2066)]
+>>> w.kind, w.label, w.evidence()["window_count"]
+('quality', 'missing_rate', 14)
+
+An ADWIN publishing rises only: the error rate falls 30% -> 5% at 2,000 (a cut, not published)
+and rises to 40% at 4,000 (published):
+
+>>> from detectors.river_detectors import ADWINSpec
+>>> rng = random.Random(3)
+>>> stream = ([rng.random() < 0.3 for _ in range(2000)] + [rng.random() < 0.05 for _ in range(2000)]
+...           + [rng.random() < 0.4 for _ in range(1000)])
+>>> w = Watcher(ADWINSpec(delta=0.0002, direction="up"), signal="error", warmup=100, cooldown=1000)
+>>> published = []
+>>> for x in stream:
+...     w.detector.update(x)
+...     w.n += 1
+...     w.total += x
+...     if w.detector.drift_detected and w.on_drift():
+...         published.append(w.n)
+>>> published, w.suppressed_direction
+([4064], 1)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from river.base import DriftDetector
-
+from detectors.change_point import ChangePointEstimator, known_estimator
 from detectors.river_detectors import build, evidence, has_warning
+from detectors.streaming import StreamingDetector
 
 __all__ = ["Watcher", "signal_kind"]
 
@@ -74,7 +114,9 @@ class Watcher:
         "base",
         "cooldown",
         "detector",
+        "direction",
         "due",
+        "estimator",
         "fired_samples",
         "fired_total",
         "in_warning",
@@ -87,7 +129,9 @@ class Watcher:
         "signal",
         "spec",
         "step",
+        "streaming",
         "suppressed_cooldown",
+        "suppressed_direction",
         "suppressed_warmup",
         "total",
         "warmup",
@@ -95,11 +139,23 @@ class Watcher:
         "warns",
     )
 
-    def __init__(self, spec: Any, *, signal: str, warmup: int, cooldown: int) -> None:
+    def __init__(
+        self,
+        spec: Any,
+        *,
+        signal: str,
+        warmup: int,
+        cooldown: int,
+        detector: StreamingDetector | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """``detector``: a streaming detector built for ``spec`` (None: River's, built here);
+        ``kind``: the drift kind of its events (None: :func:`signal_kind` of ``signal``)."""
         self.spec = spec
-        self.detector: DriftDetector = build(spec)
+        self.streaming = detector is not None
+        self.detector: Any = build(spec) if detector is None else detector
         self.signal = signal
-        self.kind = signal_kind(signal)
+        self.kind = signal_kind(signal) if kind is None else kind
         self.label: str = spec.label
         self.warns = has_warning(spec)
         self.warmup = warmup
@@ -114,7 +170,12 @@ class Watcher:
         self.in_warning = False
         self.severity = "drift"
         self.suppressed_cooldown = 0
+        self.suppressed_direction = 0
         self.suppressed_warmup = 0
+        self.direction: str = getattr(spec, "direction", "both")
+        #: Where the new regime began, read from the detector's own state (None: no estimator
+        #: for this detector); see :mod:`detectors.change_point`.
+        self.estimator: ChangePointEstimator | None = known_estimator(self.detector)
         self.step = _check_step(spec)
         self.base = 0
         self.due = -1
@@ -128,10 +189,22 @@ class Watcher:
         if "total" not in state:  # a snapshot from before the running sum existed
             self.fired_total = 0.0
             self.total = _window_total(self.detector)
+        if "direction" not in state:  # a snapshot from before ADWIN's direction
+            self.direction = getattr(self.spec, "direction", "both")
+            self.suppressed_direction = 0
+        if "estimator" not in state:  # a snapshot from before change points
+            self.estimator = known_estimator(self.detector)
         if "base" not in state:  # a snapshot from before shared counts (see KeyMonitor)
             self.step = _check_step(self.spec)
             self.base = 0
             self.due = -1
+        if "streaming" not in state:  # a snapshot from before streaming detectors
+            self.streaming = False
+
+    def feed(self, value: Any) -> bool:
+        """Feed a streaming detector one sample and count it; True when it fires."""
+        self.n += 1
+        return bool(self.detector.update(value))
 
     def key_counted(self, count: int) -> None:
         """Switch to the key's shared count: ``count`` events seen so far, ``n`` of them fed.
@@ -165,12 +238,25 @@ class Watcher:
         self.total = 0.0
         if self.warns:
             self.in_warning = bool(getattr(self.detector, "warning_detected", False))
+        if self.direction != "both" and not self._moved_as_wanted():
+            self.suppressed_direction += 1
+            return False
         if n <= self.quiet_until:
             self._suppress(n)
             return False
         self.quiet_until = n + self.cooldown
         self.warn_quiet_until = n + self.cooldown
         return True
+
+    def _moved_as_wanted(self) -> bool:
+        """ADWIN's kept window mean moved in :attr:`direction` from the part its cut dropped
+        (True when the dropped part is unknown: nothing is withheld on a guess)."""
+        stats = evidence(self.spec, self.detector, samples=self.fired_samples,
+                         total=self.fired_total)
+        before, after = stats["mean_before"], stats["mean_after"]
+        if before is None or after is None:
+            return True
+        return after > before if self.direction == "up" else after < before
 
     def on_warning_change(self) -> bool:
         """River's warning flag changed at sample ``n``: publish a warning (rising edge)?"""
@@ -195,6 +281,8 @@ class Watcher:
 
     def evidence(self) -> dict[str, Any]:
         """The detector's evidence for the current firing."""
+        if self.streaming:
+            return dict(self.detector.evidence())
         if self.severity == "drift":
             return evidence(
                 self.spec, self.detector, samples=self.fired_samples, total=self.fired_total

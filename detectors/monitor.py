@@ -36,16 +36,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from river.drift import ADWIN
 
+from detectors.change_point import RecentBits, SampleTrail
 from detectors.config import DetectionConfig
-from detectors.contracts import DriftEvent, SourceLike, as_source, drift_event_id
+from detectors.contracts import ChangePoint, DriftEvent, SourceLike, as_source, drift_event_id
 from detectors.events import InputPrediction
 from detectors.lifecycle import Watcher
-from detectors.performance import ClassificationWindow, RegressionWindow, ThresholdWatcher
+from detectors.performance import ClassificationWindow, PerformanceAlerts, RegressionWindow
 from detectors.river_detectors import evidence
 from detectors.signals import is_regression, residual_value
 from detectors.views import DetectorView, finite_statistics
@@ -70,29 +71,53 @@ def _next_due(watchers: Sequence[Watcher]) -> int:
 
 
 _CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
+#: The order thresholds are checked (and their events published) in, whatever the config's.
+_METRIC_ORDER = (*_CLASSIFICATION_METRICS, "mae")
 
 #: ``next_due`` of a key without ADWIN prediction watchers.
 _NEVER = 1 << 62
+
+#: Change points: every 16th prediction and label of a key is kept in its trails (so a change
+#: point's time and source are at most 15 samples early), the last 256 of each (reach 4,096
+#: samples, 8 KiB per trail when full), and the last 4,096 ``error`` values (one byte each) for
+#: the least-squares estimate of where the error rate rose.
+TRAIL_EVERY = 16
+_TRAIL_MASK = TRAIL_EVERY - 1
+TRAIL_CAPACITY = 256
+RECENT_ERRORS = 4096
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def _epoch_ms(when: datetime) -> int:
+    return (when - _EPOCH) // _MS
+
+
+def _per_update(w: Watcher) -> bool:
+    """The watcher's change-point estimator reads every update of its detector."""
+    return w.estimator is not None and w.estimator.per_update
 
 
 class KeyMonitor:
     """Detectors, windows and alert lifecycles of one (model_id, model_version, segment)."""
 
     __slots__ = (
-        "class_plan",
+        "alerts",
         "class_window",
         "clock",
         "config",
         "cooldown",
         "errors",
         "features",
+        "label_trail",
+        "labels",
         "last_seen",
         "metric_thresholds",
-        "metric_watchers",
         "model_id",
         "model_version",
         "next_due",
-        "reg_plan",
+        "prediction_trail",
+        "recent_errors",
         "reg_window",
         "residuals",
         "score",
@@ -121,8 +146,12 @@ class KeyMonitor:
         self.residuals: tuple[Watcher, ...] | None = None
         self.class_window: ClassificationWindow | None = None
         self.reg_window: RegressionWindow | None = None
-        self.metric_watchers: dict[str, ThresholdWatcher] = {}
+        self.alerts: PerformanceAlerts | None = None
         self.seen = 0
+        self.labels = 0
+        self.prediction_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
+        self.label_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
+        self.recent_errors: RecentBits | None = None
         self.attach(config, clock)
         self.score = self._watchers("score")
         for w in self.score:
@@ -144,31 +173,31 @@ class KeyMonitor:
         self.metric_thresholds: dict[str, float] = dict(
             config.setting(self.model_id, "metric_thresholds")
         )
-        #: (metric, threshold) checked per label when the window is full, in a fixed order.
-        self.class_plan = tuple(
-            (name, self.metric_thresholds[name])
-            for name in ("accuracy", "precision", "recall", "f1")
-            if name in self.metric_thresholds
-        )
-        self.reg_plan = tuple(
-            (name, self.metric_thresholds[name]) for name in ("mae",)
-            if name in self.metric_thresholds
-        )
 
     def _index(self) -> None:
         """``solo``/``score_solo``: the detector of each feature/the score when it is the only
         one watching it (a cache derived from the watchers, not snapshotted)."""
-        self.solo = {name: g[0].detector for name, g in self.features.items() if len(g) == 1}
-        self.score_solo = self.score[0].detector if len(self.score) == 1 else None
+        self.solo = {name: g[0].detector for name, g in self.features.items()
+                     if len(g) == 1 and not _per_update(g[0])}
+        self.score_solo = (self.score[0].detector
+                           if len(self.score) == 1 and not _per_update(self.score[0]) else None)
 
     def __getstate__(self) -> dict[str, Any]:
         self._sync()
-        skip = {"config", "clock", "score_solo", "solo", "class_plan", "reg_plan"}
+        skip = {"config", "clock", "score_solo", "solo"}
         return {name: getattr(self, name) for name in self.__slots__ if name not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        legacy = state.pop("metric_watchers", None)
         for name, value in state.items():
             setattr(self, name, value)
+        if "alerts" not in state:  # a snapshot from before baselines: its threshold watchers
+            self.alerts = PerformanceAlerts.restored(legacy) if legacy else None
+        if "labels" not in state:  # a snapshot from before change points: empty trails
+            self.labels = 0
+            self.prediction_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
+            self.label_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
+            self.recent_errors = None
         if "seen" not in state:  # a snapshot from before the shared prediction count
             self.seen = 0
             found = self._prediction_watchers()
@@ -264,7 +293,17 @@ class KeyMonitor:
     def _fire(
         self, w: Watcher, drift: bool, when: datetime, source: SourceLike
     ) -> DriftEvent | None:
-        published = w.on_drift() if drift else w.on_warning_change()
+        if not drift:
+            if not w.on_warning_change():
+                return None
+            return self._event(kind=w.kind, severity=w.severity, signal=w.signal,
+                               detector=w.label, when=when, samples=w.fired_samples,
+                               stats=w.evidence(), source=source)
+        published = w.on_drift()
+        estimator = w.estimator
+        # River resets the detector on its next update: the estimators that follow every update
+        # start again too, published or not (at_drift resets them).
+        local = estimator.at_drift(w.detector, w.fired_samples) if estimator else 0
         if not published:
             return None
         return self._event(
@@ -276,7 +315,36 @@ class KeyMonitor:
             samples=w.fired_samples,
             stats=w.evidence(),
             source=source,
+            change_point=self._change_point(w, local),
         )
+
+    def _change_point(self, w: Watcher, local: int) -> ChangePoint | None:
+        """Where the new regime of ``w``'s published drift began (None: beyond the trail).
+
+        ``local`` is the estimator's count (since River's last reset) of its first sample; for
+        ``error`` the least-squares split of the recent errors is used instead (the detectors'
+        own estimates are bounds that lean early). Counts of the watcher's signal map onto the
+        key's trail: ``n - point`` samples before the triggering one.
+        """
+        n, since = w.n, w.fired_samples
+        label_fed = w.signal in ("error", "residual")
+        bits = self.recent_errors
+        if w.signal == "error" and bits is not None:
+            point = bits.change_point(n=n, since=since)
+            name = "least_squares"
+        elif w.estimator is not None:
+            point = n - since + local
+            name = w.estimator.name
+        else:
+            return None
+        if label_fed:
+            found = self.label_trail.locate(self.labels - (n - point))
+        else:
+            found = self.prediction_trail.locate(self.seen - (n - point))
+        if found is None:
+            return None
+        at, where = found
+        return ChangePoint(at=at, source=where, samples=n - point + 1, estimator=name)
 
     def _event(
         self,
@@ -289,6 +357,7 @@ class KeyMonitor:
         samples: int,
         stats: dict[str, Any],
         source: SourceLike,
+        change_point: ChangePoint | None = None,
     ) -> DriftEvent:
         source = as_source(source)
         return DriftEvent(
@@ -313,6 +382,7 @@ class KeyMonitor:
             samples_seen=samples,
             stats=stats,
             source=source,
+            change_point=change_point,
         )
 
     def observe_prediction(
@@ -337,6 +407,8 @@ class KeyMonitor:
         out: list[DriftEvent] | None = None
         c = self.seen + 1
         self.seen = c
+        if not c & _TRAIL_MASK:
+            self.prediction_trail.record(c, _epoch_ms(prediction.timestamp), source)
         due = self.next_due
         if c == due:
             self._read_totals(c)
@@ -357,6 +429,8 @@ class KeyMonitor:
                 for w in self.score:
                     det = w.detector
                     det.update(score)
+                    if _per_update(w):
+                        w.estimator.observe(det, c - w.base - w.reset_at)  # type: ignore[union-attr]
                     if det._drift_detected:
                         out = self._fired(w, c, score, prediction, source, out)
         features = self.features
@@ -423,19 +497,32 @@ class KeyMonitor:
                 if w.due == c:
                     w.due = c + w.step
             self.next_due = min(self.next_due, _next_due(group))
-            if len(group) == 1:
+            if len(group) == 1 and not _per_update(group[0]):
                 self.solo[name] = group[0].detector
         for w in group:
             det = w.detector
             det.update(value)
+            if _per_update(w):
+                w.estimator.observe(det, c - w.base - w.reset_at)  # type: ignore[union-attr]
             if det._drift_detected:
                 out = self._fired(w, c, value, prediction, source, out)
         return out
 
     def observe_label(
-        self, predicted: Any, actual: Any, when: datetime, source: SourceLike
+        self,
+        predicted: Any,
+        actual: Any,
+        when: datetime,
+        source: SourceLike,
+        predicted_at: datetime | None = None,
     ) -> Sequence[DriftEvent] | str:
-        """Feed a joined pair (label-arrival order); events, or a reason when it cannot be used."""
+        """Feed a joined pair (label-arrival order); events, or a reason when it cannot be used.
+
+        ``when`` is the label's event time, ``predicted_at`` the labelled prediction's (what a
+        label-fed drift's ``change_point.at`` reports; ``when`` if not given). Every joined pair
+        also goes to the key's performance alerts (:class:`~detectors.performance.
+        PerformanceAlerts`: ``metric:*`` against the version's own baseline and thresholds).
+        """
         out: list[DriftEvent] | None = None
         if is_regression(predicted, self.task):
             residual = residual_value(predicted, actual)
@@ -451,12 +538,12 @@ class KeyMonitor:
                     self.config.setting(self.model_id, "metric_window")
                 )
             window.update(residual)
-            plan = self.reg_plan
         else:
             value = 0 if predicted == actual else 1
             group = self.errors
             if group is None:
                 group = self.errors = self._watchers("error")
+                self.recent_errors = RecentBits(RECENT_ERRORS)
             window = self.class_window
             if window is None:
                 window = self.class_window = ClassificationWindow(
@@ -464,44 +551,51 @@ class KeyMonitor:
                     self.config.setting(self.model_id, "positive_label"),
                 )
             window.update(predicted, actual)
-            plan = self.class_plan
+            bits = self.recent_errors
+            if bits is not None:
+                bits.append(value)
+        count = self.labels + 1
+        self.labels = count
+        if not count & _TRAIL_MASK:
+            self.label_trail.record(count, _epoch_ms(predicted_at or when), source)
         for w in group:
             det = w.detector
             det.update(value)
             w.n += 1
             w.total += value
+            if w.signal == "residual" and _per_update(w):
+                w.estimator.observe(det, w.n - w.reset_at)  # type: ignore[union-attr]
             # River's own flags, read without its property calls (as observe_prediction does).
             drift = det._drift_detected
-            if drift or (w.warns and det._warning_detected is not w.in_warning):  # type: ignore[attr-defined]
+            if drift or (w.warns and det._warning_detected is not w.in_warning):
                 event = self._fire(w, drift, when, source)
                 if event is not None:
                     out = out or []
                     out.append(event)
-        if plan and window.full:
-            for name, threshold in plan:
-                watcher = self.metric_watchers.get(name)
-                if watcher is None:
-                    watcher = self.metric_watchers[name] = ThresholdWatcher(
-                        name, threshold, cooldown=self.cooldown
-                    )
-                metric = window.metric(name)
-                if watcher.check(metric):
-                    out = out or []
-                    out.append(
-                        self._event(
-                            kind="performance",
-                            severity="drift",
-                            signal="metric:" + name,
-                            detector="threshold",
-                            when=when,
-                            samples=window.size,
-                            stats={
-                                "value": metric,
-                                "threshold": threshold,
-                                "direction": "below" if watcher.higher_is_better else "above",
-                                "window": window.size,
-                            },
-                            source=source,
-                        )
-                    )
+        alerts = self.alerts
+        if alerts is None:
+            alerts = self.alerts = self._new_alerts()
+        for signal, detector, severity, stats in alerts.observe(predicted, actual, window):
+            out = out or []
+            out.append(self._event(kind="performance", severity=severity, signal=signal,
+                                   detector=detector, when=when, samples=window.size,
+                                   stats=stats, source=source))
         return out or _NO_EVENTS
+
+    def _new_alerts(self) -> PerformanceAlerts:
+        baseline = self.config.setting(self.model_id, "performance_baseline")
+        return PerformanceAlerts(
+            baseline_metrics=tuple(baseline.metrics),
+            baseline_samples=baseline.baseline_samples,
+            z=baseline.z,
+            min_positives=baseline.min_positives,
+            thresholds={name: self.metric_thresholds[name] for name in _METRIC_ORDER
+                        if name in self.metric_thresholds},
+            cooldown=self.cooldown,
+            window=self.config.setting(self.model_id, "metric_window"),
+            positive=self.config.setting(self.model_id, "positive_label"),
+        )
+
+    def alerts_suppressed(self) -> int:
+        """Performance alerts suppressed by their cooldown."""
+        return 0 if self.alerts is None else self.alerts.suppressed_cooldown

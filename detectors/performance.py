@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -338,8 +339,10 @@ class BaselineWatcher(_SlotState):
         "baseline_n",
         "baseline_samples",
         "breached",
+        "confusion",
         "cooldown",
         "counts",
+        "first",
         "inert",
         "margin",
         "metric",
@@ -373,7 +376,11 @@ class BaselineWatcher(_SlotState):
         self.z = z
         self.min_positives = min_positives
         self.positive = positive
-        self.counts = ClassificationWindow(baseline_samples, positive)
+        #: The first samples while they are collected (None once measured).
+        self.counts: ClassificationWindow | None = ClassificationWindow(baseline_samples, positive)
+        #: Their metric and (tp, fp, fn, tn) for the positive class (None: multiclass).
+        self.first: float | None = None
+        self.confusion: tuple[int, int, int, int] | None = None
         self.baseline: float | None = None
         self.baseline_n = 0
         self.recorded: float | None = None
@@ -400,33 +407,46 @@ class BaselineWatcher(_SlotState):
             self._fix()
 
     def update(self, predicted: Any, actual: Any) -> None:
-        """One labelled pair; only the first ``baseline_samples`` are kept (O(1) afterwards)."""
+        """One labelled pair; only the first ``baseline_samples`` are kept, and once they are
+        measured only their metric and confusion counts stay (O(1) afterwards)."""
         if self.baseline is not None:
             return
         counts = self.counts
+        assert counts is not None
         counts.update(predicted, actual)
         if counts.full:
+            self._measure(counts)
             self._fix()
 
-    def _fix(self) -> None:
-        counts = self.counts
-        first = counts.metric(self.metric)
-        positive = counts._positive()
+    def _measure(self, counts: ClassificationWindow) -> None:
+        """The first samples' metric and confusion counts (None: multiclass); the pairs go."""
         n = len(counts.pairs)
+        self.first = counts.metric(self.metric)
+        positive = counts._positive()
+        if positive is None:
+            self.confusion = None
+        else:
+            tp = counts.tp.get(positive, 0)
+            fp = counts.predicted.get(positive, 0) - tp
+            fn = counts.actual.get(positive, 0) - tp
+            self.confusion = (tp, fp, fn, n - tp - fp - fn)
+        self.counts = None
+
+    def _fix(self) -> None:
+        first, confusion = self.first, self.confusion
+        assert first is not None
+        n = self.baseline_samples
         if self.recorded is not None:
             self.baseline, n_baseline = self.recorded, max(1, self.baseline_n)
         else:
             self.baseline, n_baseline = first, n
-        if positive is None:  # multiclass (macro): the binomial variance of the value
+        if confusion is None:  # multiclass (macro): the binomial variance of the value
             variance = self.baseline * (1 - self.baseline)
             positives_share = 1.0
         else:
-            tp = counts.tp.get(positive, 0)
-            predicted = counts.predicted.get(positive, 0)
-            actual = counts.actual.get(positive, 0)
-            fp, fn = predicted - tp, actual - tp
-            variance = metric_variance(self.metric, tp, fp, fn, n - tp - fp - fn)
-            positives_share = actual / n if n else 0.0
+            tp, fp, fn, tn = confusion
+            variance = metric_variance(self.metric, tp, fp, fn, tn)
+            positives_share = (tp + fn) / n if n else 0.0
         if self.metric != "accuracy" and positives_share * self.window < self.min_positives:
             self.inert = True
             return
@@ -449,6 +469,7 @@ class BaselineWatcher(_SlotState):
 
 #: (signal, detector, severity, stats) of one performance alert, for the monitor to publish.
 Alert = tuple[str, str, str, dict[str, Any]]
+_NO_ALERTS: tuple[Alert, ...] = ()
 
 
 class PerformanceAlerts(_SlotState):
@@ -506,19 +527,34 @@ class PerformanceAlerts(_SlotState):
         return sum(w.suppressed_cooldown for w in self.baselines.values()) + sum(
             w.suppressed_cooldown for w in self.thresholds.values())
 
-    def observe(self, predicted: Any, actual: Any, window: Any) -> list[Alert]:
-        """One joined pair (already in ``window``); the alerts to publish."""
-        out: list[Alert] = []
-        regression = isinstance(window, RegressionWindow)
+    @classmethod
+    def restored(cls, thresholds: dict[str, ThresholdWatcher]) -> PerformanceAlerts:
+        """A key's alerts restored from a snapshot taken before baselines existed: its threshold
+        watchers as they were (a watcher from then restores as ``met``); no baseline until the
+        model's next version."""
+        alerts = cls.__new__(cls)
+        alerts.baselines = {}
+        alerts.thresholds = dict(thresholds)
+        return alerts
+
+    def observe(self, predicted: Any, actual: Any, window: Any) -> Sequence[Alert]:
+        """One joined pair (already in ``window``); the alerts to publish (an empty tuple,
+        not allocated, when there are none)."""
+        regression = window.__class__ is RegressionWindow
         if not regression:
             for watcher in self.baselines.values():
-                watcher.update(predicted, actual)
+                if watcher.baseline is None:
+                    watcher.update(predicted, actual)
         if not window.full:
-            return out
+            return _NO_ALERTS
+        out: list[Alert] | None = None
         if not regression:
             for name, watcher in self.baselines.items():
+                if watcher.inert:
+                    continue
                 value = window.metric(name)
                 if watcher.check(value):
+                    out = out or []
                     out.append(("metric:" + name, "baseline", "drift", {
                         "value": value, "baseline": watcher.baseline, "margin": watcher.margin,
                         "threshold": watcher.threshold, "z": watcher.z,
@@ -531,10 +567,12 @@ class PerformanceAlerts(_SlotState):
             if verdict is None:
                 continue
             stats: dict[str, Any] = {
-                "value": value, "threshold": threshold.threshold, "window": window.size,
-                "direction": "below" if threshold.higher_is_better else "above"}
+                "value": value, "threshold": threshold.threshold,
+                "direction": "below" if threshold.higher_is_better else "above",
+                "window": window.size}
             if verdict == "never_met":
                 stats["never_met"] = True
+            out = out or []
             out.append(("metric:" + name, "threshold",
                         "warning" if verdict == "never_met" else "drift", stats))
-        return out
+        return out or _NO_ALERTS

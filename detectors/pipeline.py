@@ -397,7 +397,9 @@ class Pipeline:
         monitor: KeyMonitor,
         out: list[Output],
     ) -> None:
-        result = monitor.observe_label(prediction.prediction, label.label, label.timestamp, source)
+        result = monitor.observe_label(
+            prediction.prediction, label.label, label.timestamp, source, prediction.timestamp
+        )
         if isinstance(result, str):
             out.append(
                 self._reject("process", "LabelTypeMismatch", result, source, raw, label.model_id)
@@ -450,6 +452,7 @@ class Pipeline:
             keys_refused=c.keys_refused, keys_retired=c.keys_retired, tracked_keys=self._n_keys,
             drift_events=c.drift_events, suppressed_warmup=suppressed["warmup"],
             suppressed_cooldown=suppressed["cooldown"],
+            suppressed_direction=suppressed["direction"],
         )
 
     def key_views(self, detector_statistics: bool = True) -> Iterator[KeyView]:
@@ -463,16 +466,17 @@ class Pipeline:
                 )
 
     def suppressed(self) -> dict[str, int]:
-        """Firings suppressed by warm-up and by cooldown, over all tracked keys."""
-        warmup = cooldown = 0
+        """Firings suppressed by warm-up, by cooldown and by direction (an ADWIN cut the way
+        its ``direction`` does not publish), over all tracked keys."""
+        warmup = cooldown = direction = 0
         for keys in self._models.values():
             for monitor in keys.values():
                 for w in monitor.watchers():
                     warmup += w.suppressed_warmup
                     cooldown += w.suppressed_cooldown
-                for t in monitor.metric_watchers.values():
-                    cooldown += t.suppressed_cooldown
-        return {"warmup": warmup, "cooldown": cooldown}
+                    direction += w.suppressed_direction
+                cooldown += monitor.alerts_suppressed()
+        return {"warmup": warmup, "cooldown": cooldown, "direction": direction}
 
     # -- per-model state --------------------------------------------------------------------------
 

@@ -78,7 +78,13 @@ class _Spec(BaseModel):
 
 
 class ADWINSpec(_Spec):
-    """:class:`river.drift.ADWIN`: adaptive window; any numeric signal."""
+    """:class:`river.drift.ADWIN`: adaptive window; any numeric signal.
+
+    ``direction`` is Driftline's publishing policy, not River's (River's ADWIN cuts on a change
+    either way and is not told): ``up`` publishes only cuts where the kept window's mean is above
+    the dropped part's (e.g. the error rate rose), ``down`` only falls; a cut the other way is a
+    reset that publishes nothing (see :meth:`detectors.lifecycle.Watcher.on_drift`).
+    """
 
     type: Literal["adwin"] = "adwin"
     delta: float = Field(default=0.002, gt=0, lt=1)
@@ -86,6 +92,8 @@ class ADWINSpec(_Spec):
     max_buckets: int = Field(default=5, ge=1)
     min_window_length: int = Field(default=5, ge=1)
     grace_period: int = Field(default=10, ge=1)
+    #: Publish cuts where the mean rose (``up``), fell (``down``) or either (Driftline's policy).
+    direction: Literal["both", "up", "down"] = "both"
 
 
 class PageHinkleySpec(_Spec):
@@ -153,7 +161,7 @@ def has_warning(spec: Any) -> bool:
 
 def build(spec: Any) -> Any:
     """A fresh River detector for ``spec``."""
-    params = spec.model_dump(exclude={"type", "name"})
+    params = spec.model_dump(exclude={"type", "name", "direction"})
     kind = spec.type
     if kind == "adwin":
         return drift.ADWIN(**params)

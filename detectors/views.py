@@ -57,6 +57,8 @@ class CounterView:
     drift_events: int
     suppressed_warmup: int
     suppressed_cooldown: int
+    #: ADWIN cuts the other way than their ``direction`` (resets, not published).
+    suppressed_direction: int = 0
 
     @property
     def rejected_total(self) -> int:

@@ -119,7 +119,8 @@ class ModelPolicy(_Section):
     """How one model is retrained: triggers, policy, data, trainer, evaluation."""
 
     #: Drift event kinds and severities that trigger a retrain (``performance`` events are the
-    #: consumer's metric-below-threshold events).
+    #: consumer's ``metric:*`` events: below the version's own baseline, or a threshold crossed;
+    #: a threshold never met is a ``warning``, which the default severities leave out).
     trigger_kinds: list[DriftKind] = Field(default_factory=lambda: list(_ALL_KINDS))
     trigger_severities: list[Severity] = Field(default_factory=lambda: list(_DRIFT_ONLY))
     #: Triggers arriving within this many seconds of an episode's first trigger join it.

@@ -19,7 +19,8 @@ def test_configuration_example_is_valid_for_consumer_and_worker(tmp_path: Path) 
     path.write_text(example)
     consumer = load_config(ConsumerServiceConfig, path, environ={})
     worker = load_config(WorkerServiceConfig, path, environ={})
-    assert consumer.detection.metric_thresholds == {"f1": 0.7}
+    assert consumer.detection.models["fraud"].metric_thresholds == {"f1": 0.7}
+    assert consumer.detection.performance_baseline.metrics == ["f1"]
     assert worker.worker.policy.cooldown_s == 600
 
 

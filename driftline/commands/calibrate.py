@@ -2,8 +2,8 @@
 
 ``driftline calibrate --reference ref.jsonl --ert 10000 --output calibrated.yaml``
 reads a reference (no-drift) JSONL stream, chooses per (model, signal) the most sensitive
-threshold whose false alarms are at most one per ``--ert`` samples (as Alibi Detect calibrates
-its expected run time), writes a YAML file with a ``detection:`` section, and reports the
+threshold such that the model's false alarms, all its signals together, are at most one per
+``--ert`` of its samples (as Alibi Detect calibrates its expected run time), writes a YAML file with a ``detection:`` section, and reports the
 held-out false-alarm rate and the detection delay on a synthetic shift. The work is
 :mod:`detectors.calibration`.
 """
@@ -54,8 +54,9 @@ def _handle(args: argparse.Namespace) -> int:
     )
     Path(args.output).write_text(header + yaml.safe_dump(document, sort_keys=False))
     print(
-        f"target mean time between false alarms: {args.ert:g} samples "
-        f"(bootstrap {args.runs} x ert per candidate)",
+        f"target mean time between false alarms: {args.ert:g} samples per model, all its "
+        f"signals together (each signal's share below; bootstrap {args.runs} x its target per "
+        f"candidate)",
         file=sys.stderr,
     )
     for r in results:
@@ -73,7 +74,8 @@ def register(subparsers: Any) -> None:
         "--ert",
         type=float,
         default=10_000.0,
-        help="target mean time between false alarms, in samples",
+        help="target mean time between false alarms of a model, all its signals together, in "
+        "its samples",
     )
     parser.add_argument("--output", required=True, help="YAML file to write (detection: section)")
     parser.add_argument("--config", help="base driftline.yaml; its detection section (with "

@@ -83,8 +83,15 @@ def test_the_golden_stream_covers_what_it_claims() -> None:
     for expected in [("fraud", "adwin", "drift"), ("fraud", "page_hinkley", "drift"),
                      ("fraud", "ddm", "drift"), ("fraud", "ddm", "warning"),
                      ("price", "adwin", "drift"), ("price", "threshold", "drift"),
-                     ("churn", "threshold", "drift")]:
+                     ("churn", "threshold", "warning")]:  # churn never met its thresholds
         assert expected in fired
+    # every detector's drift says where its new regime began; thresholds and warnings do not
+    for e in drift:
+        estimated = e["severity"] == "drift" and e["detector"] != "threshold"
+        assert (e["change_point"] is not None) == estimated, e
+        if estimated:
+            assert e["change_point"]["at"] <= e["detected_at"]
+            assert 1 <= e["change_point"]["samples"] <= e["samples_seen"]
     summary = json.loads((GOLDEN / "summary.json").read_text())
     reasons = set(summary["counters"]["rejected"])
     for expected in ["join:OrphanLabel", "join:DuplicateLabel", "join:DuplicatePrediction",

@@ -19,7 +19,7 @@ _time = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1,
 
 
 @settings(max_examples=2000, deadline=None)
-@given(event_id=_name, kind=st.sampled_from(["concept", "data", "prediction", "performance"]),
+@given(event_id=_name, kind=st.sampled_from(["concept", "data", "prediction", "performance", "quality"]),
        severity=st.sampled_from(["warning", "drift"]), model_id=_name, model_version=_name,
        segment=st.one_of(st.none(), st.text(max_size=6)), signal=_name, detector=_name,
        detected_at=_time, published_at=_time, samples_seen=st.integers(0, 2**40),
