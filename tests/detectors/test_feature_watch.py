@@ -223,3 +223,15 @@ def test_a_feature_is_known_from_its_first_non_null_value():
         assert list(watch.features) == ([] if value is None else ["country"])
     assert watch.features["country"].kind == "categorical"
     assert [w.n for w in watch.features["country"].watchers()] == [1, 1, 1, 1]
+
+
+def test_the_report_says_what_moved():
+    from detectors.report import render_html, signal_traces
+
+    rng = random.Random(1)
+    lines = [json.dumps(readme_prediction(i, rng, country="DE" if i < 2000 else "US")).encode()
+             for i in range(2200)]
+    found = run([json.loads(line) for line in lines])
+    page = render_html(signal_traces(lines), found, DetectionConfig())
+    assert "<td>new_category</td><td>data</td><td>drift</td><td>2014</td><td>new: US ×14</td>" in page
+    assert "in (other): US ×" in page and "DE 100% → " in page
