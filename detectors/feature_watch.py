@@ -214,6 +214,19 @@ class FeatureWatch:
         if self.joint is not None:
             yield self.joint
 
+    def change_lag(self, w: Watcher) -> int | None:
+        """How many predictions before the current one ``w``'s last firing dates the change.
+
+        The detector's own ``change_lag`` counts its samples (the CUSUM estimate over its
+        window); a feature fed by every prediction counts predictions, the joint signal one in
+        ``sample_every``."""
+        lag: int | None = w.detector.change_lag
+        if lag is None:
+            return None
+        if w is self.joint:
+            lag *= self.joint.spec.sample_every
+        return lag
+
     def estimated_metrics(self) -> dict[str, float]:
         """CBPE's current estimates ({} before its window first fills)."""
         return dict(self.cbpe.estimates) if self.cbpe is not None else {}

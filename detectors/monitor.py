@@ -364,6 +364,15 @@ class KeyMonitor:
         elif w.estimator is not None:
             point = n - since + local
             name = w.estimator.name
+        elif w.streaming and self.feature_watch is not None:
+            lag = self.feature_watch.change_lag(w)  # predictions before this one
+            if lag is None:
+                return None
+            found = self.prediction_trail.locate(self.seen - lag)
+            if found is None:
+                return None
+            return ChangePoint(at=found[0], source=found[1], samples=lag + 1,
+                               estimator="window_cusum")
         else:
             return None
         if label_fed:

@@ -57,6 +57,10 @@ def test_readme_country_switching_from_de_to_us_raises_categorical_drift_naming_
     de = 1 if moved.stats["category_1"] == "DE" else 2
     assert moved.stats[f"reference_share_{de}"] == 1.0
     assert moved.stats[f"recent_share_{de}"] < 0.95
+    for event in country:  # the CUSUM date of the switch, rounded up to the trail (<= 15 late)
+        assert event.change_point is not None and event.change_point.estimator == "window_cusum"
+        assert event.change_point.source is not None
+        assert 1990 <= event.change_point.source.offset <= 2016, event.change_point
     # nothing else moved: the amount, the score and the prediction are stationary
     assert {e.signal for e in found} == {"feature:country"}
 
@@ -108,6 +112,9 @@ def test_correlation_flip_raises_the_joint_signal_only():
     found = run(events)
     assert [(e.signal, e.detector, e.kind) for e in found] == [("joint", "joint_drift", "data")]
     assert 5000 < found[0].source.offset < 6000  # one row in 4 is read
+    point = found[0].change_point
+    assert point is not None and point.source is not None
+    assert 4600 <= point.source.offset <= 5300, point  # ±100 read rows: 1 in 4
     assert {found[0].stats["feature_1"], found[0].stats["feature_2"]} == {"a", "b"}
 
 
