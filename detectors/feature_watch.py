@@ -66,21 +66,33 @@ _CLASSES: dict[str, tuple[type, ...]] = {
 
 
 class WatchedFeature:
-    """One feature of one key: its kind and its watchers."""
+    """One feature of one key: its kind and its watchers.
 
-    __slots__ = ("classes", "kind", "quality", "values")
+    The watchers of a group (``quality``, ``values``) are fed together, so the group is counted
+    once per sample (``quality_seen``, ``values_seen``) and a watcher's own count is set from it
+    when it fires or is read (:meth:`~detectors.lifecycle.Watcher.count_to`): one Python call
+    less per detector update on the hot path."""
+
+    __slots__ = ("classes", "kind", "quality", "quality_seen", "values", "values_seen")
 
     def __init__(self, kind: FeatureKind, quality: tuple[Watcher, ...],
                  values: tuple[Watcher, ...]) -> None:
         self.kind = kind
         self.classes = _CLASSES[kind]
-        #: Fed every prediction (the value, or None when absent).
-        self.quality = quality
+        #: Fed every prediction (the value, or None when absent): (watcher, its detector).
+        self.quality = tuple((w, w.detector) for w in quality)
         #: Fed values of the feature's own kind only.
-        self.values = values
+        self.values = tuple((w, w.detector) for w in values)
+        self.quality_seen = 0
+        self.values_seen = 0
 
     def watchers(self) -> tuple[Watcher, ...]:
-        return self.values + self.quality
+        """Every watcher of the feature, its count brought up to date."""
+        for w, _ in self.values:
+            w.count_to(self.values_seen)
+        for w, _ in self.quality:
+            w.count_to(self.quality_seen)
+        return tuple(w for w, _ in self.values + self.quality)
 
     def specs(self) -> list[Any]:
         return [w.spec for w in self.watchers()]
@@ -162,20 +174,26 @@ class FeatureWatch:
                 if entry is None:
                     continue
             matched += 1
-            for w in entry.quality:
-                if w.feed(value):
+            seen = entry.quality_seen = entry.quality_seen + 1
+            for w, d in entry.quality:
+                if d.update(value):
+                    w.count_to(seen)
                     out = out or []
                     out.append(w)
             if value.__class__ in entry.classes:
-                for w in entry.values:
-                    if w.feed(value):
+                seen = entry.values_seen = entry.values_seen + 1
+                for w, d in entry.values:
+                    if d.update(value):
+                        w.count_to(seen)
                         out = out or []
                         out.append(w)
         if matched < len(known):
             for name, entry in known.items():
                 if name not in features:
-                    for w in entry.quality:
-                        if w.feed(None):
+                    seen = entry.quality_seen = entry.quality_seen + 1
+                    for w, d in entry.quality:
+                        if d.update(None):
+                            w.count_to(seen)
                             out = out or []
                             out.append(w)
         joint = self.joint
