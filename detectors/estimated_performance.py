@@ -276,10 +276,12 @@ class EstimatedPerformance(LastFiring):
             bins=spec.calibration_bins, window=spec.calibration_window, prior=spec.calibration_prior
         )
         size = spec.window_size
-        self.scores = array("d", [0.0]) * size
+        #: Window arrays in single precision (scores and probabilities need no more): half the
+        #: memory of a key's estimator.
+        self.scores = array("f", [0.0]) * size
         #: Each window prediction's calibrated probability (the calibration of its arrival, or
         #: of the last refresh) and the window's sums of p, ŷ and ŷ·p.
-        self.probs = array("d", [0.0]) * size
+        self.probs = array("f", [0.0]) * size
         self.sum_p = 0.0
         self.sum_y = 0
         self.sum_pp = 0.0
@@ -296,7 +298,7 @@ class EstimatedPerformance(LastFiring):
         #: The reference window by calibration bin: counts and score sums of ŷ=0, then ŷ=1.
         self.reference = np.zeros((4, spec.calibration_bins))
         self.breached: list[str] = []
-        self.gap_probs = array("d", [0.0]) * size
+        self.gap_probs = array("f", [0.0]) * size
         self.gap_predicted = bytearray(size)
         self.gap_labels = bytearray(size)
         self.gap_pos = 0
@@ -325,6 +327,7 @@ class EstimatedPerformance(LastFiring):
                 self.sum_pp -= old_p
         self.scores[pos] = score
         self.probs[pos] = p
+        p = self.probs[pos]  # as stored, so the sums add and remove the same number
         self.predicted[pos] = y
         self.sum_p += p
         self.sum_y += y
@@ -350,10 +353,10 @@ class EstimatedPerformance(LastFiring):
 
     def _refresh(self) -> np.ndarray:
         """Every window prediction scored again with the current calibration; exact sums."""
-        scores = np.frombuffer(self.scores, dtype=float)
+        scores = np.frombuffer(self.scores, dtype=np.float32).astype(float)
         predicted = np.frombuffer(self.predicted, dtype=np.uint8).astype(float)
         p = self.calibration.probabilities(scores)
-        self.probs[:] = array("d", p.tobytes())
+        self.probs[:] = array("f", p.astype(np.float32).tobytes())
         columns = _totals(p, predicted)
         self.sum_pp, y, self.sum_p = (float(x) for x in columns.sum(axis=0))
         self.sum_y = round(y)
@@ -388,7 +391,7 @@ class EstimatedPerformance(LastFiring):
     def _arm(self, columns: np.ndarray) -> None:
         spec = self.spec
         z = float(norm.isf(per_test_alpha(spec.false_alarms_per_100k, stride=spec.stride)))
-        scores = np.frombuffer(self.scores, dtype=float)
+        scores = np.frombuffer(self.scores, dtype=np.float32).astype(float)
         predicted = np.frombuffer(self.predicted, dtype=np.uint8)
         bins = np.clip((scores * spec.calibration_bins).astype(int), 0, spec.calibration_bins - 1)
         for row, (cls, weights) in enumerate(
@@ -440,7 +443,7 @@ class EstimatedPerformance(LastFiring):
         n = self.gap_filled
         if not n:
             return {}
-        p = np.frombuffer(self.gap_probs, dtype=float)[:n]
+        p = np.frombuffer(self.gap_probs, dtype=np.float32)[:n].astype(float)
         yhat = np.frombuffer(self.gap_predicted, dtype=np.uint8)[:n].astype(float)
         y = np.frombuffer(self.gap_labels, dtype=np.uint8)[:n].astype(float)
         estimated = _metrics_of_means(_totals(p, yhat).mean(axis=0))
