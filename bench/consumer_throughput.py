@@ -181,10 +181,12 @@ def run_raw(bootstrap: str, topic: str, total: int, decode: Any = None) -> Timin
 # -- the detection core alone ------------------------------------------------------------------
 
 
-def run_pipeline_only(items: list[tuple[bytes, bytes]], batch: int = 1000) -> Timing:
+def run_pipeline_only(items: list[tuple[bytes, bytes]], batch: int = 1000,
+                      config: Any = None) -> Timing:
     """No Kafka: the service's decoder, :meth:`Pipeline.process_batch` in batches of ``batch``
     records and output encoding, in memory. The ceiling of any one-process consumer built on
-    this detection core."""
+    this detection core. ``config``: a :class:`~detectors.config.DetectionConfig` (None: the
+    defaults)."""
     from consumer.batch import Decoder
     from detectors.contracts import LabelledRecord
     from detectors.encoding import drift_event_json
@@ -194,7 +196,7 @@ def run_pipeline_only(items: list[tuple[bytes, bytes]], batch: int = 1000) -> Ti
 
     tune_gc()  # as the service does
     decode = Decoder().decode
-    pipeline = Pipeline()
+    pipeline = Pipeline(config)
     began = (time.perf_counter(), time.process_time())
     for start in range(0, len(items), batch):
         records = []

@@ -185,6 +185,18 @@ class Metrics:
             "Rolling performance metric of each detector key over its full window.",
             ["model_id", "model_version", "segment", "metric"])
         r.register(self.rolling_metric)
+        self.estimated_metric = KeyGauges(
+            "driftline_estimated_metric",
+            "Performance metric of each binary-classifier key estimated from its scores alone "
+            "(CBPE) over its rolling window, before any label.",
+            ["model_id", "model_version", "segment", "metric"])
+        r.register(self.estimated_metric)
+        self.estimated_gap = KeyGauges(
+            "driftline_estimated_metric_gap",
+            "Estimated minus realized metric on each key's last labelled predictions (CBPE's "
+            "error once labels arrive).",
+            ["model_id", "model_version", "segment", "metric"])
+        r.register(self.estimated_gap)
         self.detector_statistic = KeyGauges(
             "driftline_detector_statistic",
             "Current evidence of each detector (River's own state), by key, signal and statistic.",
@@ -272,22 +284,31 @@ class Metrics:
 
     def refresh_key_gauges(self, pipelines: Iterable[Any], *,
                            detector_statistics: bool = True) -> None:
-        """Set ``driftline_rolling_metric`` (full windows) and, when ``detector_statistics``,
+        """Set ``driftline_rolling_metric`` (full windows), ``driftline_estimated_metric`` and
+        ``driftline_estimated_metric_gap`` (CBPE) and, when ``detector_statistics``,
         ``driftline_detector_statistic`` from every tracked key, read through the core's typed
         views (:meth:`detectors.pipeline.Pipeline.key_views`). Series of keys, detectors or
         statistics no longer present are removed."""
         rolling: dict[tuple[str, ...], float] = {}
+        estimated: dict[tuple[str, ...], float] = {}
+        gap: dict[tuple[str, ...], float] = {}
         statistics: dict[tuple[str, ...], float] = {}
         for pipeline in pipelines:
             for view in pipeline.key_views(detector_statistics=detector_statistics):
                 seg = view.segment or ""
                 for name, value in view.rolling_metrics.items():
                     rolling[(view.model_id, view.model_version, seg, name)] = value
+                for name, value in view.estimated_metrics.items():
+                    estimated[(view.model_id, view.model_version, seg, name)] = value
+                for name, value in view.estimated_gap.items():
+                    gap[(view.model_id, view.model_version, seg, name)] = value
                 for detector in view.detectors:
                     for stat, value in detector.statistics.items():
                         statistics[(view.model_id, view.model_version, seg, detector.signal,
                                     detector.detector, stat)] = value
         self.rolling_metric.replace(rolling)
+        self.estimated_metric.replace(estimated)
+        self.estimated_gap.replace(gap)
         if detector_statistics:
             self.detector_statistic.replace(statistics)
 

@@ -19,7 +19,10 @@ differences into alarms.
 
 The evidence names the categories whose share moved most, with their reference and recent
 shares; ``change_lag`` is the CUSUM estimate over the window's per-sample log-likelihood
-ratios. After a firing the detector re-baselines from the samples that follow.
+ratios. Names that land in *other* after the reference are counted (at most ``4 * top`` of
+them, the first seen), so the evidence also names the most frequent ones
+(``other_category_<rank>``, ``other_count_<rank>``: counts since the reference). After a firing
+the detector re-baselines from the samples that follow.
 
 >>> import random
 >>> rng = random.Random(11)
@@ -93,6 +96,7 @@ class CategoryDriftDetector(LastFiring):
         "n",
         "names",
         "other",
+        "other_names",
         "pos",
         "ref_counts",
         "ref_overflow",
@@ -125,6 +129,7 @@ class CategoryDriftDetector(LastFiring):
         self.index: dict[Any, int] = {}
         self.names: list[str] = []
         self.other = 0
+        self.other_names: dict[Any, int] = {}
         self.counts: list[int] = []
         self.ring = bytearray(self.spec.window_size)
         self.pos = 0
@@ -166,6 +171,8 @@ class CategoryDriftDetector(LastFiring):
                 self._arm(dict(self.ref_counts), self.ref_overflow)
             return False
         b = self.index.get(value, self.other)
+        if b == self.other:
+            count_capped(self.other_names, value, 4 * self.spec.top)
         ring = self.ring
         pos = self.pos
         counts_ = self.counts
@@ -232,6 +239,10 @@ class CategoryDriftDetector(LastFiring):
             stats[f"reference_share_{rank}"] = p[i]
             stats[f"recent_share_{rank}"] = q[i]
             stats[f"change_{rank}"] = q[i] - p[i]
+        pooled = sorted(self.other_names.items(), key=lambda item: -item[1])[: self.spec.top]
+        for rank, (name, count) in enumerate(pooled, start=1):
+            stats[f"other_category_{rank}"] = _label(name)
+            stats[f"other_count_{rank}"] = count
         self._record(stats, self._lag(p, q))
         self._restart()
 

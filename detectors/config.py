@@ -53,6 +53,7 @@ from pydantic import (
 )
 
 from detectors.contracts import Target
+from detectors.feature_signals import FeatureSignalsConfig
 from detectors.river_detectors import BINARY_DETECTORS, ADWINSpec, DetectorSpec
 
 __all__ = [
@@ -146,6 +147,8 @@ class ModelOverride(_Strict):
     warmup_samples: int | None = Field(default=None, ge=0)
     task: Task | None = None
     positive_label: Target | None = None
+    #: The model's windowed feature, joint and CBPE detectors (replaces the global entry whole).
+    feature_signals: FeatureSignalsConfig | None = None
 
     @field_validator("signals")
     @classmethod
@@ -194,6 +197,11 @@ class DetectionConfig(_Strict):
     max_tracked_keys: int = Field(default=10_000, ge=1)
     #: None accepts any model; otherwise events of another model are rejected (``validate``).
     known_models: list[str] | None = None
+    #: Every feature watched by kind beside the ``feature`` mean detector: shape (numeric),
+    #: categories and new categories (categorical, boolean), missing rate and type change
+    #: (``quality`` events), the ``joint`` signal and CBPE's ``metric:estimated_<name>``
+    #: (see ``bench/feature_drift.py`` for the measured defaults). Empty lists and nulls: off.
+    feature_signals: FeatureSignalsConfig = Field(default_factory=FeatureSignalsConfig)
 
     _cache: dict[tuple[str, str], tuple[Any, ...]] = PrivateAttr(default_factory=dict)
 

@@ -97,6 +97,10 @@ class MissingRateDetector:
         return self.rate.change_lag
 
 
+_CLASSES: dict[str, tuple[type, ...]] = {
+    "number": (float, int), "boolean": (bool,), "string": (str,)}
+
+
 class TypeChangeSpec(RateTestFields):
     """The rate of present values whose type is not the reference's dominant type."""
 
@@ -106,7 +110,7 @@ class TypeChangeSpec(RateTestFields):
 class TypeChangeDetector(LastFiring):
     """Fires when values of an unexpected type become more frequent than in the reference."""
 
-    __slots__ = ("expected", "n", "observed", "rate", "spec")
+    __slots__ = ("expected", "expected_classes", "n", "observed", "rate", "spec")
 
     def __init__(self, spec: TypeChangeSpec) -> None:
         self.spec = spec
@@ -117,10 +121,17 @@ class TypeChangeDetector(LastFiring):
         self.n = 0
         self.observed: dict[str, int] = {}
         self.expected: str | None = None
+        #: The classes of the expected type (a value of one is never unexpected, NaN aside).
+        self.expected_classes: tuple[type, ...] = ()
         self.rate: RateShiftDetector | None = None
 
     def update(self, value: Any) -> bool:
         """Feed one value; missing values are skipped (not counted)."""
+        rate = self.rate
+        cls = value.__class__
+        if rate is not None and cls in self.expected_classes and (cls is not float or value == value):
+            self.n += 1
+            return rate.update(False)  # the common case: the expected type
         kind = value_type(value)
         if kind == "null":
             return False
@@ -133,6 +144,7 @@ class TypeChangeDetector(LastFiring):
                 expected, count = max(observed.items(), key=lambda item: item[1])
                 unexpected = wilson_upper(self.n - count, self.n)
                 self.expected = expected
+                self.expected_classes = _CLASSES.get(expected, ())
                 self.observed = {}
                 self.rate = RateShiftDetector(self.spec.rate_spec(), reference_rate=unexpected)
             return False

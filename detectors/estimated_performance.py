@@ -12,8 +12,10 @@ covariate shift; a concept change shows once labels arrive and refresh the calib
   recalibration that keeps the score's resolution within a bin; with no labels it is the raw
   score). It remembers the last ``calibration_window`` labelled pairs, so it is fitted on
   labelled reference data and refreshed as labels arrive.
-* :class:`EstimatedPerformance`: the last ``window_size`` predictions (score, predicted class);
-  every ``stride`` predictions it re-estimates the metrics with the current calibration. The
+* :class:`EstimatedPerformance`: the last ``window_size`` predictions (score, predicted class,
+  calibrated probability at arrival) and their running sums; every ``stride`` predictions it
+  re-estimates the metrics from the sums (O(1)), and every ``window_size`` predictions it scores
+  the whole window again with the current calibration (labels refresh it meanwhile). The
   estimate over its first ``reference_size`` predictions is the baseline; a watched metric
   fires (edge-triggered, :class:`~detectors.performance.ThresholdWatcher`) when its estimate
   drops below ``thresholds[metric]`` or, by default, below the baseline minus a margin: the
@@ -120,55 +122,72 @@ def confusion_metrics(
 class ScoreCalibration:
     """Histogram recalibration of scores, refreshed by a sliding window of labelled pairs.
 
+    The window is kept as per-bin sums of two halves of ``window // 2`` pairs each: the current
+    half, and the one before it, dropped whole when the current one fills. So the calibration
+    reads the last ``window // 2`` to ``window`` pairs, in memory of a few numbers per bin
+    (not one entry per pair).
+
     >>> calibration = ScoreCalibration(bins=10, window=100, prior=0.0)
     >>> for score, label in [(0.9, 1), (0.9, 0), (0.92, 1), (0.1, 0)]:
     ...     calibration.learn(score, label)
     >>> round(calibration.probability(0.95), 4), calibration.probability(0.5)
     (0.71, 0.5)
+    >>> for _ in range(60):
+    ...     calibration.learn(0.3, 1)
+    >>> calibration.labelled  # the first half (50 pairs) and 14 of the current one
+    64
+    >>> for _ in range(37):
+    ...     calibration.learn(0.3, 1)
+    >>> calibration.labelled, round(calibration.probability(0.95), 4)  # the first half dropped
+    (51, 0.95)
     """
 
     __slots__ = (
         "bins",
         "count",
+        "half",
+        "in_half",
         "label_sum",
-        "labels",
-        "pos",
+        "older",
         "prior",
-        "ring",
         "score_sum",
-        "scores",
     )
 
     def __init__(self, *, bins: int, window: int, prior: float) -> None:
         self.bins = bins
         self.prior = prior
+        self.half = max(1, window // 2)
+        #: Per-bin sums over both halves (what the calibration reads).
         self.count = [0] * bins
         self.score_sum = [0.0] * bins
         self.label_sum = [0] * bins
-        self.ring = array("i", [-1]) * window
-        self.scores = array("d", [0.0]) * window
-        self.labels = bytearray(window)
-        self.pos = 0
+        #: The older half's per-bin (count, score sum, label sum), dropped whole.
+        self.older: tuple[list[int], list[float], list[int]] = ([0] * bins, [0.0] * bins,
+                                                                [0] * bins)
+        self.in_half = 0
 
     def _bin(self, score: float) -> int:
         b = int(score * self.bins)
         return 0 if b < 0 else (self.bins - 1 if b >= self.bins else b)
 
     def learn(self, score: float, label: bool) -> None:
-        """Remember one labelled pair (forgetting the oldest once the window is full)."""
-        pos = self.pos
-        old = self.ring[pos]
-        if old >= 0:
-            self.count[old] -= 1
-            self.score_sum[old] -= self.scores[pos]
-            self.label_sum[old] -= self.labels[pos]
+        """Remember one labelled pair (forgetting the older half once the current one is full)."""
+        if self.in_half == self.half:
+            count, score_sum, label_sum = self.older
+            current = (
+                [a - b for a, b in zip(self.count, count, strict=True)],
+                [a - b for a, b in zip(self.score_sum, score_sum, strict=True)],
+                [a - b for a, b in zip(self.label_sum, label_sum, strict=True)],
+            )
+            self.count, self.score_sum, self.label_sum = (
+                list(current[0]), list(current[1]), list(current[2]))
+            self.older = current
+            self.in_half = 0
         b = self._bin(score)
-        y = 1 if label else 0
-        self.ring[pos], self.scores[pos], self.labels[pos] = b, score, y
         self.count[b] += 1
         self.score_sum[b] += score
-        self.label_sum[b] += y
-        self.pos = (pos + 1) % len(self.ring)
+        self.label_sum[b] += 1 if label else 0
+        self.in_half += 1
 
     def corrections(self) -> np.ndarray:
         """Per-bin correction added to the raw score."""
@@ -238,8 +257,14 @@ class EstimatedPerformance(LastFiring):
         "n",
         "pos",
         "predicted",
+        "probs",
+        "reference",
         "scores",
+        "since_refresh",
         "spec",
+        "sum_p",
+        "sum_pp",
+        "sum_y",
         "tick",
         "watchers",
     )
@@ -251,7 +276,16 @@ class EstimatedPerformance(LastFiring):
             bins=spec.calibration_bins, window=spec.calibration_window, prior=spec.calibration_prior
         )
         size = spec.window_size
-        self.scores = array("d", [0.0]) * size
+        #: Window arrays in single precision (scores and probabilities need no more): half the
+        #: memory of a key's estimator.
+        self.scores = array("f", [0.0]) * size
+        #: Each window prediction's calibrated probability (the calibration of its arrival, or
+        #: of the last refresh) and the window's sums of p, ŷ and ŷ·p.
+        self.probs = array("f", [0.0]) * size
+        self.sum_p = 0.0
+        self.sum_y = 0
+        self.sum_pp = 0.0
+        self.since_refresh = 0
         self.predicted = bytearray(size)
         self.pos = 0
         self.filled = 0
@@ -261,8 +295,10 @@ class EstimatedPerformance(LastFiring):
         self.baseline: dict[str, float] = {}
         self.margins: dict[str, float] = {}
         self.watchers: dict[str, ThresholdWatcher] = {}
+        #: The reference window by calibration bin: counts and score sums of ŷ=0, then ŷ=1.
+        self.reference = np.zeros((4, spec.calibration_bins))
         self.breached: list[str] = []
-        self.gap_probs = array("d", [0.0]) * size
+        self.gap_probs = array("f", [0.0]) * size
         self.gap_predicted = bytearray(size)
         self.gap_labels = bytearray(size)
         self.gap_pos = 0
@@ -278,36 +314,70 @@ class EstimatedPerformance(LastFiring):
         (the metrics are in :attr:`breached`)."""
         self.n += 1
         pos = self.pos
-        self.scores[pos] = score
-        self.predicted[pos] = 1 if predicted else 0
-        pos += 1
         size = len(self.scores)
-        self.pos = 0 if pos == size else pos
+        p = self.calibration.probability(score)
+        y = 1 if predicted else 0
         if self.filled < size:
             self.filled += 1
-            if self.filled < size:
-                return False
+        else:  # the oldest leaves the sums
+            old_p, old_y = self.probs[pos], self.predicted[pos]
+            self.sum_p -= old_p
+            self.sum_y -= old_y
+            if old_y:
+                self.sum_pp -= old_p
+        self.scores[pos] = score
+        self.probs[pos] = p
+        p = self.probs[pos]  # as stored, so the sums add and remove the same number
+        self.predicted[pos] = y
+        self.sum_p += p
+        self.sum_y += y
+        if y:
+            self.sum_pp += p
+        pos += 1
+        self.pos = 0 if pos == size else pos
+        if self.filled < size:
+            return False
         self.tick += 1
         if self.tick < self.spec.stride:
             return False
         self.tick = 0
+        self.since_refresh += self.spec.stride
+        if self.since_refresh >= size or not self.watchers:
+            self.since_refresh = 0
+            columns = self._refresh()
+            if not self.watchers and self.n >= self.spec.reference_size:
+                self._arm(columns)
+            elif self.watchers:
+                self._rebaseline()
         return self._estimate()
 
-    def _estimate(self) -> bool:
-        scores = np.frombuffer(self.scores, dtype=float)
+    def _refresh(self) -> np.ndarray:
+        """Every window prediction scored again with the current calibration; exact sums."""
+        scores = np.frombuffer(self.scores, dtype=np.float32).astype(float)
         predicted = np.frombuffer(self.predicted, dtype=np.uint8).astype(float)
         p = self.calibration.probabilities(scores)
+        self.probs[:] = array("f", p.astype(np.float32).tobytes())
         columns = _totals(p, predicted)
-        self.estimates = _metrics_of_means(columns.mean(axis=0))
+        self.sum_pp, y, self.sum_p = (float(x) for x in columns.sum(axis=0))
+        self.sum_y = round(y)
+        return columns
+
+    def _estimate(self) -> bool:
+        """The metrics from the window's sums; checked against the thresholds once armed."""
+        size = float(len(self.scores))
+        self.estimates = _metrics_of_means(
+            (self.sum_pp / size, self.sum_y / size, self.sum_p / size))
         if not self.watchers:
-            if self.n < self.spec.reference_size:
-                return False
-            self._arm(columns)
+            return False
         self.breached = [m for m, w in self.watchers.items() if w.check(self.estimates[m])]
         if not self.breached:
             return False
-        metric = self.breached[0]
-        stats: dict[str, StatValue] = {
+        self._record(self.evidence_for(self.breached[0]), None)  # no change point of its own
+        return True
+
+    def evidence_for(self, metric: str) -> dict[str, StatValue]:
+        """The stats of ``metric``'s estimate against its threshold, right now."""
+        return {
             "metric": metric,
             "estimate": self.estimates[metric],
             "threshold": self.watchers[metric].threshold,
@@ -317,22 +387,46 @@ class EstimatedPerformance(LastFiring):
             "calibration_labels": self.calibration.labelled,
             **{f"estimated_{name}": value for name, value in self.estimates.items()},
         }
-        self._record(stats, None)  # a threshold crossing has no change point of its own
-        return True
 
     def _arm(self, columns: np.ndarray) -> None:
         spec = self.spec
         z = float(norm.isf(per_test_alpha(spec.false_alarms_per_100k, stride=spec.stride)))
-        self.baseline = dict(self.estimates)
+        scores = np.frombuffer(self.scores, dtype=np.float32).astype(float)
+        predicted = np.frombuffer(self.predicted, dtype=np.uint8)
+        bins = np.clip((scores * spec.calibration_bins).astype(int), 0, spec.calibration_bins - 1)
+        for row, (cls, weights) in enumerate(
+            ((0, None), (0, scores), (1, None), (1, scores))
+        ):
+            mask = predicted == cls
+            self.reference[row] = np.bincount(
+                bins[mask], weights=None if weights is None else weights[mask],
+                minlength=spec.calibration_bins)
         for metric in spec.metrics:
-            if metric in spec.thresholds:
-                threshold = spec.thresholds[metric]
-            else:
+            threshold = spec.thresholds.get(metric)
+            if threshold is None:
                 # the window's noise, and the baseline's (itself one window's estimate)
-                margin = max(spec.min_drop, z * math.sqrt(2) * _noise(columns, metric))
-                self.margins[metric] = margin
-                threshold = self.baseline[metric] - margin
+                self.margins[metric] = max(
+                    spec.min_drop, z * math.sqrt(2) * _noise(columns, metric))
+                threshold = 0.0  # set by _rebaseline
             self.watchers[metric] = ThresholdWatcher(metric, threshold, cooldown=0)
+        self._rebaseline()
+
+    def _rebaseline(self) -> None:
+        """The baseline: the reference window's metrics under the *current* calibration.
+
+        Labels refresh the calibration, which moves every estimate alike; re-scoring the
+        reference with it keeps a recalibration from reading as a drop (only the inputs moving
+        do). Scores are kept by calibration bin, so this is exact up to the clipping of
+        probabilities to [0, 1]."""
+        count0, sum0, count1, sum1 = self.reference
+        correction = self.calibration.corrections()
+        total = float(count0.sum() + count1.sum())
+        p1 = float((sum1 + correction * count1).sum())
+        p0 = float((sum0 + correction * count0).sum())
+        self.baseline = _metrics_of_means(
+            (p1 / total, float(count1.sum()) / total, (p0 + p1) / total))
+        for metric, margin in self.margins.items():
+            self.watchers[metric].threshold = self.baseline[metric] - margin
 
     def observe_label(self, score: float, predicted: bool, label: bool) -> None:
         """A labelled prediction: scored for the gap first, then learnt by the calibration."""
@@ -349,7 +443,7 @@ class EstimatedPerformance(LastFiring):
         n = self.gap_filled
         if not n:
             return {}
-        p = np.frombuffer(self.gap_probs, dtype=float)[:n]
+        p = np.frombuffer(self.gap_probs, dtype=np.float32)[:n].astype(float)
         yhat = np.frombuffer(self.gap_predicted, dtype=np.uint8)[:n].astype(float)
         y = np.frombuffer(self.gap_labels, dtype=np.uint8)[:n].astype(float)
         estimated = _metrics_of_means(_totals(p, yhat).mean(axis=0))

@@ -18,6 +18,8 @@ classifiers.
 ['category_drift', 'new_category', 'missing_rate', 'type_change']
 >>> [spec.label for spec in config.for_kind("numeric")]
 ['shape_drift', 'missing_rate', 'type_change']
+>>> FeatureSignalsConfig().enabled, FeatureSignalsConfig.off().enabled
+(True, False)
 >>> feature_kind(2.5), feature_kind(True), feature_kind("DE"), feature_kind(None)
 ('numeric', 'boolean', 'categorical', None)
 >>> detector = build(config.for_kind("boolean")[0])
@@ -102,13 +104,28 @@ class FeatureSignalsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Detectors of each numeric (int or float) feature, beside the ``feature`` mean detector.
     numeric: list[FeatureDetectorSpec] = Field(default_factory=_numeric)
+    #: Detectors of each categorical (string) feature.
     categorical: list[FeatureDetectorSpec] = Field(default_factory=_categorical)
+    #: Detectors of each boolean feature.
     boolean: list[FeatureDetectorSpec] = Field(default_factory=_boolean)
     #: One detector per key over its numeric features; None: off.
     joint: JointDriftSpec | None = Field(default_factory=JointDriftSpec)
     #: Estimated performance of scored binary classifiers; None: off.
     cbpe: CBPESpec | None = Field(default_factory=CBPESpec)
+
+    @classmethod
+    def off(cls) -> FeatureSignalsConfig:
+        """No detector at all (as ``{numeric: [], categorical: [], boolean: [], joint: null,
+        cbpe: null}`` in YAML)."""
+        return cls(numeric=[], categorical=[], boolean=[], joint=None, cbpe=None)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any detector is configured."""
+        return bool(self.numeric or self.categorical or self.boolean
+                    or self.joint is not None or self.cbpe is not None)
 
     def for_kind(self, kind: FeatureKind) -> list[Any]:
         """The specs watching a feature of ``kind``."""

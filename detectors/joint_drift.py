@@ -15,9 +15,13 @@ or a new variance in any direction the reference did not vary in all raise that 
 The evidence names the features whose share of the error grew most over the reference's
 (an exponential average of each feature's squared residual, ``decay`` per row), with the
 ratio of recent to reference.
-Per update: a few small numpy operations on a vector of the model's features. After a
-firing it re-baselines (a new PCA on the next ``reference_size`` rows). With fewer than two
-numeric features there is no joint structure: the detector never fires.
+Only one row in ``sample_every`` is used (the others are counted and skipped): a row costs
+O(d²) for d features, the most of any per-key signal, and a joint change lasts, so reading a
+sample of the rows divides the cost and multiplies the delay (in predictions) by the same
+factor. Per used row: the residual in plain Python for up to :data:`SMALL` features (cheaper
+than numpy's per-call overhead there), a few small numpy operations above. After a firing it
+re-baselines (a new PCA on the next ``reference_size`` used rows). With fewer than two numeric
+features there is no joint structure: the detector never fires.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -25,7 +29,7 @@ numeric features there is no joint structure: the detector never fires.
 ...     x = rng.standard_normal((n, 4))
 ...     x[:, 1] = rho * x[:, 0] + (1 - rho ** 2) ** 0.5 * x[:, 1]
 ...     return [dict(zip("abcd", map(float, r))) for r in x]
->>> detector = JointDriftDetector(JointDriftSpec())
+>>> detector = JointDriftDetector(JointDriftSpec(sample_every=1))
 >>> stream = rows(3000, 0.8) + rows(1000, -0.8)
 >>> [i for i, row in enumerate(stream) if detector.update(row)]
 [3102]
@@ -48,7 +52,10 @@ from pydantic import Field
 from detectors.rate_shift import RateShiftDetector, RateTestFields
 from detectors.streaming import LastFiring, wilson_upper
 
-__all__ = ["JointDriftDetector", "JointDriftSpec"]
+__all__ = ["SMALL", "JointDriftDetector", "JointDriftSpec"]
+
+#: Up to this many features a used row is scored in plain Python, above it with numpy.
+SMALL = 8
 
 
 class JointDriftSpec(RateTestFields):
@@ -65,6 +72,8 @@ class JointDriftSpec(RateTestFields):
     decay: float = Field(default=0.02, gt=0, lt=1)
     #: Features listed in the evidence.
     top: int = Field(default=3, ge=1, le=20)
+    #: One row in this many is used (CPU ÷ this, delay in predictions × this).
+    sample_every: int = Field(default=4, ge=1)
 
 
 def _numeric(value: Any) -> bool:
@@ -88,6 +97,8 @@ class JointDriftDetector(LastFiring):
         "residual_avg",
         "rows",
         "scale",
+        "skipped",
+        "small",
         "spec",
     )
 
@@ -95,6 +106,7 @@ class JointDriftDetector(LastFiring):
         """``features``: the names to watch; None takes the numeric ones of the first row."""
         self.spec = spec
         self.names: list[str] | None = list(features)[: spec.max_features] if features else None
+        self.skipped = 0
         super().__init__()
         self._restart()
 
@@ -110,6 +122,8 @@ class JointDriftDetector(LastFiring):
         self.residual = np.zeros((0, 0))
         self.residual_avg = np.zeros(0)
         self.ref_residual = np.zeros(0)
+        #: (mean, scale, residual rows, residual average) as lists, for up to SMALL features.
+        self.small: tuple[list[float], list[float], list[list[float]], list[float]] | None = None
 
     def _vector(self, row: Mapping[str, Any], fill: list[float]) -> list[float]:
         names = self.names or ()
@@ -123,6 +137,11 @@ class JointDriftDetector(LastFiring):
         """Feed one prediction's features (name → value); True when the error rate fires."""
         if self.names is None:
             self.names = sorted(k for k, v in row.items() if _numeric(v))[: self.spec.max_features]
+        skipped = self.skipped + 1
+        if skipped < self.spec.sample_every:
+            self.skipped = skipped
+            return False
+        self.skipped = 0
         self.n += 1
         rate = self.rate
         if rate is None:
@@ -132,6 +151,9 @@ class JointDriftDetector(LastFiring):
             return False
         if self.components == 0:
             return False
+        small = self.small
+        if small is not None:
+            return self._small(row, small, rate)
         z = (np.array(self._vector(row, self.fallback)) - self.mean) * self.scale
         r = self.residual @ z
         squared = r * r
@@ -139,6 +161,34 @@ class JointDriftDetector(LastFiring):
         avg += self.spec.decay * (squared - avg)
         if not rate.update(float(squared.sum()) > self.error_threshold):
             return False
+        self._fire(rate)
+        return True
+
+    def _small(
+        self,
+        row: Mapping[str, Any],
+        small: tuple[list[float], list[float], list[list[float]], list[float]],
+        rate: RateShiftDetector,
+    ) -> bool:
+        """:meth:`update` of a used row in plain Python (the same arithmetic)."""
+        mean, scale, residual, avg = small
+        z = []
+        for name, fill, m, s in zip(self.names or (), self.fallback, mean, scale, strict=True):
+            v: Any = row.get(name)
+            cls = v.__class__
+            z.append(((v if (cls is float and v == v) or cls is int else fill) - m) * s)
+        decay = self.spec.decay
+        error = 0.0
+        for i, weights in enumerate(residual):
+            r = 0.0
+            for w, x in zip(weights, z, strict=True):
+                r += w * x
+            squared = r * r
+            error += squared
+            avg[i] += decay * (squared - avg[i])
+        if not rate.update(error > self.error_threshold):
+            return False
+        self.residual_avg = np.array(avg)
         self._fire(rate)
         return True
 
@@ -175,6 +225,9 @@ class JointDriftDetector(LastFiring):
         per_feature = (held_r * held_r).mean(axis=0)
         self.ref_residual = np.maximum(per_feature, 1e-6 * max(float(per_feature.sum()), 1e-12))
         self.residual_avg = self.ref_residual.copy()
+        if d <= SMALL:
+            self.small = (mean.tolist(), scale.tolist(), residual.tolist(),
+                          self.residual_avg.tolist())
         reference_rate = wilson_upper(exceed, len(errors))
         self.rate = RateShiftDetector(self.spec.rate_spec(), reference_rate=reference_rate)
 

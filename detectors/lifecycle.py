@@ -206,6 +206,11 @@ class Watcher:
         self.n += 1
         return bool(self.detector.update(value))
 
+    def count_to(self, n: int) -> None:
+        """Set :attr:`n`, for a caller that feeds a group of streaming detectors together and
+        counts the group once (it calls this before :meth:`on_drift` and before reading ``n``)."""
+        self.n = n
+
     def key_counted(self, count: int) -> None:
         """Switch to the key's shared count: ``count`` events seen so far, ``n`` of them fed.
 

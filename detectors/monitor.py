@@ -2,7 +2,9 @@
 
 A :class:`KeyMonitor` feeds each numeric feature and the score of each prediction (in arrival
 order) and the ``error`` or ``residual`` of each joined label (in label-arrival order) to the
-River detectors the configuration assigns to that signal, keeps the rolling performance windows,
+River detectors the configuration assigns to that signal, every feature of each prediction to
+its :class:`~detectors.feature_watch.FeatureWatch` (windowed detectors by feature kind, the
+``joint`` signal, estimated performance), keeps the rolling performance windows,
 and returns the *published* :class:`~detectors.contracts.DriftEvent` values (after warm-up and
 cooldown, see :mod:`detectors.lifecycle`). Detectors for a feature are created when the feature
 is first seen. The hot path does no allocation unless something fires.
@@ -27,9 +29,11 @@ from detectors.config import DetectionConfig
 ...     for event in monitor.observe_prediction(p, Source(topic="t", partition=0, offset=i)):
 ...         s = event.stats
 ...         print(event.signal, event.detector, event.severity, event.source.offset,
-...               event.samples_seen, s["width_before"], s["width"],
+...               event.samples_seen, *((s["width_before"], s["width"],
 ...               round(s["mean_before"], 2), round(s["mean_after"], 2))
+...               if event.detector == "adwin" else (s["category_1"], s["recent_share_1"])))
 feature:amount adwin drift 2015 2016 2016 80 0.02 0.59
+feature:amount shape_drift drift 2098 2099 [1.27, inf) 0.268
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from detectors.change_point import RecentBits, SampleTrail
 from detectors.config import DetectionConfig
 from detectors.contracts import ChangePoint, DriftEvent, SourceLike, as_source, drift_event_id
 from detectors.events import InputPrediction
+from detectors.feature_signals import FeatureSignalsConfig
+from detectors.feature_watch import FeatureWatch
 from detectors.lifecycle import Watcher
 from detectors.performance import ClassificationWindow, PerformanceAlerts, RegressionWindow
 from detectors.river_detectors import evidence
@@ -108,6 +114,7 @@ class KeyMonitor:
         "config",
         "cooldown",
         "errors",
+        "feature_watch",
         "features",
         "label_trail",
         "labels",
@@ -152,6 +159,7 @@ class KeyMonitor:
         self.prediction_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
         self.label_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
         self.recent_errors: RecentBits | None = None
+        self.feature_watch: FeatureWatch | None = None
         self.attach(config, clock)
         self.score = self._watchers("score")
         for w in self.score:
@@ -173,6 +181,14 @@ class KeyMonitor:
         self.metric_thresholds: dict[str, float] = dict(
             config.setting(self.model_id, "metric_thresholds")
         )
+        signals: FeatureSignalsConfig = config.setting(self.model_id, "feature_signals")
+        watch = self.feature_watch
+        if not signals.enabled:
+            self.feature_watch = None
+        elif watch is None:
+            self.feature_watch = FeatureWatch(signals, warmup=self.warmup, cooldown=self.cooldown)
+        else:
+            watch.attach(signals, warmup=self.warmup, cooldown=self.cooldown)
 
     def _index(self) -> None:
         """``solo``/``score_solo``: the detector of each feature/the score when it is the only
@@ -189,6 +205,7 @@ class KeyMonitor:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         legacy = state.pop("metric_watchers", None)
+        self.feature_watch = None  # a snapshot from before the feature watch: made by attach()
         for name, value in state.items():
             setattr(self, name, value)
         if "alerts" not in state:  # a snapshot from before baselines: its threshold watchers
@@ -271,6 +288,16 @@ class KeyMonitor:
                     out[name] = value
         return out
 
+    def estimated_metrics(self) -> dict[str, float]:
+        """CBPE's current estimates from scores alone ({} when none); read-only."""
+        watch = self.feature_watch
+        return watch.estimated_metrics() if watch is not None else {}
+
+    def estimated_gap(self) -> dict[str, float]:
+        """CBPE's estimated minus realized metrics ({} before labels); read-only."""
+        watch = self.feature_watch
+        return watch.estimated_gap() if watch is not None else {}
+
     def detector_views(self) -> tuple[DetectorView, ...]:
         """Each detector's signal, name and current statistics; read-only (no count synced)."""
         groups: list[Sequence[Watcher]] = [self.score, *self.features.values(),
@@ -286,6 +313,8 @@ class KeyMonitor:
         found = self._prediction_watchers()
         found.extend(self.errors or ())
         found.extend(self.residuals or ())
+        if self.feature_watch is not None:
+            found.extend(self.feature_watch.watchers())
         return found
 
     # -- events ------------------------------------------------------------------------------
@@ -335,6 +364,15 @@ class KeyMonitor:
         elif w.estimator is not None:
             point = n - since + local
             name = w.estimator.name
+        elif w.streaming and self.feature_watch is not None:
+            lag = self.feature_watch.change_lag(w)  # predictions before this one
+            if lag is None:
+                return None
+            found = self.prediction_trail.locate(self.seen - lag)
+            if found is None:
+                return None
+            return ChangePoint(at=found[0], source=found[1], samples=lag + 1,
+                               estimator="window_cusum")
         else:
             return None
         if label_fed:
@@ -458,7 +496,48 @@ class KeyMonitor:
             self._missed(prediction)
         if c >= due:
             self._advance(c)
+        watch = self.feature_watch
+        if watch is not None:
+            firings = watch.observe(prediction.features, score, prediction.prediction)
+            if firings is not None:
+                out = self._feature_events(firings, prediction, source, out)
         return out or _NO_EVENTS
+
+    def _feature_events(
+        self,
+        fired: list[Any],
+        prediction: InputPrediction,
+        source: SourceLike,
+        out: list[DriftEvent] | None,
+    ) -> list[DriftEvent] | None:
+        """Events of the feature watch's firings: its watchers, and CBPE's breached metrics."""
+        when = prediction.timestamp
+        for item in fired:
+            event: DriftEvent | None
+            if item.__class__ is str:
+                event = self._estimated_event(item, when, source)
+            else:
+                event = self._fire(item, True, when, source)
+            if event is not None:
+                out = out or []
+                out.append(event)
+        return out
+
+    def _estimated_event(self, metric: str, when: datetime, source: SourceLike) -> DriftEvent:
+        """CBPE's estimate of ``metric`` crossed its threshold (a threshold event of its own)."""
+        watch = self.feature_watch
+        assert watch is not None and watch.cbpe is not None
+        cbpe = watch.cbpe
+        return self._event(
+            kind="performance",
+            severity="drift",
+            signal="metric:estimated_" + metric,
+            detector=cbpe.spec.label,
+            when=when,
+            samples=cbpe.filled,
+            stats=cbpe.evidence_for(metric),
+            source=source,
+        )
 
     def _fired(
         self,
@@ -515,6 +594,7 @@ class KeyMonitor:
         when: datetime,
         source: SourceLike,
         predicted_at: datetime | None = None,
+        score: float | None = None,
     ) -> Sequence[DriftEvent] | str:
         """Feed a joined pair (label-arrival order); events, or a reason when it cannot be used.
 
@@ -522,8 +602,11 @@ class KeyMonitor:
         label-fed drift's ``change_point.at`` reports; ``when`` if not given). Every joined pair
         also goes to the key's performance alerts (:class:`~detectors.performance.
         PerformanceAlerts`: ``metric:*`` against the version's own baseline and thresholds).
+        ``score``: the prediction's, for the estimated-performance calibration (CBPE).
         """
         out: list[DriftEvent] | None = None
+        if self.feature_watch is not None:
+            self.feature_watch.observe_label(score, predicted, actual)
         if is_regression(predicted, self.task):
             residual = residual_value(predicted, actual)
             if residual is None:

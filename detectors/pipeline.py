@@ -398,7 +398,8 @@ class Pipeline:
         out: list[Output],
     ) -> None:
         result = monitor.observe_label(
-            prediction.prediction, label.label, label.timestamp, source, prediction.timestamp
+            prediction.prediction, label.label, label.timestamp, source, prediction.timestamp,
+            score=prediction.score,
         )
         if isinstance(result, str):
             out.append(
@@ -463,6 +464,7 @@ class Pipeline:
                 yield KeyView(
                     model_id, version, segment, monitor.rolling_metrics(),
                     monitor.detector_views() if detector_statistics else (),
+                    monitor.estimated_metrics(), monitor.estimated_gap(),
                 )
 
     def suppressed(self) -> dict[str, int]:

@@ -6,8 +6,12 @@ model. For every (model_version, segment, signal) of that model it shows the sig
 the pipeline's feed order (join included) and, per configured detector, River's own statistic at
 each sample (ADWIN estimation and width, Page-Hinkley statistic vs threshold, DDM p + s vs its
 warning and drift levels, the numeric evidence of the others), with the published drift events
-(solid) and warnings (dashed) as markers. Images are matplotlib PNGs embedded as base64, so the
-page needs no other file.
+(solid) and warnings (dashed) as markers; events of the windowed feature detectors on the same
+signal (shape, categories, new categories, missing rate, type change) are purple markers on the
+signal's own plot. The events table gives each event's kind and what moved (:func:`what_moved`:
+the categories and their shares, new names, the missing rate, the unexpected type, the features
+of a joint change, an estimated metric against its threshold). Images are matplotlib PNGs
+embedded as base64, so the page needs no other file.
 
 The report is a second pass over the input, run only when asked for: the replay's hot path does
 not record anything for it. Detectors are rebuilt from the same specs and fed the same sequences,
@@ -27,6 +31,12 @@ so their statistics are the ones the replay's detectors had.
 >>> curves, fired = detector_curves(config.detectors_for("m", "feature:x")[0], trace.values)
 >>> sorted(curves), fired
 (['mean', 'statistic', 'threshold'], [42])
+>>> what_moved("category_drift", {"category_1": "DE", "reference_share_1": 1.0,
+...            "recent_share_1": 0.2, "category_2": "(other)", "reference_share_2": 0.0,
+...            "recent_share_2": 0.8, "other_category_1": "US", "other_count_1": 400})
+'DE 100% → 20%; (other) 0% → 80%; in (other): US ×400'
+>>> what_moved("missing_rate", {"reference_rate": 0.0089, "recent_rate": 0.1})
+'rate 0.9% → 10.0%'
 """
 
 from __future__ import annotations
@@ -43,11 +53,13 @@ from detectors.config import DetectionConfig
 from detectors.contracts import DriftEvent, LabelledRecord, Source
 from detectors.decoding import EventDecoder, Refusal
 from detectors.events import InputPrediction
+from detectors.feature_signals import FeatureSignalsConfig
 from detectors.pipeline import Pipeline
 from detectors.river_detectors import build, evidence
 from detectors.signals import is_regression, residual_value
 
-__all__ = ["Trace", "detector_curves", "render_html", "signal_traces", "write_report"]
+__all__ = [
+    "Trace", "detector_curves", "render_html", "signal_traces", "what_moved", "write_report"]
 
 #: (model_id, model_version, segment, signal)
 TraceKey = tuple[str, str, str | None, str]
@@ -70,7 +82,8 @@ class Trace:
 
 def signal_traces(lines: Iterable[bytes], task: str = "auto") -> dict[TraceKey, Trace]:
     """Per (model, version, segment, signal), the values the pipeline's detectors are fed."""
-    config = DetectionConfig(signals={}, metric_thresholds={}, task=task)  # type: ignore[arg-type]
+    config = DetectionConfig(signals={}, metric_thresholds={}, task=task,  # type: ignore[arg-type]
+                             feature_signals=FeatureSignalsConfig.off())
     pipeline = Pipeline(config)
     decode = EventDecoder().decode
     out: dict[TraceKey, Trace] = {}
@@ -147,6 +160,46 @@ def detector_curves(spec: Any, values: list[float]) -> tuple[dict[str, list[floa
     return curves, fired
 
 
+def _ranked(stats: dict[str, Any], name: str) -> list[tuple[int, Any]]:
+    out = []
+    rank = 1
+    while f"{name}_{rank}" in stats:
+        out.append((rank, stats[f"{name}_{rank}"]))
+        rank += 1
+    return out
+
+
+def what_moved(detector: str, stats: dict[str, Any]) -> str:
+    """One line saying what a windowed feature or estimated-performance event saw ("" else)."""
+    if detector in ("category_drift", "shape_drift"):
+        parts = [f"{name} {stats[f'reference_share_{r}']:.0%} → {stats[f'recent_share_{r}']:.0%}"
+                 for r, name in _ranked(stats, "category")]
+        pooled = [f"{name} ×{stats[f'other_count_{r}']}"
+                  for r, name in _ranked(stats, "other_category")]
+        if pooled:
+            parts.append("in (other): " + ", ".join(pooled))
+        return "; ".join(parts)
+    if detector == "new_category":
+        return "new: " + ", ".join(f"{name} ×{stats[f'new_count_{r}']}"
+                                   for r, name in _ranked(stats, "new_category"))
+    if detector == "missing_rate":
+        return f"rate {stats['reference_rate']:.1%} → {stats['recent_rate']:.1%}"
+    if detector == "type_change":
+        seen = ", ".join(f"{kind} ×{stats[f'observed_count_{r}']}"
+                         for r, kind in _ranked(stats, "observed_type"))
+        return f"expected {stats.get('expected_type')}; seen {seen}"
+    if detector == "joint_drift":
+        return "features: " + ", ".join(
+            f"{name} (residual ×{stats[f'residual_ratio_{r}']:.1f})"
+            for r, name in _ranked(stats, "feature"))
+    if detector == "cbpe":
+        return (f"estimated {stats['metric']} {stats['estimate']:.3f} < {stats['threshold']:.3f}"
+                f" (baseline {stats['baseline']:.3f})" if stats.get("baseline") is not None
+                else f"estimated {stats['metric']} {stats['estimate']:.3f} < "
+                     f"{stats['threshold']:.3f}")
+    return ""
+
+
 def _png(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
@@ -163,7 +216,7 @@ def _figure(
 
     model, version, segment, signal = key
     specs = config.detectors_for(model, signal)
-    if not specs or not trace.values:
+    if not trace.values or not (specs or any(e.signal == signal for e in events)):
         return None
     position = {offset: i for i, offset in enumerate(trace.offsets)}
     step = max(1, len(trace.values) // MAX_POINTS)
@@ -175,6 +228,13 @@ def _figure(
     top.plot(xs, trace.values[::step], ".", markersize=2, alpha=0.5, color="tab:gray")
     top.set_ylabel(signal)
     top.set_title(f"{model} / {version} / {segment or '-'} / {signal}")
+    river = {spec.label for spec in specs}
+    for e in events:
+        i = position.get(e.source.offset)
+        if e.signal == signal and e.detector not in river and i is not None:
+            top.axvline(i, color="tab:purple", linewidth=1.2)
+            top.annotate(e.detector, (i, 1.0), xycoords=("data", "axes fraction"),
+                         fontsize="x-small", color="tab:purple", rotation=90, va="top")
     for row, spec in enumerate(specs, start=1):
         ax = axes[row][0]
         curves, _ = detector_curves(spec, trace.values)
@@ -222,7 +282,8 @@ def render_html(
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>",
         f"</head><body><h1>{html.escape(title)}</h1>",
         "<p>Grey points: the signal in feed order. Lines below: each detector's statistic. "
-        "Red solid markers: published drift events; orange dashed: warnings.</p>",
+        "Red solid markers: published drift events; orange dashed: warnings; purple: events "
+        "of the windowed feature detectors on that signal.</p>",
     ]
     for model, keys in by_model.items():
         mine = [e for e in events if e.model_id == model]
@@ -232,7 +293,8 @@ def render_html(
         if mine:
             parts.append(
                 "<table><tr><th>line</th><th>version</th><th>segment</th><th>signal</th>"
-                "<th>detector</th><th>severity</th><th>samples</th></tr>"
+                "<th>detector</th><th>kind</th><th>severity</th><th>samples</th>"
+                "<th>what moved</th></tr>"
             )
             for e in mine:
                 cells = (
@@ -241,8 +303,10 @@ def render_html(
                     e.segment or "-",
                     e.signal,
                     e.detector,
+                    e.kind,
                     e.severity,
                     e.samples_seen,
+                    what_moved(e.detector, dict(e.stats)),
                 )
                 parts.append(
                     "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"

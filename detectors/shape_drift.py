@@ -96,7 +96,9 @@ class ShapeDriftDetector(LastFiring):
         self.reference: array[float] = array("d")
         self.edges: list[float] = []
         self.labels: list[str] = []
-        self.recent: array[float] = array("d")
+        #: The window's raw values, for the evidence's recent mean and deviation (single
+        #: precision: half the memory of a key's largest per-feature ring).
+        self.recent: array[float] = array("f")
         self.ref_mean = 0.0
         self.ref_std = 0.0
         self.test: CategoryDriftDetector | None = None
@@ -123,7 +125,7 @@ class ShapeDriftDetector(LastFiring):
         self.ref_mean = math.fsum(values) / size
         self.ref_std = math.sqrt(math.fsum((x - self.ref_mean) ** 2 for x in values) / size)
         self.test = CategoryDriftDetector.from_counts(self.spec.category_spec(), counts)
-        self.recent = array("d", [0.0]) * self.spec.window_size
+        self.recent = array("f", [0.0]) * self.spec.window_size
         self.reference = array("d")
 
     def update(self, x: float) -> bool:

@@ -8,8 +8,9 @@ it; a view is a frozen snapshot of values, built on request, that cannot change 
   (the identity ``consumed + restored_waiting == processed + rejected + waiting`` holds on it),
   join outcomes, keys, suppressed firings.
 * :meth:`detectors.pipeline.Pipeline.key_views` → one :class:`KeyView` per tracked key: its
-  rolling metrics (full windows only) and, optionally, each detector's statistics (River's
-  evidence, numbers only).
+  rolling metrics (full windows only), estimated metrics and their gap to the realized ones
+  (CBPE, :mod:`detectors.feature_watch`) and, optionally, each River detector's statistics
+  (its evidence, numbers only).
 
 >>> from detectors.contracts import Source
 >>> from detectors.pipeline import Pipeline
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["CounterView", "DetectorView", "KeyView"]
 
@@ -91,6 +92,11 @@ class KeyView:
     rolling_metrics: Mapping[str, float]
     #: Empty unless asked for (reading River's evidence costs a little per detector).
     detectors: tuple[DetectorView, ...]
+    #: CBPE's estimates (``accuracy``, ``precision``, ``recall``, ``f1``) over its window, from
+    #: scores alone; empty before its window first fills or for a model it does not watch.
+    estimated_metrics: Mapping[str, float] = field(default_factory=dict)
+    #: Estimated minus realized metric on the last labelled predictions; empty before any label.
+    estimated_gap: Mapping[str, float] = field(default_factory=dict)
 
 
 def finite_statistics(values: Mapping[str, object]) -> dict[str, float]:

@@ -411,6 +411,8 @@ def test_dashboard_thresholds_are_the_alert_thresholds() -> None:
     assert 10000 in steps["Consumer lag"]
     assert "> 7 * 24 * 3600" in rules["DriftlineNoSuccessfulRetrain"]
     assert 7 * 24 * 3600 in steps["Time since last promoted retrain"]
+    assert re.search(r"\) > 0\.1\b", rules["DriftlineEstimateUnreliable"])
+    assert {-0.1, 0.1} <= set(steps["Estimated vs realized gap"])
 
 
 # -- runbook -------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from detectors import DetectionConfig, Prediction, Source
+from detectors.feature_signals import FeatureSignalsConfig
 from detectors.lifecycle import Watcher
 from detectors.monitor import KeyMonitor
 from detectors.river_detectors import ADWINSpec
@@ -32,6 +33,7 @@ def feed(values: list[float], spec: dict[str, Any] | None = None) -> list[Any]:
             "warmup_samples": 0,
             "cooldown_samples": 0,
             "metric_thresholds": {},
+            "feature_signals": FeatureSignalsConfig.off(),  # the ADWIN events only
         }
     )
     monitor = KeyMonitor(config, "m", "v1", None)

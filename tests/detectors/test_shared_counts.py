@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 from detectors import DetectionConfig, Prediction, Source
+from detectors.feature_signals import FeatureSignalsConfig
 from detectors.lifecycle import Watcher
 from detectors.monitor import KeyMonitor
 
@@ -89,7 +90,8 @@ def events(monitor: KeyMonitor, preds: list[Prediction], start: int = 0) -> list
 
 def config() -> DetectionConfig:
     return DetectionConfig(
-        warmup_samples=0, cooldown_samples=0, metric_thresholds={}, signals=SIGNALS
+        warmup_samples=0, cooldown_samples=0, metric_thresholds={}, signals=SIGNALS,
+        feature_signals=FeatureSignalsConfig.off(),  # River's watchers only
     )
 
 

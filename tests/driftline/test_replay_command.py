@@ -151,7 +151,7 @@ def test_html_report_has_one_section_per_model_with_embedded_images(
     assert all(len(data) > 1000 for _, data in images)
     assert "http://" not in page and "https://" not in page and "<script" not in page
     fraud = page.split('id="model-fraud"')[1].split("</section>")[0]
-    assert "<td>feature:amount</td><td>adwin</td><td>drift</td>" in fraud
+    assert "<td>feature:amount</td><td>adwin</td><td>data</td><td>drift</td>" in fraud
 
 
 def test_no_report_file_without_the_option(tmp_path: Path) -> None:
