@@ -14,6 +14,8 @@ Used to restore state (:mod:`consumer.state_store`), to catch up after a restore
 * Failures raise :class:`~consumer.exceptions.TopicReadError` naming
   what was read: a client error, or the deadline ``timeout_s`` passing with partitions unread.
   Callers turn it into their own error (``StateRestoreError``, ``DecisionLogError``).
+* A partition whose leader is moving (a topic just created, a broker restarting) is asked again
+  until the deadline: ``NOT_LEADER_FOR_PARTITION`` and its kin are a wait, not a failure.
 """
 
 from __future__ import annotations
@@ -73,6 +75,29 @@ def partitions_of(kafka_conf: Mapping[str, Any], topic: str, timeout_s: float = 
     return sorted(info.partitions)
 
 
+#: Errors that mean "ask again shortly": the partition's leader is being elected or has moved.
+LEADER_MOVING = frozenset({
+    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._WAIT_COORD,
+})
+
+
+def _watermarks(consumer: Any, tp: KafkaTopicPartition, deadline: float) -> tuple[int, int]:
+    """The partition's low and high watermarks, asked again while its leader moves."""
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(
+                tp, timeout=max(1.0, deadline - time.monotonic()))
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            moving = isinstance(error, KafkaError) and (
+                error.code() in LEADER_MOVING or error.retriable())
+            if not moving or time.monotonic() + 0.2 > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def read_to_end(
     kafka_conf: Mapping[str, Any],
     spans: Iterable[Span],
@@ -93,7 +118,7 @@ def read_to_end(
             tp = KafkaTopicPartition(span.topic, span.partition, span.start)
             end = span.end
             if end is None:
-                low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+                low, high = _watermarks(consumer, tp, deadline)
                 end = high
                 start = low if span.start == OFFSET_BEGINNING else span.start
             else:
