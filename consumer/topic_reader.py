@@ -75,14 +75,16 @@ def partitions_of(kafka_conf: Mapping[str, Any], topic: str, timeout_s: float = 
     return sorted(info.partitions)
 
 
-#: Errors that mean "ask again shortly": the partition's leader is being elected or has moved.
+#: Errors that mean "ask again shortly": the partition's leader is being elected or has moved,
+#: or the broker asked is restarting.
 LEADER_MOVING = frozenset({
     KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._WAIT_COORD,
+    KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._WAIT_COORD, KafkaError._DESTROY_BROKER,
+    KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
 })
 
 
-def _watermarks(consumer: Any, tp: KafkaTopicPartition, deadline: float) -> tuple[int, int]:
+def watermarks(consumer: Any, tp: KafkaTopicPartition, deadline: float) -> tuple[int, int]:
     """The partition's low and high watermarks, asked again while its leader moves."""
     while True:
         try:
@@ -118,7 +120,7 @@ def read_to_end(
             tp = KafkaTopicPartition(span.topic, span.partition, span.start)
             end = span.end
             if end is None:
-                low, high = _watermarks(consumer, tp, deadline)
+                low, high = watermarks(consumer, tp, deadline)
                 end = high
                 start = low if span.start == OFFSET_BEGINNING else span.start
             else:
@@ -159,4 +161,4 @@ def read_to_end(
         consumer.close()
 
 
-__all__ = ["Span", "partitions_of", "read_to_end", "reader_conf"]
+__all__ = ["Span", "partitions_of", "read_to_end", "reader_conf", "watermarks"]

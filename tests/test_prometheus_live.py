@@ -11,7 +11,12 @@ Contract of :func:`test_dashboard_and_alerts_on_a_live_prometheus`:
   unmodified every second (the drift alert has no ``for:``, so no shortened copy is needed),
   keeps its TSDB in ``tmp_path`` and listens on a free localhost port.
 * ``driftline simulate`` produces a run with a sudden concept and feature drift to Kafka, plus
-  one undecodable record (the dead-letter metrics exist only after one).
+  one undecodable record (the dead-letter metrics exist only after one). Series that exist only
+  after their own kind of event get one: an accuracy threshold of 0.8 (crossed by the drifted
+  models: ``threshold`` drifts) and, for a model ``quality``, 0.99 (never met: a ``warning``);
+  ``quality``'s error rises and falls back (a recurrent drift: the fall is a firing suppressed
+  for its ``direction``), and from its 2,000th prediction its ``f0`` is missing and its ``f1``
+  a string (``missing_rate`` and ``type_change`` quality events).
 * Then, through Prometheus' HTTP API, with Grafana's variables substituted (``$model`` → ``.*``,
   ``$__rate_interval``/``$__interval`` → ``1m``):
 
@@ -255,6 +260,8 @@ def test_dashboard_and_alerts_on_a_live_prometheus(
     config["worker"].update(metrics_host="127.0.0.1",
                             metrics_port=ports["driftline-retrain-worker"],
                             models={"broken": {"trainer_timeout_s": 0.001}})
+    config["detection"] = {**config.get("detection", {}), "metric_thresholds": {"accuracy": 0.8},
+                           "models": {"quality": {"metric_thresholds": {"accuracy": 0.99}}}}
     config_path = tmp_path / "driftline.yaml"
     config_path.write_text(yaml.safe_dump(config))
     names = TopicNames(**config["topics"])
@@ -282,9 +289,27 @@ def test_dashboard_and_alerts_on_a_live_prometheus(
              "sudden:start=1500,concept_rotation=90,feature_shift=2"],
             capture_output=True, text=True, timeout=max(1.0, deadline - time.monotonic()))
         assert simulate.returncode == 0, simulate.stderr
+        quality = subprocess.run(
+            [sys.executable, "-m", "driftline", "simulate", "--models", "quality",
+             "--samples", "3000", "--rate", "50", "--label-delay", "5", "--drift",
+             "recurrent:start=800,width=800,concept_rotation=90"],
+            capture_output=True, text=True, timeout=max(1.0, deadline - time.monotonic()))
+        assert quality.returncode == 0, quality.stderr
         from confluent_kafka import Producer
 
         producer = Producer({"bootstrap.servers": kafka_bootstrap})
+        predictions = 0
+        for line in quality.stdout.splitlines():
+            event = json.loads(line)
+            if event["type"] == "prediction":
+                predictions += 1
+                if predictions > 2000:
+                    event["features"].update(f0=None, f1="x")
+                topic = names.predictions
+            else:
+                topic = names.labels
+            producer.produce(topic, key=b"quality", value=json.dumps(event).encode())
+            producer.poll(0)
         producer.produce(names.predictions, key=b"drift", value=b"not json")
         assert producer.flush(10) == 0
         print(f"[prometheus] run produced after {time.monotonic() - began:.1f}s")

@@ -18,7 +18,7 @@ import yaml
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from consumer.config import TopicNames
-from consumer.topic_reader import Span, partitions_of, read_to_end
+from consumer.topic_reader import Span, partitions_of, read_to_end, watermarks
 from detectors.contracts import Source
 from driftline.dev.services import ServiceProcess, free_port
 from tests.hang import HANG_S
@@ -115,7 +115,8 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Reco
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"w-{uuid.uuid4()}"})
     metadata = consumer.list_topics(topic, timeout=10)
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+    deadline = time.monotonic() + HANG_S  # a broker may be restarting (cluster bounce tests)
+    ends = {p: watermarks(consumer, TopicPartition(topic, p), deadline)[1]
             for p in metadata.topics[topic].partitions}
     consumer.close()
     return ends

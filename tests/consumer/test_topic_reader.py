@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-from consumer.topic_reader import _watermarks
+from consumer.topic_reader import watermarks
 
 
 class FlakyWatermarks:
@@ -28,15 +28,15 @@ class FlakyWatermarks:
 def test_a_moving_leader_is_asked_again() -> None:
     consumer = FlakyWatermarks(KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
     tp = KafkaTopicPartition("t", 0)
-    assert _watermarks(consumer, tp, deadline=time.monotonic() + 60) == (0, 42)
+    assert watermarks(consumer, tp, deadline=time.monotonic() + 60) == (0, 42)
     assert consumer.calls == 3
 
 
 def test_other_errors_and_the_deadline_fail() -> None:
     tp = KafkaTopicPartition("t", 0)
     with pytest.raises(KafkaException, match=r"Authoriz|AUTHORIZ"):
-        _watermarks(FlakyWatermarks(KafkaError.TOPIC_AUTHORIZATION_FAILED), tp,
+        watermarks(FlakyWatermarks(KafkaError.TOPIC_AUTHORIZATION_FAILED), tp,
                     deadline=time.monotonic() + 60)
     with pytest.raises(KafkaException):  # still moving when the deadline passes
-        _watermarks(FlakyWatermarks(*[KafkaError.NOT_LEADER_FOR_PARTITION] * 100), tp,
+        watermarks(FlakyWatermarks(*[KafkaError.NOT_LEADER_FOR_PARTITION] * 100), tp,
                     deadline=time.monotonic() + 0.5)
