@@ -26,6 +26,8 @@ from consumer.transactions import CallGuard, Transactor
 from tests.consumer.kafka_fakes import FakeProducer
 from tests.hang import HANG_S
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 
 

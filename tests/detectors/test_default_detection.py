@@ -20,6 +20,8 @@ from driftline.dev.fleet import (
     run_pipeline,
 )
 
+pytestmark = pytest.mark.slow
+
 SAMPLES = 6_000
 SHIFT_AT = 3_000
 MODELS_PER_SHIFT = 4

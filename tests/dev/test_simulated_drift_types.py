@@ -18,6 +18,8 @@ from detectors.contracts import DriftEvent, Source
 from detectors.pipeline import Pipeline
 from driftline.dev.simulator import DRIFT_KINDS, Drift, Scenario, simulate
 
+pytestmark = pytest.mark.slow
+
 START = 2000  # the drift begins at this sample of the model; before it the stream is stationary
 SAMPLES = 5000
 RATE = 10.0  # predictions per second of event time

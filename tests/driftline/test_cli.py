@@ -15,6 +15,8 @@ from driftline.cli import build_parser
 from driftline.commands.schema import CONTRACT_NAMES
 from tests.consumer.helpers import DRIFTLINE, REPO
 
+pytestmark = pytest.mark.slow
+
 #: What only a handler may import: pydantic, River, the Kafka client, numpy.
 HEAVY = ("pydantic", "river", "confluent_kafka", "numpy", "scipy", "detectors", "consumer",
          "retrain_worker")

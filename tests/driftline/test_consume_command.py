@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.consumer.helpers import DRIFTLINE, REPO
+
+pytestmark = pytest.mark.slow
 
 
 def test_print_config_masks_secrets_and_bad_config_exits_2(tmp_path: Path) -> None:

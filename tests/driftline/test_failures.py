@@ -17,6 +17,8 @@ from consumer.config import TopicNames
 from driftline.dev.services import ServiceProcess, free_port
 from tests.consumer.helpers import DRIFTLINE, REPO
 
+pytestmark = pytest.mark.slow
+
 #: Arguments that make each Kafka command talk to Kafka.
 KAFKA_COMMANDS: dict[str, list[str]] = {
     "consume": ["consume"],

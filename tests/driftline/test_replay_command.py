@@ -15,6 +15,8 @@ import pytest
 from detectors.contracts import DriftEvent
 from driftline.cli import main
 
+pytestmark = pytest.mark.slow
+
 BASE_MS = 1_700_000_000_000
 
 

@@ -15,6 +15,8 @@ from consumer.config import TopicNames
 from detectors.contracts import Label, Prediction, parse_input_json
 from driftline.cli import main
 
+pytestmark = pytest.mark.slow
+
 
 def test_writes_valid_jsonl_in_event_time_order(tmp_path: Path) -> None:
     out = tmp_path / "events.jsonl"

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from detectors.contracts import LabelledRecord
 from retrain_worker.config import ModelPolicy
 from retrain_worker.contracts import RetrainEvent, TrainingWindow
@@ -14,6 +16,8 @@ from retrain_worker.policy import Policy
 from retrain_worker.registry import FileRegistry
 from retrain_worker.triggers import TriggerRef, deferral_event_id, retrain_event_id
 from tests.retrain_worker.retrain_helpers import make_records
+
+pytestmark = pytest.mark.slow
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 CHANGE = T0 + timedelta(seconds=600)

@@ -13,6 +13,8 @@ from retrain_worker.registry import FileRegistry
 from retrain_worker.triggers import TriggerRef
 from tests.retrain_worker.retrain_helpers import make_records
 
+pytestmark = pytest.mark.slow
+
 
 def _trigger(i: int = 1) -> TriggerRef:
     return TriggerRef(f"de-{i}", "fraud", "drift", datetime(2024, 1, 1, tzinfo=UTC), 0.0,

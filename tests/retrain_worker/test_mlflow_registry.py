@@ -38,6 +38,8 @@ from tests.retrain_worker.worker_harness import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow
+
 mlflow = pytest.importorskip("mlflow", reason="pip install 'driftline[mlflow]'")
 pytest.importorskip("sqlalchemy", reason="pip install 'driftline[mlflow]' (SQLite store)")
 pytest.importorskip("alembic", reason="pip install 'driftline[mlflow]' (SQLite store)")
