@@ -7,7 +7,10 @@ Contract:
 1. Dedupe by trigger id: an id already answered (decision log) or already waiting/running is a
    ``duplicate`` and never answered twice.
 2. Drift triggers count only when their kind and severity are configured for the model; others
-   are ``ignored`` (they need no answer).
+   are ``ignored`` (they need no answer), and so are drift triggers on a model version a
+   promotion has replaced (``previous_version`` of a ``promoted`` decision, until it is promoted
+   again): the old version's detectors still report the regime its replacement was trained
+   for while serving swaps over, and such a report is not a new regime.
 3. Episode: the first trigger of a model opens an episode; triggers arriving before it is decided
    join it, and so do triggers arriving while its training runs (``joined_running``). One episode
    gives one decision, which lists every trigger it answers.
@@ -137,6 +140,8 @@ class _ModelState:
     #: The latest change point seen for the model (the current regime's start).
     change_point: datetime | None = None
     follow_up: _FollowUp | None = None
+    #: Versions a promotion replaced: their drift triggers are ``ignored`` (contract 2).
+    replaced_versions: set[str] = field(default_factory=set)
 
 
 class Policy:
@@ -214,6 +219,8 @@ class Policy:
                 trigger.kind not in policy.trigger_kinds
                 or trigger.severity not in policy.trigger_severities
             ):
+                return "ignored"
+            if trigger.model_version in state.replaced_versions:
                 return "ignored"
             if trigger.change_point is not None and (
                 state.change_point is None or trigger.change_point > state.change_point
@@ -336,6 +343,9 @@ class Policy:
                 state.last_window_end = event.training.end
         if event.status == "promoted" and event.new_version:
             state.current_version = event.new_version
+            state.replaced_versions.discard(event.new_version)
+            if event.previous_version and event.previous_version != event.new_version:
+                state.replaced_versions.add(event.previous_version)
         if event.training is not None and event.training.change_point is not None and (
             state.change_point is None or event.training.change_point > state.change_point
         ):

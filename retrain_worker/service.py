@@ -342,7 +342,8 @@ class RetrainWorker:
             outcome == "duplicate" and not self.policy.is_answered(ref.trigger_id)
         ):
             self._holds.setdefault(ref.trigger_id, []).append((topic, partition, offset))
-        log.info("trigger %s (%s) for %s: %s", ref.trigger_id, ref.origin, ref.model_id, outcome)
+        log.info("trigger %s (%s) for %s%s: %s", ref.trigger_id, ref.origin, ref.model_id,
+                 f" {ref.model_version}" if ref.model_version else "", outcome)
 
     def _parse(self, topic: str, value: bytes | None, now: float) -> TriggerRef | None:
         if value is None:

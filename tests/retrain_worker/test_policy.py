@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from retrain_worker.config import ModelPolicy, WorkerConfig
-from retrain_worker.contracts import RetrainEvent
+from retrain_worker.contracts import RetrainEvent, TrainingWindow
 from retrain_worker.policy import Policy
 from retrain_worker.triggers import TriggerRef, retrain_event_id, schedule_trigger
 
@@ -50,6 +50,32 @@ def test_unconfigured_kind_or_severity_is_ignored() -> None:
     assert p.offer(drift(1, kind="data"), NOW) == "ignored"
     assert p.offer(drift(2, kind="performance", severity="warning"), NOW) == "ignored"
     assert p.offer(drift(3, kind="performance"), NOW) == "opened"
+
+
+def test_drift_of_a_replaced_version_is_ignored_and_keeps_the_follow_up() -> None:
+    """After v1 is replaced by r-1, v1's late drift reports (serving still swapping) are not a
+    new regime: ignored, the follow-up of r-1's short training stays; r-1's own drift counts."""
+    p = make()
+    change = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def on(version: str, i: int, minutes: int) -> TriggerRef:
+        return TriggerRef(f"m-{version}-{i}", "m", "drift", change, NOW, kind="concept",
+                          severity="drift", model_version=version,
+                          change_point=change.replace(minute=minutes), estimated=True)
+
+    assert p.offer(on("v1", 1, 1), NOW) == "opened"
+    assert [r.action for r in p.ready(NOW + 6)] == ["train"]
+    promoted = decision("m", ["m-v1-1"]).model_copy(update={
+        "previous_version": "v1", "training": TrainingWindow(
+            sample_count=500, change_point=change.replace(minute=1))})
+    p.finished(promoted)
+    follow_up = p._state("m").follow_up
+    assert follow_up is not None
+    assert p.offer(on("v1", 2, 5), NOW + 7) == "ignored"  # the replaced version, a later estimate
+    assert p._state("m").follow_up is follow_up and p._state("m").change_point == change.replace(
+        minute=1)
+    assert p.offer(on("r-1", 3, 9), NOW + 8) == "opened"  # the new version drifts: a new regime
+    assert p._state("m").follow_up is None
 
 
 def test_cooldown_skips_drift_but_not_on_demand() -> None:
