@@ -54,7 +54,6 @@ import gc
 import json
 import logging
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -66,9 +65,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import confluent_kafka
 import msgspec
 import river
+from bench_env import machine, venv_python
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from naive_detection import BareDetection
 from pydantic import TypeAdapter, ValidationError
@@ -81,19 +80,6 @@ from detectors.contracts import InputEvent, Label, Prediction
 from driftline.dev.simulator import Drift, Scenario, simulate
 
 log = logging.getLogger("bench")
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "librdkafka": confluent_kafka.libversion()[0], "river": river.__version__}
 
 
 def make_topics(bootstrap: str, tag: str, partitions: int = 1) -> TopicNames:
@@ -306,14 +292,7 @@ QUIX_PACKAGES = ("quixstreams==3.28.1", f"river=={river.__version__}", "msgspec"
 
 def quix_python() -> Path:
     """The Python of the Quix Streams venv, made (from PyPI) on first use."""
-    python = QUIX_VENV / "bin" / "python"
-    marker = QUIX_VENV / ".driftline-bench"
-    if not marker.exists() or marker.read_text() != " ".join(QUIX_PACKAGES):
-        print(f"making {QUIX_VENV} ({' '.join(QUIX_PACKAGES)}) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *QUIX_PACKAGES], check=True)
-        marker.write_text(" ".join(QUIX_PACKAGES))
-    return python
+    return venv_python(QUIX_VENV, QUIX_PACKAGES)
 
 
 def run_quix(bootstrap: str, topics: TopicNames, total: int, commit_interval_s: float) -> Timing:

@@ -46,13 +46,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import river
 from river import drift
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
+from bench_env import machine as bench_machine  # noqa: E402
+from bench_env import venv_python  # noqa: E402
 from feature_drift_cbpe import run_cbpe  # noqa: E402
 from feature_drift_streams import (  # noqa: E402
     CHANGE,
@@ -320,14 +321,7 @@ def cpu_per_update(n: int) -> dict[str, Any]:
 
 
 def ensure_peers_venv(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    marker = venv / ".driftline-peers"
-    if not marker.exists() or marker.read_text() != " ".join(PEER_PACKAGES):
-        print(f"creating the peers' venv {venv} ({', '.join(PEER_PACKAGES)}) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
-        marker.write_text(" ".join(PEER_PACKAGES))
-    return python
+    return venv_python(venv, PEER_PACKAGES)
 
 
 def peer_results(venv: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -353,22 +347,7 @@ def peer_results(venv: Path, args: argparse.Namespace, out: Path) -> dict[str, A
 
 
 def machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "river": river.__version__,
-        "platform": platform.platform(),
-    }
+    return {**bench_machine(), "numpy": np.__version__, "platform": platform.platform()}
 
 
 def _fmt(value: Any) -> str:

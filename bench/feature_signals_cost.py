@@ -33,7 +33,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consumer_throughput import events, machine, run_pipeline_only
+from bench_env import machine
+from consumer_throughput import events, run_pipeline_only
 
 from detectors.config import DetectionConfig
 from detectors.feature_signals import FeatureSignalsConfig

@@ -56,7 +56,7 @@ from river.drift.binary import DDM, EDDM, FHDDM, HDDMA, HDDMW
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from consumer_throughput import machine
+from bench_env import machine
 
 from detectors.calibration import calibrate_sequences
 from detectors.config import default_signals

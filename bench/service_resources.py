@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bench_env import machine as bench_machine
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,11 +289,7 @@ def run(bootstrap: str, args: argparse.Namespace, workdir: Path) -> dict[str, An
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {**bench_machine(), "platform": platform.platform()}
 
 
 def markdown(result: dict[str, Any]) -> str:
