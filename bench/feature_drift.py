@@ -5,12 +5,17 @@ One command::
     .venv/bin/python bench/feature_drift.py            # full run (~15 min on 2 shared cores)
     .venv/bin/python bench/feature_drift.py --quick    # a smoke run (~2 min)
     .venv/bin/python bench/feature_drift.py --no-peers # Driftline only
+    .venv/bin/python bench/feature_drift.py --peers-json bench/results/feature_drift.peers.json
+        # Driftline, beside the peers' stored results (rerun some peers' scenarios with
+        # feature_drift_peers.py --scenario NAME --update, see its docstring)
 
 What it measures, at the default spec of every new detector (``detectors/*_drift.py``,
 ``rate_shift``, ``new_category``, ``data_quality``, ``joint_drift``, ``estimated_performance``)
-and River's ADWIN (δ = 0.0002, the existing mean detector):
+and River's ADWIN (δ = 0.0002, the existing mean detector, reading each value clipped at the
+running mean ± 6 sd as the monitor feeds it, :mod:`detectors.running_clip`):
 
-1. **Drift scenarios** (``feature_drift_streams.DRIFT_SCENARIOS``, change at sample 3000,
+1. **Drift scenarios** (``feature_drift_streams.DRIFT_SCENARIOS``, change at sample 3000; the
+   correlation flip at 5000, past the joint signal's 4,000-prediction reference;
    ``--replicates`` seeded streams each): delay from the change to the first *published*
    firing of the feature's default signal set (the alert lifecycle: firings in a signal's first
    100 samples and within 1000 samples of its last published one are not published), how many
@@ -59,7 +64,9 @@ from feature_drift_streams import (  # noqa: E402
     CHANGE,
     DRIFT_SCENARIOS,
     HORIZON,
+    JOINT_CHANGE,
     STATIONARY_STREAMS,
+    change_of,
 )
 
 from detectors.category_drift import CategoryDriftDetector, CategoryDriftSpec  # noqa: E402
@@ -72,6 +79,8 @@ from detectors.data_quality import (  # noqa: E402
 from detectors.estimated_performance import CBPESpec, EstimatedPerformance  # noqa: E402
 from detectors.joint_drift import JointDriftDetector, JointDriftSpec  # noqa: E402
 from detectors.new_category import NewCategoryDetector, NewCategorySpec  # noqa: E402
+from detectors.river_detectors import ADWINSpec  # noqa: E402
+from detectors.running_clip import clip_for  # noqa: E402
 from detectors.shape_drift import ShapeDriftDetector, ShapeDriftSpec  # noqa: E402
 
 WARMUP = 100
@@ -127,6 +136,24 @@ def _river(detector: Any) -> Callable[[Any], bool]:
     return feed
 
 
+def _mean_adwin() -> Callable[[Any], bool]:
+    """The feature mean detector as the monitor runs it: River's ADWIN (δ = 0.0002) reading
+    each value clipped at the running mean ± 6 sd (:mod:`detectors.running_clip`), the clip
+    restarted when ADWIN fires (as :meth:`~detectors.lifecycle.Watcher.on_drift` does)."""
+    adwin = drift.ADWIN(delta=0.0002)
+    clip = clip_for("feature:x", ADWINSpec(delta=0.0002))
+    assert clip is not None
+
+    def feed(x: float) -> bool:
+        adwin.update(clip.clip(x))
+        if adwin.drift_detected:
+            clip.restart()
+            return True
+        return False
+
+    return feed
+
+
 def _abs_deviation_adwin() -> Callable[[Any], bool]:
     """ADWIN on |x - mean of the first 1000 values| (a spread candidate)."""
     adwin = drift.ADWIN(delta=0.0002)
@@ -147,7 +174,7 @@ def feature_signals(kind: str, feature: str, candidates: bool) -> list[Signal]:
     """The default signal set of one feature of ``kind`` (plus the spread candidates)."""
     out: list[Signal] = []
     if kind in ("numeric", "joint"):
-        out.append(Signal("mean (ADWIN)", _river(drift.ADWIN(delta=0.0002)), _is_number))
+        out.append(Signal("mean (ADWIN)", _mean_adwin(), _is_number))
         out.append(Signal("shape", ShapeDriftDetector(ShapeDriftSpec()).update, _is_number))
     else:
         out.append(
@@ -204,13 +231,16 @@ def drift_results(replicates: int) -> dict[str, Any]:
             # River's KSWIN costs ~0.3 ms per update: the candidates run on the first streams only
             fired = run_stream(kind, make(1000 * s + r), candidates=r < CANDIDATE_STREAMS)
             runs.append(fired)
-        results[scenario] = summarise_drift(runs, replicates)
+        results[scenario] = summarise_drift(runs, replicates, change_of(scenario))
         print(f"  {scenario}: {results[scenario]['default']}", flush=True)
     return results
 
 
-def summarise_drift(runs: list[dict[str, list[int]]], replicates: int) -> dict[str, Any]:
-    """Per signal and for the default set: delays, caught within 1000, false alarms pre-change."""
+def summarise_drift(
+    runs: list[dict[str, list[int]]], replicates: int, change: int
+) -> dict[str, Any]:
+    """Per signal and for the default set: delays from ``change``, caught within 1000, false
+    alarms before it."""
     per_signal: dict[str, Any] = {}
     default_delays: list[int | None] = []
     first_by: dict[str, int] = {}
@@ -218,8 +248,8 @@ def summarise_drift(runs: list[dict[str, list[int]]], replicates: int) -> dict[s
     for fired in runs:
         best: tuple[int, str] | None = None
         for signal, indices in fired.items():
-            after = [i - CHANGE for i in indices if i >= CHANGE]
-            before = [i for i in indices if i < CHANGE]
+            after = [i - change for i in indices if i >= change]
+            before = [i for i in indices if i < change]
             entry = per_signal.setdefault(signal, {"delays": [], "false_alarms": 0})
             entry["delays"].append(after[0] if after else None)
             entry["false_alarms"] += len(before)
@@ -233,10 +263,11 @@ def summarise_drift(runs: list[dict[str, list[int]]], replicates: int) -> dict[s
     for entry in per_signal.values():
         streams = len(entry["delays"])
         entry.update(_delay_stats(entry["delays"], streams))
-        entry["false_alarms_per_100k"] = entry["false_alarms"] * 100_000 / (streams * CHANGE)
+        entry["false_alarms_per_100k"] = entry["false_alarms"] * 100_000 / (streams * change)
     default = _delay_stats(default_delays, replicates)
     default["false_alarms_before_change"] = false_alarms
     default["first_signal"] = first_by
+    default["change_at"] = change
     return {"default": default, "signals": per_signal}
 
 
@@ -377,7 +408,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy {m['numpy']}, "
         f"River {m['river']}. Command: `{report['command']}`; wall {report['wall_s']:.0f} s."
     )
-    lines += ["", "## Drift scenarios (change at sample 3000; delay in samples after it)", ""]
+    lines += [
+        "",
+        f"## Drift scenarios (change at sample {report['change_at']}, the correlation flip at "
+        f"{report.get('joint_change_at', report['change_at'])}; delay in samples after it)",
+        "",
+    ]
     lines.append(
         "Cell: streams caught within 1,000 samples / streams · median delay (max) · published false "
         "alarms before the change, all streams together. Driftline = the "
@@ -483,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-stationary-replicates", type=int, default=1)
     parser.add_argument("--cpu-updates", type=int, default=100_000)
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--peers-json", type=Path, default=None,
+                        help="show these stored peer results instead of running the peers")
     parser.add_argument("--peers-venv", type=Path, default=DEFAULT_PEERS_VENV)
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "feature_drift")
     args = parser.parse_args(argv)
@@ -506,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             "lifecycle": {"warmup": WARMUP, "cooldown": COOLDOWN},
         },
         "change_at": CHANGE,
+        "joint_change_at": JOINT_CHANGE,
         "horizon": HORIZON,
     }
     print("cpu per update ...", flush=True)
@@ -516,7 +555,10 @@ def main(argv: list[str] | None = None) -> int:
     report["stationary"] = stationary_results(args.stationary_replicates, args.stationary_samples)
     print("cbpe ...", flush=True)
     report["cbpe"] = run_cbpe(seed=3, quick=args.quick)
-    if not args.no_peers:
+    if args.peers_json is not None:
+        report["peers"] = json.loads(args.peers_json.read_text())
+        report["peers_from"] = str(args.peers_json)
+    elif not args.no_peers:
         print("peers ...", flush=True)
         report["peers"] = peer_results(
             args.peers_venv, args, args.output.with_suffix(".peers.json")

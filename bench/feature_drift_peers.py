@@ -16,6 +16,9 @@ samples of the last published one is not published).
   NannyML run windowed chi-square tests: fired at p < ALPHA_CHI2. Both alphas are the same
   false-alarm budget as Driftline's (0.5 per 100k samples by a union bound); the common
   α = 0.01 is reported for the stationary streams too.
+
+``--scenario NAME --update`` (repeatable) reruns only those drift scenarios (same seeds) and
+writes them into the existing ``--output``, keeping every other result there.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feature_drift_streams import CHANGE, DRIFT_SCENARIOS, STATIONARY_STREAMS
+from feature_drift_streams import DRIFT_SCENARIOS, STATIONARY_STREAMS, change_of
 
 warnings.filterwarnings("ignore")
 
@@ -143,9 +146,11 @@ def _summary(delays: list[int | None], replicates: int) -> dict[str, Any]:
     }
 
 
-def drift(replicates: int, cvm: AlibiOnline) -> dict[str, Any]:
+def drift(replicates: int, cvm: AlibiOnline, only: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for s, (scenario, (kind, make)) in enumerate(DRIFT_SCENARIOS.items()):
+        if only and scenario not in only:
+            continue
         delays: dict[str, list[int | None]] = {}
         false_alarms: dict[str, int] = {}
         for r in range(replicates):
@@ -161,11 +166,12 @@ def drift(replicates: int, cvm: AlibiOnline) -> dict[str, Any]:
                 else:
                     fired = frouros_chi2(values, (ALPHA_CHI2,))[ALPHA_CHI2]
                     per_method.setdefault("Frouros ChiSquareTest (window)", []).extend(fired)
+            change = change_of(scenario)
             for method, fired in per_method.items():
-                after = sorted(i - CHANGE for i in fired if i >= CHANGE)
+                after = sorted(i - change for i in fired if i >= change)
                 delays.setdefault(method, []).append(after[0] if after else None)
                 false_alarms[method] = false_alarms.get(method, 0) + sum(
-                    1 for i in fired if i < CHANGE
+                    1 for i in fired if i < change
                 )
         out[scenario] = {
             m: {**_summary(d, replicates), "false_alarms_before_change": false_alarms[m]}
@@ -265,12 +271,22 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--stationary-replicates", type=int, default=1)
     parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--scenario", action="append", choices=list(DRIFT_SCENARIOS))
+    parser.add_argument("--update", action="store_true",
+                        help="with --scenario: replace only those scenarios in --output")
     args = parser.parse_args()
     import alibi_detect
     import frouros
 
     cvm = AlibiOnline("cvm", np.random.default_rng(98).normal(0, 1, REFERENCE))
     print(f"  alibi CVMDriftOnline configured in {cvm.config_cpu_s:.0f} s CPU", flush=True)
+    if args.update:
+        if not args.scenario:
+            parser.error("--update needs --scenario")
+        stored = json.loads(args.output.read_text())
+        stored["drift"].update(drift(args.replicates, cvm, args.scenario))
+        args.output.write_text(json.dumps(stored, indent=1) + "\n")
+        return 0
     result = {
         "versions": {
             "frouros": frouros.__version__,
@@ -278,7 +294,7 @@ def main() -> int:
             "numpy": np.__version__,
         },
         "cpu": cpu(cvm),
-        "drift": drift(args.replicates, cvm),
+        "drift": drift(args.replicates, cvm, args.scenario),
         "stationary": stationary(args.stationary_replicates, args.samples, cvm),
         "config_cpu_s": {"alibi CVMDriftOnline": cvm.config_cpu_s},
     }

@@ -1,8 +1,9 @@
 """Seeded streams for bench/feature_drift.py (numpy only: the peers' venv imports this too).
 
 Every stream is a dict ``feature name -> list of values`` of one length; a value is a float,
-a str, a bool or None (missing). A drift scenario changes the stream at ``CHANGE``; the
-reference the detectors learn is the start of the stream. Seeds: ``seed`` gives the whole
+a str, a bool or None (missing). A drift scenario changes the stream at ``CHANGE``
+(the correlation flip at ``JOINT_CHANGE``, see :func:`change_of`); the reference the detectors
+learn is the start of the stream. Seeds: ``seed`` gives the whole
 stream; scenario ``s`` replicate ``r`` uses ``seed = 1000 * s + r``.
 """
 
@@ -17,6 +18,10 @@ import numpy as np
 CHANGE = 3000
 #: Samples after the change a drift stream runs for.
 HORIZON = 2000
+#: Sample index of the correlation flip: past the joint signal's reference (its first
+#: ``reference_size`` = 1,000 used rows at ``sample_every`` = 4, i.e. 4,000 predictions), which
+#: a change at ``CHANGE`` would fall inside of.
+JOINT_CHANGE = 5000
 
 Stream = dict[str, list[Any]]
 
@@ -79,7 +84,7 @@ def correlated(rng: np.random.Generator, n: int, rho: float) -> dict[str, list[A
 
 def _correlation_flip(seed: int) -> Stream:
     rng = np.random.default_rng(seed)
-    before, after = correlated(rng, CHANGE, 0.8), correlated(rng, HORIZON, -0.8)
+    before, after = correlated(rng, JOINT_CHANGE, 0.8), correlated(rng, HORIZON, -0.8)
     return {name: before[name] + after[name] for name in before}
 
 
@@ -104,6 +109,11 @@ DRIFT_SCENARIOS: dict[str, tuple[str, Callable[[int], Stream]]] = {
     "correlation flip +0.8 -> -0.8": ("joint", _correlation_flip),
     "missing rate 0% -> 10%": ("numeric", _missing),
 }
+
+
+def change_of(scenario: str) -> int:
+    """Sample index of ``scenario``'s change (delays are counted from it)."""
+    return JOINT_CHANGE if DRIFT_SCENARIOS[scenario][0] == "joint" else CHANGE
 
 
 def _zipf_shares(k: int) -> list[float]:

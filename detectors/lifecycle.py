@@ -91,6 +91,7 @@ from typing import Any
 
 from detectors.change_point import ChangePointEstimator, known_estimator
 from detectors.river_detectors import build, evidence, has_warning
+from detectors.running_clip import RunningClip, clip_for
 from detectors.streaming import StreamingDetector
 
 __all__ = ["Watcher", "signal_kind"]
@@ -112,6 +113,7 @@ class Watcher:
 
     __slots__ = (
         "base",
+        "clip",
         "cooldown",
         "detector",
         "direction",
@@ -179,6 +181,10 @@ class Watcher:
         self.step = _check_step(spec)
         self.base = 0
         self.due = -1
+        #: What the caller feeds the detector instead of a value (``clip.clip(x)``): None, or
+        #: for a feature's ADWIN the value within its running mean ± 6 sd
+        #: (:mod:`detectors.running_clip`); restarted when the detector fires.
+        self.clip: RunningClip | None = None if self.streaming else clip_for(signal, spec)
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -200,6 +206,8 @@ class Watcher:
             self.due = -1
         if "streaming" not in state:  # a snapshot from before streaming detectors
             self.streaming = False
+        if "clip" not in state:  # a snapshot from before clipping: a fresh clip
+            self.clip = None if self.streaming else clip_for(self.signal, self.spec)
 
     def feed(self, value: Any) -> bool:
         """Feed a streaming detector one sample and count it; True when it fires."""
@@ -241,6 +249,8 @@ class Watcher:
         self.reset_at = n  # River resets the detector on its next update
         self.fired_total = self.total
         self.total = 0.0
+        if self.clip is not None:
+            self.clip.restart()
         if self.warns:
             self.in_warning = bool(getattr(self.detector, "warning_detected", False))
         if self.direction != "both" and not self._moved_as_wanted():
@@ -289,9 +299,12 @@ class Watcher:
         if self.streaming:
             return dict(self.detector.evidence())
         if self.severity == "drift":
-            return evidence(
+            stats = evidence(
                 self.spec, self.detector, samples=self.fired_samples, total=self.fired_total
             )
+            if self.clip is not None:
+                return self.clip.evidence(int(self.detector.width), self.fired_samples, stats)
+            return stats
         return evidence(self.spec, self.detector)
 
 

@@ -193,7 +193,7 @@ class KeyMonitor:
     def _index(self) -> None:
         """``solo``/``score_solo``: the detector of each feature/the score when it is the only
         one watching it (a cache derived from the watchers, not snapshotted)."""
-        self.solo = {name: g[0].detector for name, g in self.features.items()
+        self.solo = {name: (g[0].detector, g[0].clip) for name, g in self.features.items()
                      if len(g) == 1 and not _per_update(g[0])}
         self.score_solo = (self.score[0].detector
                            if len(self.score) == 1 and not _per_update(self.score[0]) else None)
@@ -478,8 +478,11 @@ class KeyMonitor:
             cls = value.__class__
             if cls is float or cls is int:
                 fed += 1
-                d = solo.get(name)
-                if d is not None:
+                lone = solo.get(name)
+                if lone is not None:
+                    d, clip = lone
+                    if clip is not None:
+                        value = clip.clip(value)
                     if d.__class__ is ADWIN and not d._drift_detected:
                         fired = d._helper.update(value)  # type: ignore[arg-type]  # as for the score
                         if fired:
@@ -577,14 +580,15 @@ class KeyMonitor:
                     w.due = c + w.step
             self.next_due = min(self.next_due, _next_due(group))
             if len(group) == 1 and not _per_update(group[0]):
-                self.solo[name] = group[0].detector
+                self.solo[name] = (group[0].detector, group[0].clip)
         for w in group:
             det = w.detector
-            det.update(value)
+            x = value if w.clip is None else w.clip.clip(value)
+            det.update(x)
             if _per_update(w):
                 w.estimator.observe(det, c - w.base - w.reset_at)  # type: ignore[union-attr]
             if det._drift_detected:
-                out = self._fired(w, c, value, prediction, source, out)
+                out = self._fired(w, c, x, prediction, source, out)
         return out
 
     def observe_label(
