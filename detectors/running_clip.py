@@ -60,19 +60,6 @@ class RunningClip:
                  "last_placed", "log", "low", "m2", "mean", "n", "placed_after")
 
     def __init__(self) -> None:
-        self.last_excess = 0.0
-        self.last_clipped = 0
-        self.last_log: list[tuple[int, float]] = []
-        self.last_placed = 0
-        self.restart()
-
-    def restart(self) -> None:
-        """Forget every value; what was counted since the last restart becomes ``last_*``."""
-        if hasattr(self, "n"):
-            self.last_excess = self.excess
-            self.last_clipped = self.clipped
-            self.last_log = self.log
-            self.last_placed = self.placed_after
         self.n = 0
         self.mean = 0.0
         self.m2 = 0.0
@@ -83,6 +70,25 @@ class RunningClip:
         #: (position since the restart, value - clipped value) of the latest clipped values.
         self.log: list[tuple[int, float]] = []
         #: Every clipped value after this position is in ``log``.
+        self.placed_after = 0
+        #: ``excess``, ``clipped``, ``log``, ``placed_after`` before the latest restart.
+        self.last_excess = 0.0
+        self.last_clipped = 0
+        self.last_log: list[tuple[int, float]] = []
+        self.last_placed = 0
+
+    def restart(self) -> None:
+        """Forget every value; what was counted since the last restart becomes ``last_*``."""
+        self.last_excess, self.last_clipped = self.excess, self.clipped
+        self.last_log, self.last_placed = self.log, self.placed_after
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.low = -math.inf
+        self.high = math.inf
+        self.excess = 0.0
+        self.clipped = 0
+        self.log = []
         self.placed_after = 0
 
     def clip(self, x: float) -> float:

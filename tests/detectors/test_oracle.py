@@ -3,10 +3,17 @@
 The oracle below shares no code with ``detectors/``: it joins labels with a naive dict, builds
 each key's value sequence per signal, runs River's detectors directly, and applies the lifecycle
 rules written in :mod:`detectors.lifecycle` (warm-up, cooldown, warning rising edges).
+
+A feature's ADWIN reads each value clipped at the running mean ± 6 sd of the values before it
+(after 100 of them; restarted when it fires, :mod:`detectors.running_clip`): the oracle clips
+the same way (:class:`Clip`, written here again), and the streams carry a heavy-tailed feature
+``spend`` so that the clip does change some of the values fed.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from typing import Any
 
 import pytest
@@ -37,6 +44,37 @@ RIVER = {
     "eddm": binary.EDDM,
     "hddm_a": binary.HDDMA,
 }
+
+
+class Clip:
+    """The clip's rule, restated: Welford's mean/variance of the unclipped values, ± 6 sd."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2, self.clipped = 0, 0.0, 0.0, 0
+
+    def __call__(self, x: float) -> float:
+        out = x
+        if self.n >= 100:
+            half = 6.0 * math.sqrt(self.m2 / (self.n - 1))
+            out = min(max(x, self.mean - half), self.mean + half)
+            self.clipped += out != x
+        self.n += 1
+        d = x - self.mean
+        self.mean += d / self.n
+        self.m2 += d * (x - self.mean)
+        return out
+
+    def restart(self) -> None:
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+
+def heavy_tailed(events: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """``events`` with a lognormal feature ``spend`` on every prediction (a few are clipped)."""
+    rng = random.Random(seed)
+    for e in events:
+        if e["type"] == "prediction":
+            e["features"]["spend"] = rng.lognormvariate(0.0, 1.5)
+    return events
 
 
 def oracle_sequences(events: list[dict[str, Any]]) -> dict[tuple, list[tuple[float, int]]]:
@@ -86,8 +124,9 @@ def oracle_sequences(events: list[dict[str, Any]]) -> dict[tuple, list[tuple[flo
 
 
 def oracle_events(
-    events: list[dict[str, Any]], warmup: int, cooldown: int
+    events: list[dict[str, Any]], warmup: int, cooldown: int, clips: list[Clip] | None = None
 ) -> list[tuple[Any, ...]]:
+    """The published events; each feature ADWIN's :class:`Clip` is appended to ``clips``."""
     expected = []
     for (model, version, segment, signal), values in oracle_sequences(events).items():
         specs = (
@@ -96,13 +135,18 @@ def oracle_events(
         for spec in specs:
             params = {k: v for k, v in spec.items() if k != "type"}
             detector = RIVER[spec["type"]](**params)
+            clip = Clip() if spec["type"] == "adwin" and signal.startswith("feature:") else None
+            if clip is not None and clips is not None:
+                clips.append(clip)
             quiet = warn_quiet = warmup
             in_warning = False
             reset_at = 0
             for n, (value, offset) in enumerate(values, start=1):
-                detector.update(value)
+                detector.update(value if clip is None else clip(value))
                 warning = getattr(detector, "warning_detected", False)
                 if detector.drift_detected:
+                    if clip is not None:
+                        clip.restart()
                     in_warning = warning
                     samples, reset_at = n - reset_at, n
                     if n > quiet:
@@ -186,10 +230,12 @@ def config(warmup: int, cooldown: int) -> DetectionConfig:
     ("seed", "warmup", "cooldown"), [(1, 0, 0), (2, 0, 0), (3, 50, 200), (4, 100, 500)]
 )
 def test_pipeline_equals_plain_river_loop(seed: int, warmup: int, cooldown: int) -> None:
-    events = random_stream(seed, n_predictions=2500)
+    events = heavy_tailed(random_stream(seed, n_predictions=2500), seed)
     got = pipeline_events(events, config(warmup, cooldown))
-    expected = oracle_events(events, warmup, cooldown)
+    clips: list[Clip] = []
+    expected = oracle_events(events, warmup, cooldown, clips)
     assert len(expected) > 20  # the stream does make detectors fire
+    assert sum(c.clipped for c in clips) > 0  # and the clip does change values
     assert by_detector(map(as_tuple, got)) == by_detector(expected)
     for e in got:  # ids are the documented deterministic function of the event
         assert e.event_id == drift_event_id(
@@ -216,19 +262,21 @@ SOLO_ADWIN: dict[str, list[dict[str, Any]]] = {
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_lone_adwin_state_equals_river_after_every_batch(seed: int) -> None:
     """After every batch of a random split (sizes 1 to 400), every prediction-fed ADWIN's drift
-    flag, width, total and variance equal those of River's ADWIN fed the oracle's sequence."""
+    flag, width, total and variance equal those of River's ADWIN fed the oracle's sequence
+    (a feature's values clipped by the oracle's :class:`Clip`)."""
     import json
     import random
 
     from detectors.decoding import EventDecoder, Refusal
 
-    events = random_stream(seed, n_predictions=1500)
+    events = heavy_tailed(random_stream(seed, n_predictions=1500), seed)
     cfg = DetectionConfig.model_validate(
         {"signals": SOLO_ADWIN, "metric_thresholds": {}, "warmup_samples": 0,
          "cooldown_samples": 0})
     sequences = {k: v for k, v in oracle_sequences(events).items()
                  if k[3] == "score" or k[3].startswith("feature:")}
     references = {}
+    clips = {k: Clip() for k in sequences if k[3] != "score"}
     for k in sequences:
         spec = SOLO_ADWIN["score" if k[3] == "score" else "feature"][0]
         references[k] = drift.ADWIN(**{p: v for p, v in spec.items() if p != "type"})
@@ -247,9 +295,14 @@ def test_lone_adwin_state_equals_river_after_every_batch(seed: int) -> None:
         pipeline.process_batch(records[start:end])
         for k, values in sequences.items():
             reference = references[k]
+            clip = clips.get(k)
             while fed[k] < len(values) and values[fed[k]][1] < end:
-                reference.update(values[fed[k]][0])
-                fired += reference.drift_detected
+                value = values[fed[k]][0]
+                reference.update(value if clip is None else clip(value))
+                if reference.drift_detected:
+                    fired += 1
+                    if clip is not None:
+                        clip.restart()
                 fed[k] += 1
             if not fed[k]:
                 continue
@@ -263,3 +316,4 @@ def test_lone_adwin_state_equals_river_after_every_batch(seed: int) -> None:
             checks += 1
         start = end
     assert checks > 300 and fired > 5
+    assert sum(c.clipped for c in clips.values()) > 0
