@@ -505,6 +505,20 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## CBPE (estimated vs realized performance)", "", cb["markdown"]]
     if report.get("peers"):
         lines += ["", "## Peers", "", report["peers"].get("description", "")]
+        if report.get("peers_from"):
+            rerun = report["peers"].get("rerun_alone", [])
+            lines += [
+                "",
+                f"Peer results read from `{report['peers_from']}` (not rerun with this command)"
+                + (
+                    "; these drift scenarios were rerun alone after a change to their stream "
+                    "(`feature_drift_peers.py --scenario NAME --update`): "
+                    + ", ".join(rerun)
+                    if rerun
+                    else ""
+                )
+                + ".",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -523,7 +537,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="show these stored peer results instead of running the peers")
     parser.add_argument("--peers-venv", type=Path, default=DEFAULT_PEERS_VENV)
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "feature_drift")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the .md from the .json (with --peers-json: its peers)")
     args = parser.parse_args(argv)
+    if args.render:
+        stored = json.loads(args.output.with_suffix(".json").read_text())
+        if args.peers_json is not None:
+            stored["peers"] = json.loads(args.peers_json.read_text())
+            stored["peers_from"] = str(args.peers_json)
+            args.output.with_suffix(".json").write_text(
+                json.dumps(stored, indent=1, default=str) + "\n")
+        args.output.with_suffix(".md").write_text(markdown(stored))
+        return 0
     if args.quick:
         args.replicates, args.stationary_replicates, args.stationary_samples = 3, 1, 20_000
         args.peer_replicates, args.peer_samples, args.cpu_updates = 2, 10_000, 20_000

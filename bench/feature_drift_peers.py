@@ -285,6 +285,8 @@ def main() -> int:
             parser.error("--update needs --scenario")
         stored = json.loads(args.output.read_text())
         stored["drift"].update(drift(args.replicates, cvm, args.scenario))
+        rerun = stored.setdefault("rerun_alone", [])
+        rerun.extend(name for name in args.scenario if name not in rerun)
         args.output.write_text(json.dumps(stored, indent=1) + "\n")
         return 0
     result = {
