@@ -4,8 +4,9 @@ The configuration shape the per-key monitor reads (SPEC §4, "every feature is w
 :class:`FeatureSignalsConfig` lists the detector specs per feature *kind*, with the defaults
 measured by ``bench/feature_drift.py``. A feature's kind is decided by its values
 (:func:`feature_kind`): ``numeric`` (int or float), ``boolean``, ``categorical`` (string); a
-null says nothing about the kind. River's mean detector (ADWIN on ``feature:<name>``) stays
-where it is, in ``DetectionConfig.signals``; these are added beside it. ``joint`` is one
+null says nothing about the kind. River's mean detector (ADWIN on ``feature:<name>``, reading
+each value clipped at its running mean ± 6 sd, :mod:`detectors.running_clip`) stays where it is,
+in ``DetectionConfig.signals``; these are added beside it. ``joint`` is one
 detector per key over all numeric features; ``cbpe`` one per key for scored binary
 classifiers.
 

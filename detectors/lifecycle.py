@@ -33,6 +33,12 @@ detector on the update after a drift, so :meth:`Watcher.on_drift` moves it to ``
 and starts again from zero. ADWIN's evidence uses it to recover the mean of the part its cut
 dropped (see :func:`detectors.river_detectors.evidence`).
 
+A feature's River ADWIN reads each value clipped at its running mean ± 6 sd (``clip``, a
+:class:`~detectors.running_clip.RunningClip`; None for every other watcher): the caller feeds
+``watcher.clip.clip(x)`` instead of ``x`` (and sums that into ``total``), :meth:`Watcher.on_drift`
+restarts the clip with the detector, and :meth:`Watcher.evidence` reports the real means of both
+sides of the cut.
+
 >>> import random
 >>> from detectors.river_detectors import DDMSpec
 >>> rng = random.Random(7)

@@ -1,7 +1,7 @@
 """Monitor of one key (model_id, model_version, segment): every signal, detector and metric.
 
-A :class:`KeyMonitor` feeds each numeric feature and the score of each prediction (in arrival
-order) and the ``error`` or ``residual`` of each joined label (in label-arrival order) to the
+A :class:`KeyMonitor` feeds each numeric feature (clipped at its running mean ± 6 sd before its
+ADWIN, :mod:`detectors.running_clip`) and the score of each prediction (in arrival order) and the ``error`` or ``residual`` of each joined label (in label-arrival order) to the
 River detectors the configuration assigns to that signal, every feature of each prediction to
 its :class:`~detectors.feature_watch.FeatureWatch` (windowed detectors by feature kind, the
 ``joint`` signal, estimated performance), keeps the rolling performance windows,
@@ -191,8 +191,9 @@ class KeyMonitor:
             watch.attach(signals, warmup=self.warmup, cooldown=self.cooldown)
 
     def _index(self) -> None:
-        """``solo``/``score_solo``: the detector of each feature/the score when it is the only
-        one watching it (a cache derived from the watchers, not snapshotted)."""
+        """``solo``/``score_solo``: (the detector, its watcher's clip) of each feature/the
+        score's detector, when it is the only one watching it (a cache derived from the
+        watchers, not snapshotted)."""
         self.solo = {name: (g[0].detector, g[0].clip) for name, g in self.features.items()
                      if len(g) == 1 and not _per_update(g[0])}
         self.score_solo = (self.score[0].detector
@@ -431,7 +432,9 @@ class KeyMonitor:
         Hot path: per detector update, River's ``update`` and a read of River's drift flag
         (without the property call; for a lone River ADWIN, the two lines of its ``update``,
         ``if drift_detected: reset`` and ``drift_detected = helper.update(x)``, inline: the
-        same calls on River's own Rust window, without a Python frame); nothing per watcher is counted or summed. The key counts
+        same calls on River's own Rust window, without a Python frame; a feature's value is
+        first clipped, :meth:`RunningClip.clip <detectors.running_clip.RunningClip.clip>`);
+        nothing per watcher is counted or summed. The key counts
         its predictions once (``seen``); a prediction watcher's ``n`` is ``seen - base``, and a
         prediction that does not feed a watcher (no score, a missing or non-numeric feature:
         fewer values fed than there are feature groups) moves its ``base`` instead
