@@ -326,6 +326,7 @@ def cpu_per_update(n: int) -> dict[str, Any]:
     scores = [float(x) for x in rng.random(n)]
     cases: dict[str, tuple[Callable[[Any], Any], list[Any]]] = {
         "River ADWIN (delta=0.0002), numeric": (_river(drift.ADWIN(delta=0.0002)), numbers),
+        "mean (ADWIN on the clipped value), numeric": (_mean_adwin(), numbers),
         "River KSWIN (default), numeric": (_river(drift.KSWIN(seed=42)), numbers),
         "shape_drift, numeric": (ShapeDriftDetector(ShapeDriftSpec()).update, numbers),
         "category_drift, 10 categories": (CategoryDriftDetector(CategoryDriftSpec()).update, cats),
