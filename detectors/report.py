@@ -56,6 +56,7 @@ from detectors.events import InputPrediction
 from detectors.feature_signals import FeatureSignalsConfig
 from detectors.pipeline import Pipeline
 from detectors.river_detectors import build, evidence
+from detectors.running_clip import clip_for
 from detectors.signals import is_regression, residual_value
 
 __all__ = [
@@ -121,17 +122,23 @@ def signal_traces(lines: Iterable[bytes], task: str = "auto") -> dict[TraceKey, 
     return out
 
 
-def detector_curves(spec: Any, values: list[float]) -> tuple[dict[str, list[float]], list[int]]:
-    """River's statistic for ``spec`` after each value, and the indices where it fired."""
+def detector_curves(
+    spec: Any, values: list[float], signal: str = ""
+) -> tuple[dict[str, list[float]], list[int]]:
+    """River's statistic for ``spec`` after each value, and the indices where it fired (a
+    feature ``signal``'s ADWIN reads the values clipped as the monitor clips them)."""
     detector = build(spec)
+    clip = clip_for(signal, spec)
     curves: dict[str, list[float]] = {}
     fired: list[int] = []
     kind = spec.type
     nan = float("nan")
     for i, value in enumerate(values):
-        detector.update(value)
+        detector.update(value if clip is None else clip.clip(value))
         if detector.drift_detected:
             fired.append(i)
+            if clip is not None:
+                clip.restart()
         if kind == "adwin":
             point: dict[str, Any] = {
                 "estimation": detector.estimation,
@@ -237,7 +244,7 @@ def _figure(
                          fontsize="x-small", color="tab:purple", rotation=90, va="top")
     for row, spec in enumerate(specs, start=1):
         ax = axes[row][0]
-        curves, _ = detector_curves(spec, trace.values)
+        curves, _ = detector_curves(spec, trace.values, signal)
         twin = None
         for name, series in curves.items():
             if name == "width":

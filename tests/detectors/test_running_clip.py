@@ -121,3 +121,12 @@ def test_the_excess_is_placed_for_the_latest_clipped_values_only() -> None:
     placed = clip.excess_after(since)
     assert placed is not None and 0 < placed < clip.excess
     assert abs(placed - sum(e for _, e in clip.log)) < 1e-9
+
+
+def test_the_report_curves_read_the_clipped_values_too() -> None:
+    from detectors.report import detector_curves
+
+    values = lognormal(4, 20_000)
+    _, unclipped = detector_curves(ADWINSpec(), values)
+    _, clipped = detector_curves(ADWINSpec(), values, "feature:x")
+    assert (unclipped, clipped) == ([3007, 18719], [])  # as the monitor (first test) sees it
