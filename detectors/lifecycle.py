@@ -255,8 +255,8 @@ class Watcher:
         self.reset_at = n  # River resets the detector on its next update
         self.fired_total = self.total
         self.total = 0.0
-        if self.clip is not None:
-            self.clip.restart()
+        if self.clip is not None:  # ADWIN kept its last ``width`` values at its cut
+            self.clip.restart(kept=int(self.detector.width))
         if self.warns:
             self.in_warning = bool(getattr(self.detector, "warning_detected", False))
         if self.direction != "both" and not self._moved_as_wanted():

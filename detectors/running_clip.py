@@ -3,9 +3,9 @@
 River's ADWIN bounds a cut with the window's variance, so one rare huge value of a heavy-tailed
 feature (lognormal amounts, counts) makes it cut a stationary stream: 3.4 false alarms per 100k
 values on a lognormal stream at δ = 0.0002, where the bar is 1 (``bench/feature_drift.py``).
-Clipping the value it reads at the running mean ± :data:`CLIP_SD` sd removes those alarms and
-leaves its delays on mean shifts unchanged (a shifted regime's values are within 6 sd of the
-old mean, or clipped to the bound: a change either way).
+Clipping the value it reads at the running mean ± :data:`CLIP_SD` sd brings that to 0.2 and
+leaves its delays on mean shifts of 0.5, 1 and 3 sd unchanged (a shifted regime's values are
+within 6 sd of the old mean, or clipped to the bound: a change either way).
 
 Contract of :class:`RunningClip` (one per ``feature:<name>`` ADWIN watcher, see
 :func:`clip_for`):
@@ -17,9 +17,11 @@ Contract of :class:`RunningClip` (one per ``feature:<name>`` ADWIN watcher, see
   ADWIN fires (River resets the detector on its next update), so the clip always describes the
   values the detector's current window came from;
 * ``excess`` is the sum of ``value - clip(value)`` since the restart, so the real (unclipped)
-  sum is the detector's sum plus ``excess``; the most recent clipped values are kept
-  (:data:`LOG_CAPACITY` of them) with their position, so :meth:`RunningClip.excess_after` can
-  split that excess at ADWIN's cut, and the drift event reports the real means of both sides.
+  sum is the detector's sum plus ``excess``. The latest clipped values are kept with their
+  position (:data:`LOG_CAPACITY` of them), so :meth:`RunningClip.excess_after` splits that
+  excess at ADWIN's cut: ``restart(kept)`` keeps the excess of the run that ended and of its
+  last ``kept`` values, and :meth:`RunningClip.evidence` turns ADWIN's means (of what it read)
+  into the real means of both sides of its cut.
 
 >>> clip = RunningClip()
 >>> values = [1.0, 2.0, 3.0] * 40 + [1000.0, 2.0]
@@ -31,11 +33,15 @@ Contract of :class:`RunningClip` (one per ``feature:<name>`` ADWIN watcher, see
 >>> round(clip.excess_after(120), 3), clip.excess_after(121)  # values 121..122, value 122
 (993.08, 0.0)
 
-The detector fired: the clip starts again (what it counted is kept for the event's means).
+ADWIN fired there and kept its last 2 values: the clip starts again, and the event's means
+get the excess back (ADWIN's mean of the 2 kept values was (6.92 + 2) / 2).
 
->>> clip.restart()
->>> clip.clip(1000.0), clip.n, clip.excess, round(clip.last_excess, 3)
-(1000.0, 1, 0.0, 993.08)
+>>> clip.restart(kept=2)
+>>> clip.clip(1000.0), clip.n, clip.excess
+(1000.0, 1, 0.0)
+>>> stats = clip.evidence(2, 122, {"mean_after": 4.46, "mean_before": 2.0})
+>>> stats["clipped"], round(stats["mean_after"], 2), stats["mean_before"]
+(1, 501.0, 2.0)
 """
 
 from __future__ import annotations
@@ -50,14 +56,14 @@ CLIP_SD = 6.0
 #: Values passed unchanged after a (re)start, before the mean and sd are trusted.
 CLIP_AFTER = 100
 #: Clipped values whose position is kept (older ones are summed, no longer placed).
-LOG_CAPACITY = 256
+LOG_CAPACITY = 128
 
 
 class RunningClip:
     """Welford's running mean and variance of a feature, and its values clipped to ± 6 sd."""
 
-    __slots__ = ("clipped", "excess", "high", "last_clipped", "last_excess", "last_log",
-                 "last_placed", "log", "low", "m2", "mean", "n", "placed_after")
+    __slots__ = ("clipped", "excess", "high", "kept_excess", "last_clipped", "last_excess",
+                 "log", "low", "m2", "mean", "n", "placed_after")
 
     def __init__(self) -> None:
         self.n = 0
@@ -71,16 +77,18 @@ class RunningClip:
         self.log: list[tuple[int, float]] = []
         #: Every clipped value after this position is in ``log``.
         self.placed_after = 0
-        #: ``excess``, ``clipped``, ``log``, ``placed_after`` before the latest restart.
-        self.last_excess = 0.0
+        #: Of the run the latest restart ended: ``clipped``, ``excess``, and the excess of its
+        #: last ``kept`` values (None: not all of them placed).
         self.last_clipped = 0
-        self.last_log: list[tuple[int, float]] = []
-        self.last_placed = 0
+        self.last_excess = 0.0
+        self.kept_excess: float | None = 0.0
 
-    def restart(self) -> None:
-        """Forget every value; what was counted since the last restart becomes ``last_*``."""
-        self.last_excess, self.last_clipped = self.excess, self.clipped
-        self.last_log, self.last_placed = self.log, self.placed_after
+    def restart(self, kept: int = 0) -> None:
+        """Forget every value; the run that ended is summed in ``last_*`` and ``kept_excess``
+        (the excess of its last ``kept`` values: what ADWIN's window kept at its cut)."""
+        self.last_clipped = self.clipped
+        self.last_excess = self.excess
+        self.kept_excess = self.excess_after(self.n - kept)
         self.n = 0
         self.mean = 0.0
         self.m2 = 0.0
@@ -121,26 +129,25 @@ class RunningClip:
             del log[:drop]
         return bound
 
-    def excess_after(self, position: int, *, last: bool = False) -> float | None:
+    def excess_after(self, position: int) -> float | None:
         """The excess of the values after ``position`` (since the restart), or None when some of
-        them are no longer placed. ``last``: of the values before the latest restart."""
-        log, placed = (self.last_log, self.last_placed) if last else (self.log, self.placed_after)
-        if position < placed:
+        them are no longer placed."""
+        if position < self.placed_after:
             return None
-        return math.fsum(e for i, e in log if i > position)
+        return math.fsum(e for i, e in self.log if i > position)
 
     def evidence(self, width: int, samples: int, stats: dict[str, Any]) -> dict[str, Any]:
         """ADWIN's drift ``stats`` at the firing that ended the last run, with the real means.
 
-        ``stats`` describe the values ADWIN read; when some were clipped, ``clipped`` counts them
-        and ``mean_before``/``mean_after`` become the real (unclipped) means of both sides of its
-        cut (None when a clipped value in the kept window is no longer placed); ``variance``
-        stays that of the values it read."""
+        ``stats`` describe the ``samples`` values ADWIN read, ``width`` of them kept; when some
+        were clipped, ``clipped`` counts them and ``mean_before``/``mean_after`` become the real
+        (unclipped) means of both sides of its cut (None when a clipped value in the kept
+        window is no longer placed); ``variance`` stays that of the values it read."""
         if not self.last_clipped:  # nothing clipped: River's stats are the real ones
             return stats
         stats = dict(stats)
         stats["clipped"] = self.last_clipped
-        after = self.excess_after(samples - width, last=True)
+        after = self.kept_excess
         if after is None:
             stats["mean_after"] = stats["mean_before"] = None
             return stats

@@ -121,6 +121,10 @@ def test_the_excess_is_placed_for_the_latest_clipped_values_only() -> None:
     placed = clip.excess_after(since)
     assert placed is not None and 0 < placed < clip.excess
     assert abs(placed - sum(e for _, e in clip.log)) < 1e-9
+    n, clipped = clip.n, clip.clipped
+    clip.restart(kept=n - 1000)  # ADWIN's cut kept values some of whose excess is not placed
+    stats = clip.evidence(n - 1000, n, {"mean_after": 1.0, "mean_before": 1.0, "width": 1})
+    assert stats == {"mean_after": None, "mean_before": None, "width": 1, "clipped": clipped}
 
 
 def test_the_report_curves_read_the_clipped_values_too() -> None:
