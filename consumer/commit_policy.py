@@ -2,7 +2,9 @@
 
 Contract:
 
-* :meth:`CommitPolicy.due`: a commit is due ``consumer.commit_interval_ms`` after the last one.
+* :meth:`CommitPolicy.due`: a commit is due ``consumer.commit_interval_ms`` after the last one;
+  with ``consumer.commit_on_catch_up``, also after any batch that left the consumer caught up
+  (the service loop says so: the batch held records, fewer than ``consumer.batch_size``).
 * :meth:`CommitPolicy.commit` runs the commit sequence of :mod:`consumer.checkpoint` over the
   *active* tasks: outputs, state snapshots (for the partitions due a checkpoint, every
   ``consumer.snapshot_interval_ms``, or all of them when ``force_checkpoint``: on revoke and on
@@ -44,6 +46,7 @@ class CommitPolicy:
         snapshot_interval_s: float,
         abort_timeout_s: float,
         after_commit: AfterCommit | None = None,
+        commit_on_catch_up: bool = False,
     ) -> None:
         self._checkpointer = checkpointer
         self._tx = tx
@@ -52,10 +55,14 @@ class CommitPolicy:
         self.snapshot_interval_s = snapshot_interval_s
         self.abort_timeout_s = abort_timeout_s
         self._after_commit = after_commit
+        self.commit_on_catch_up = commit_on_catch_up
         self._last = time.monotonic()
 
-    def due(self, now: float | None = None) -> bool:
-        """Whether the periodic commit is due."""
+    def due(self, now: float | None = None, *, caught_up: bool = False) -> bool:
+        """Whether a commit is due: the interval has passed, or ``caught_up`` (the batch just
+        processed left the consumer caught up) and ``commit_on_catch_up``."""
+        if caught_up and self.commit_on_catch_up:
+            return True
         return (time.monotonic() if now is None else now) - self._last >= self.commit_interval_s
 
     def commit(
