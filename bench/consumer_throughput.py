@@ -477,6 +477,14 @@ class Timeline:
         self.commits: list[dict[str, float]] = []
         self._current: dict[str, float] | None = None  # the commit under way
         self.consumes: list[tuple[float, float, int]] = []  # began, returned, records
+        self.collections: list[tuple[int, float]] = []  # generation, seconds: the GC's pauses
+        self._gc_began = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+        else:
+            self.collections.append((info["generation"], time.perf_counter() - self._gc_began))
         self._restore: list[tuple[Any, str, Any]] = []
 
     def __enter__(self) -> Timeline:
@@ -540,6 +548,7 @@ class Timeline:
                          (Transactor, "commit", Transactor.commit)]
         service_module.new_consumer = lambda *a, **k: TimedConsumer(  # type: ignore[assignment]
             make_consumer(*a, **k))
+        gc.callbacks.append(self._on_gc)
         BatchProcessor.process = timed_process  # type: ignore[method-assign,assignment]
         Checkpointer.commit = timed_commit  # type: ignore[method-assign,assignment]
         Transactor.flush = stamp("flushed", Transactor.flush)  # type: ignore[method-assign]
@@ -549,6 +558,8 @@ class Timeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
         for owner, name, fn in self._restore:
             setattr(owner, name, fn)
 
@@ -734,6 +745,10 @@ def run_latency(bootstrap: str, rate: float, seconds: float,
             "commits": len(commits_ms), "commit_p50_ms": round(pct(commits_ms, 50), 1),
             "commit_p99_ms": round(pct(commits_ms, 99), 1),
             "batches": len(timeline.batches),
+            "gc_pauses": {f"gen{g}": {"n": sum(1 for gen, _ in timeline.collections if gen == g),
+                                      "max_ms": round(1000 * max(
+                                          (t for gen, t in timeline.collections if gen == g),
+                                          default=0.0), 1)} for g in range(3)},
             "drift_breakdown_ms": breakdown(drift), "labelled_breakdown_ms": breakdown(labelled)}
 
 
@@ -1054,8 +1069,8 @@ def _print_latency(latency: dict[str, Any]) -> None:
           f"records n={latency['labelled_records']} p50={latency['labelled_p50_ms']:.0f} ms "
           f"p99={latency['labelled_p99_ms']:.0f} ms; {latency['commits']} commits (p50 "
           f"{latency['commit_p50_ms']} ms, p99 {latency['commit_p99_ms']} ms), "
-          f"{latency['batches']} batches, {latency['cpu_us_per_event']} CPU us/event (this "
-          "process: service, producer and reader)", flush=True)
+          f"{latency['batches']} batches, {latency['cpu_us_per_event']} CPU us/event (the "
+          f"service's process); GC pauses {json.dumps(latency['gc_pauses'])}", flush=True)
     for what in ("drift", "labelled"):
         stages = latency[f"{what}_breakdown_ms"]
         print(f"  {what} ms, p50 / p99 / max: " + ", ".join(

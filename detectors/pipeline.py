@@ -586,7 +586,8 @@ class Pipeline:
         }
         return encode(model_id, head) + frame
 
-    def restore_model(self, model_id: str, data: bytes, *, lazy: bool = False) -> None:
+    def restore_model(self, model_id: str, data: bytes | memoryview, *, lazy: bool = False
+                      ) -> None:
         """Replace the model's state with a snapshot; :class:`SnapshotError` leaves it unchanged.
 
         ``lazy``: decode the head only and the keys when first needed (module docstring, 6);

@@ -107,7 +107,7 @@ def decode(data: bytes, model_id: str) -> Any:
         raise SnapshotError(f"{where}: cannot unpickle body: {exc!r}") from exc
 
 
-def split(data: bytes) -> tuple[bytes, memoryview]:
+def split(data: bytes | memoryview) -> tuple[bytes, memoryview]:
     """The first snapshot of ``data`` and the bytes after it (snapshots written back to back),
     without copying the rest; :class:`SnapshotError` if ``data`` does not start with one.
 
