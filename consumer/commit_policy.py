@@ -4,7 +4,8 @@ Contract:
 
 * :meth:`CommitPolicy.due`: a commit is due ``consumer.commit_interval_ms`` after the last one;
   with ``consumer.commit_on_catch_up``, also after any batch that left the consumer caught up
-  (the service loop says so: the batch held records, fewer than ``consumer.batch_size``).
+  (:func:`caught_up`: the batch held records, and fewer than ``consumer.batch_size`` records
+  remain behind the high watermark the client last saw of every owned input partition).
 * :meth:`CommitPolicy.commit` runs the commit sequence of :mod:`consumer.checkpoint` over the
   *active* tasks: outputs, state snapshots (for the partitions due a checkpoint, every
   ``consumer.snapshot_interval_ms``, or all of them when ``force_checkpoint``: on revoke and on
@@ -22,8 +23,10 @@ for the service loop's periodic commit (:meth:`~consumer.rebalance.PartitionOwne
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from confluent_kafka import TopicPartition
 
 from consumer.checkpoint import Checkpointer
 from consumer.metrics import Metrics
@@ -31,6 +34,19 @@ from consumer.partition import PartitionTask
 from consumer.transactions import Transactor
 
 AfterCommit = Callable[[Sequence[PartitionTask]], None]
+
+
+def caught_up(consumer: Any, tasks: Mapping[int, PartitionTask], batch_size: int) -> bool:
+    """Whether fewer than ``batch_size`` records remain to be read in every owned input
+    partition, by the high watermarks the client cached from its last fetches (no broker
+    call); an unknown watermark counts as behind."""
+    for task in tasks.values():
+        for topic, position in task.positions.items():
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, task.partition),
+                                                        cached=True)
+            if high < 0 or high - position >= batch_size:
+                return False
+    return True
 
 
 class CommitPolicy:
@@ -89,4 +105,4 @@ class CommitPolicy:
             self._metrics.transactions.labels("aborted").inc()
 
 
-__all__ = ["AfterCommit", "CommitPolicy"]
+__all__ = ["AfterCommit", "CommitPolicy", "caught_up"]

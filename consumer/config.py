@@ -135,11 +135,11 @@ class ConsumerSettings(BaseModel):
     #: How often outputs, state snapshots and input offsets are committed in one transaction.
     #: With ``commit_on_catch_up`` this is the longest wait while a backlog is read.
     commit_interval_ms: int = Field(default=200, ge=1, le=60_000)
-    #: Also commit right after a batch that left the consumer caught up (it held records but
-    #: fewer than ``batch_size``), instead of waiting for ``commit_interval_ms``: outputs become
-    #: visible one batch after their input arrives (produce-to-drift-event latency), at the
-    #: cost of more, smaller transactions at moderate load. A backlog (full batches) still
-    #: commits every ``commit_interval_ms``.
+    #: Also commit right after a batch that left the consumer caught up (it held records, and
+    #: fewer than ``batch_size`` records remain to read), instead of waiting for
+    #: ``commit_interval_ms``: outputs become visible one batch after their input arrives
+    #: (produce-to-drift-event latency), at the cost of more, smaller transactions at moderate
+    #: load. A backlog still commits every ``commit_interval_ms``.
     commit_on_catch_up: bool = True
     #: How often each partition's changed state is snapshotted to the state topic (in the commit
     #: transaction); a restore replays the inputs committed since. At or below

@@ -36,7 +36,7 @@ from consumer.batch import Decoder
 from consumer.broker_watch import BrokerWatch
 from consumer.checkpoint import Checkpointer
 from consumer.clients import librdkafka_logger, new_consumer, new_producer
-from consumer.commit_policy import CommitPolicy
+from consumer.commit_policy import CommitPolicy, caught_up
 from consumer.config import ConsumerServiceConfig
 from consumer.exceptions import (
     AbortableTransactionError,
@@ -298,8 +298,9 @@ class ConsumerService:
                     continue
             if self._offset_resets.pending and self._offset_resets.resolve(consumer, owner.tasks):
                 owner.restart_fetch(consumer)  # after the batch: the positions are up to date
-            caught_up = received > 0 and len(messages) < batch_size
-            if policy.due(caught_up=caught_up) and owner.commit(consumer):
+            at_head = received > 0 and policy.commit_on_catch_up and (
+                len(messages) < batch_size or caught_up(consumer, owner.tasks, batch_size))
+            if policy.due(caught_up=at_head) and owner.commit(consumer):
                 self.health.broker_up()
             self._check_broker(received > 0)
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from consumer.commit_policy import CommitPolicy
+from consumer.commit_policy import CommitPolicy, caught_up
 from consumer.config import TopicNames
+from consumer.partition import PartitionTask
 from tests.consumer.helpers import (
     ConsumerProcess,
     ServiceProcess,
@@ -40,6 +41,26 @@ def test_caught_up_batch_commits_at_once_when_enabled() -> None:
     assert _policy(commit_on_catch_up=True).due(_policy(True)._last, caught_up=True)
     off = _policy(commit_on_catch_up=False)
     assert not off.due(off._last + 0.1, caught_up=True)
+
+
+class Watermarks:
+    """``get_watermark_offsets`` of a client that cached these high watermarks."""
+
+    def __init__(self, high: dict[tuple[str, int], int]) -> None:
+        self.high = high
+
+    def get_watermark_offsets(self, tp: Any, cached: bool = False) -> tuple[int, int]:
+        assert cached  # never a broker call on the hot path
+        return 0, self.high.get((tp.topic, tp.partition), -1)
+
+
+def test_caught_up_when_less_than_a_batch_remains_everywhere() -> None:
+    tasks = {0: PartitionTask(0, pipeline=None, positions={"p": 100, "l": 50}),  # type: ignore[arg-type]
+             1: PartitionTask(1, pipeline=None, positions={"p": 7})}  # type: ignore[arg-type]
+    high = {("p", 0): 100, ("l", 0): 59, ("p", 1): 16}
+    assert caught_up(Watermarks(high), tasks, batch_size=10)
+    assert not caught_up(Watermarks({**high, ("p", 1): 17}), tasks, batch_size=10)  # 10 behind
+    assert not caught_up(Watermarks({("p", 0): 100, ("l", 0): 59}), tasks, batch_size=10)
 
 
 @pytest.mark.kafka
