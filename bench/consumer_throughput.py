@@ -339,8 +339,9 @@ def _alive(thread: threading.Thread) -> None:
         raise RuntimeError("the Driftline service stopped; see its log above")
 
 
-def run_driftline(bootstrap: str, topics: TopicNames, total: int) -> Timing:
-    service = _service(bootstrap, topics)
+def run_driftline(bootstrap: str, topics: TopicNames, total: int,
+                  consumer: dict[str, Any] | None = None) -> Timing:
+    service = _service(bootstrap, topics, consumer=consumer)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     while not service.health.ready()[0]:
@@ -934,6 +935,10 @@ def main() -> int:
                         metavar="JSON",
                         help="also run the latency part with these consumer.* settings, e.g. "
                              "'{\"commit_interval_ms\": 50}' (repeatable; the defaults run first)")
+    parser.add_argument("--driftline-consumer", action="append", type=json.loads, default=[],
+                        metavar="JSON",
+                        help="also run the Driftline reader with these consumer.* settings "
+                             "(repeatable), e.g. '{\"commit_on_catch_up\": false}'")
     parser.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -977,9 +982,12 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
     if not args.no_quix:
         readers.append(("quix", lambda: run_quix(bootstrap, topics, total, interval_s)))
     readers.append(("driftline", lambda: run_driftline(bootstrap, topics, total)))
+    for variant in args.driftline_consumer:
+        readers.append((f"driftline {json.dumps(variant)}",
+                        lambda v=variant: run_driftline(bootstrap, topics, total, v)))
     if args.readers != "all":
         wanted = set(filter(None, args.readers.split(",")))
-        readers = [(name, fn) for name, fn in readers if name in wanted]
+        readers = [(name, fn) for name, fn in readers if name.split(" ")[0] in wanted]
     for name, fn in readers:
         gc.collect()
         seconds, cpu = fn()
