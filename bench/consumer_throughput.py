@@ -29,20 +29,31 @@ the figure to trust.
 In memory, no Kafka: **pipeline_only** (decode + ``process_batch`` + output encoding on the
 bench stream), **scale** (1, 1 000 and 100 000 tracked keys, three detectors each: events/s,
 CPU per event, memory per key from the resident set, snapshot bytes per key) and the **restore**
-of the largest scale's state from a state topic (``StateStore.restore`` + ``restore_model``).
+of the largest scale's state from a state topic as the service does it (``StateStore.restore``,
+then every model restored lazily): seconds until ready to consume, of which the state topic
+read; then the first event of every model (its keys decoded then: p50, max, total), and an
+eager decode of the same bytes for comparison.
 
 With ``--processes N``, **scale-out**: one real ``driftline consume`` process on one partition,
 then N processes on N partitions, with the CPU cores they and the whole machine kept busy.
 
 Then latency: events produced at a fixed rate (default 10 000/s) into a fresh topic while
-Driftline runs; for each drift event (and each labelled record) read back with
-``read_committed``, the time from the producer's ``CreateTime`` of the triggering input record to
-its arrival at the reader.
+Driftline runs in this process; the producer and the measuring reader (``read_committed``,
+``fetch.wait.max.ms`` 10, one ``poll`` at a time) run in processes of their own, the producer
+warmed up first, the clock started once the service owns its partition. For each drift event
+(and each labelled record) read back, the time from the producer's ``CreateTime`` of the
+triggering input record to its arrival at the reader, and where it went (:class:`Timeline`):
+fetch and batch accumulation, processing of its batch, waiting for the commit, the commit
+(snapshots, flush, offsets, ``commit_transaction``), visible to the reader; plus GC pauses and
+the service process's CPU per event. ``--latency-consumer JSON`` repeats it with other
+``consumer.*`` settings, ``--driftline-consumer JSON`` the Driftline reader: side by side.
 
 Usage::
 
     .venv/bin/python bench/consumer_throughput.py [--bootstrap HOST:PORT] [--events 200000]
         [--json bench/results/consumer_throughput.json] [--processes 2] [--no-quix]
+        [--readers driftline] [--scale 100000] [--latency-seconds 15]
+        [--latency-consumer '{"batch_size": 1000}'] [--driftline-consumer '{...}']
 
 Without ``--bootstrap`` a single-node broker is started from the Maven jars (scripts/kafka).
 """
@@ -967,7 +978,8 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
     print(f"{total} events ({sum(len(v) for _, v in items) / total:.0f} B avg) produced in "
           f"{produce_s:.1f}s", flush=True)
     print(json.dumps(machine()), flush=True)
-    results: dict[str, Any] = {"machine": machine(), "events": total, "readers": {}}
+    results: dict[str, Any] = {"machine": machine(), "events": total, "readers": {},
+                               "load_average_at_start": list(os.getloadavg())}
     interval_s = ConsumerServiceConfig.model_validate(
         {"kafka": {"bootstrap.servers": bootstrap}}).consumer.commit_interval_ms / 1000
     readers: list[tuple[str, Any]] = [
@@ -1000,6 +1012,9 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
     if {"driftline", "naive", "raw_json", "pipeline_only", "floor"} <= set(r):
         _ratios(results)
     _scale_and_latency(args, bootstrap, items, results)
+    results["load_average_at_end"] = list(os.getloadavg())
+    print(f"load average at start {results['load_average_at_start']}, at end "
+          f"{results['load_average_at_end']}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
