@@ -89,6 +89,9 @@ log = logging.getLogger(__name__)
 Output = DriftEvent | LabelledRecord | Rejection
 KeyId = tuple[str, str | None]  # (model_version, segment) within a model
 
+#: A decoded input (:mod:`detectors.events`) or a contract model (tests and tools build those).
+InputEvent = InputPrediction | InputLabel | Prediction | Label
+
 
 class _LazyKeys:
     """A lazily restored model's keys: their snapshot bytes, each key's ``last_seen`` and the
@@ -114,8 +117,6 @@ def _suppressed_of(keys: dict[KeyId, KeyMonitor]) -> tuple[int, int, int]:
             direction += w.suppressed_direction
         cooldown += monitor.alerts_suppressed()
     return warmup, cooldown, direction
-#: A decoded input (:mod:`detectors.events`) or a contract model (tests and tools build those).
-InputEvent = InputPrediction | InputLabel | Prediction | Label
 
 
 class Counters:
