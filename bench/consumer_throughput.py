@@ -47,6 +47,8 @@ fetch and batch accumulation, processing of its batch, waiting for the commit, t
 (snapshots, flush, offsets, ``commit_transaction``), visible to the reader; plus GC pauses and
 the service process's CPU per event. ``--latency-consumer JSON`` repeats it with other
 ``consumer.*`` settings, ``--driftline-consumer JSON`` the Driftline reader: side by side.
+``BENCH_TIMELINE=<path>`` writes each latency pass's raw timeline there (a pickle of batches,
+commits, creation times, outputs and consume calls) for a closer look.
 
 Usage::
 
