@@ -29,20 +29,33 @@ the figure to trust.
 In memory, no Kafka: **pipeline_only** (decode + ``process_batch`` + output encoding on the
 bench stream), **scale** (1, 1 000 and 100 000 tracked keys, three detectors each: events/s,
 CPU per event, memory per key from the resident set, snapshot bytes per key) and the **restore**
-of the largest scale's state from a state topic (``StateStore.restore`` + ``restore_model``).
+of the largest scale's state from a state topic as the service does it (``StateStore.restore``,
+then every model restored lazily): seconds until ready to consume, of which the state topic
+read; then the first event of every model (its keys decoded then: p50, max, total), and an
+eager decode of the same bytes for comparison.
 
 With ``--processes N``, **scale-out**: one real ``driftline consume`` process on one partition,
 then N processes on N partitions, with the CPU cores they and the whole machine kept busy.
 
 Then latency: events produced at a fixed rate (default 10 000/s) into a fresh topic while
-Driftline runs; for each drift event (and each labelled record) read back with
-``read_committed``, the time from the producer's ``CreateTime`` of the triggering input record to
-its arrival at the reader.
+Driftline runs in this process; the producer and the measuring reader (``read_committed``,
+``fetch.wait.max.ms`` 10, one ``poll`` at a time) run in processes of their own, the producer
+warmed up first, the clock started once the service owns its partition. For each drift event
+(and each labelled record) read back, the time from the producer's ``CreateTime`` of the
+triggering input record to its arrival at the reader, and where it went (:class:`Timeline`):
+fetch and batch accumulation, processing of its batch, waiting for the commit, the commit
+(snapshots, flush, offsets, ``commit_transaction``), visible to the reader; plus GC pauses and
+the service process's CPU per event. ``--latency-consumer JSON`` repeats it with other
+``consumer.*`` settings, ``--driftline-consumer JSON`` the Driftline reader: side by side.
+``BENCH_TIMELINE=<path>`` writes each latency pass's raw timeline there (a pickle of batches,
+commits, creation times, outputs and consume calls) for a closer look.
 
 Usage::
 
     .venv/bin/python bench/consumer_throughput.py [--bootstrap HOST:PORT] [--events 200000]
         [--json bench/results/consumer_throughput.json] [--processes 2] [--no-quix]
+        [--readers driftline] [--scale 100000] [--latency-seconds 15]
+        [--latency-consumer '{"batch_size": 1000}'] [--driftline-consumer '{...}']
 
 Without ``--bootstrap`` a single-node broker is started from the Maven jars (scripts/kafka).
 """
@@ -53,6 +66,7 @@ import argparse
 import gc
 import json
 import logging
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -312,13 +326,13 @@ def run_quix(bootstrap: str, topics: TopicNames, total: int, commit_interval_s: 
 # -- driftline ---------------------------------------------------------------------------------
 
 
-def _service(bootstrap: str, topics: TopicNames, detection: dict[str, Any] | None = None
-             ) -> ConsumerService:
+def _service(bootstrap: str, topics: TopicNames, detection: dict[str, Any] | None = None,
+             consumer: dict[str, Any] | None = None) -> ConsumerService:
     config = ConsumerServiceConfig.model_validate({
         "kafka": {"bootstrap.servers": bootstrap},
         "topics": topics.model_dump(),
         "consumer": {"group_id": f"bench-{uuid.uuid4().hex[:8]}", "instance_id": "bench",
-                     "metrics_port": 0, "metrics_host": "127.0.0.1"},
+                     "metrics_port": 0, "metrics_host": "127.0.0.1", **(consumer or {})},
         **({"detection": detection} if detection else {}),
     })
     return ConsumerService(config, install_signal_handlers=False)
@@ -338,8 +352,9 @@ def _alive(thread: threading.Thread) -> None:
         raise RuntimeError("the Driftline service stopped; see its log above")
 
 
-def run_driftline(bootstrap: str, topics: TopicNames, total: int) -> Timing:
-    service = _service(bootstrap, topics)
+def run_driftline(bootstrap: str, topics: TopicNames, total: int,
+                  consumer: dict[str, Any] | None = None) -> Timing:
+    service = _service(bootstrap, topics, consumer=consumer)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     while not service.health.ready()[0]:
@@ -454,10 +469,187 @@ def _committed_all(bootstrap: str, group: str, topic: str, partitions: int) -> l
         c.close()
 
 
+# -- latency breakdown ---------------------------------------------------------------------------
+
+
+class Timeline:
+    """Where a latency run's time goes, recorded around the service's own steps (patched on the
+    classes for the run's duration; every time is ``time.time()``, the clock of ``CreateTime``).
+
+    * per batch: when :meth:`BatchProcessor.process` began (the batch was consumed) and ended,
+      and its input offsets;
+    * per commit: when :meth:`Checkpointer.commit` began and ended, and when its snapshots, its
+      flush, its ``send_offsets`` and its ``commit_transaction`` ended.
+
+    :meth:`stages` maps one output to its path: created → consumed (fetch + batch accumulation)
+    → processed → commit begins (waiting for the commit) → committed (the commit's own time) →
+    read by the measuring reader (transaction markers + the reader's fetch).
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[float, float, int, int]] = []  # began, ended, first, last offset
+        self.commits: list[dict[str, float]] = []
+        self._current: dict[str, float] | None = None  # the commit under way
+        self.consumes: list[tuple[float, float, int]] = []  # began, returned, records
+        self.collections: list[tuple[int, float]] = []  # generation, seconds: the GC's pauses
+        self._gc_began = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+        else:
+            self.collections.append((info["generation"], time.perf_counter() - self._gc_began))
+        self._restore: list[tuple[Any, str, Any]] = []
+
+    def __enter__(self) -> Timeline:
+        from consumer.checkpoint import Checkpointer
+        from consumer.processing import BatchProcessor
+        from consumer.transactions import Transactor
+
+        timeline = self
+        process, commit = BatchProcessor.process, Checkpointer.commit
+
+        def timed_process(proc: Any, messages: Any, tasks: Any) -> int:
+            began = time.time()
+            n = process(proc, messages, tasks)
+            offsets = [m.offset() for m in messages if m.error() is None]
+            if offsets:
+                timeline.batches.append((began, time.time(), min(offsets), max(offsets)))
+            return n
+
+        def timed_commit(cp: Any, *args: Any, **kwargs: Any) -> bool:
+            record = {"began": time.time()}
+            timeline._current = record
+            committed = commit(cp, *args, **kwargs)
+            record["ended"] = time.time()
+            if committed:
+                timeline.commits.append(record)
+            timeline._current = None
+            return committed
+
+        def stamp(name: str, fn: Any) -> Any:
+            def stamped(tx: Any, *args: Any, **kwargs: Any) -> Any:
+                current = timeline._current
+                if current is not None and name == "flushed":
+                    current.setdefault("snapshots_done", time.time())
+                result = fn(tx, *args, **kwargs)
+                if current is not None:
+                    current[name] = time.time()
+                return result
+            return stamped
+
+        import consumer.service as service_module
+
+        make_consumer = service_module.new_consumer
+
+        class TimedConsumer:
+            def __init__(self, inner: Any) -> None:
+                self._inner = inner
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._inner, name)
+
+            def consume(self, *args: Any, **kwargs: Any) -> Any:
+                began = time.time()
+                messages = self._inner.consume(*args, **kwargs)
+                timeline.consumes.append((began, time.time(), len(messages)))
+                return messages
+
+        self._restore = [(service_module, "new_consumer", make_consumer),
+                         (BatchProcessor, "process", process), (Checkpointer, "commit", commit),
+                         (Transactor, "flush", Transactor.flush),
+                         (Transactor, "send_offsets", Transactor.send_offsets),
+                         (Transactor, "commit", Transactor.commit)]
+        service_module.new_consumer = lambda *a, **k: TimedConsumer(  # type: ignore[assignment]
+            make_consumer(*a, **k))
+        gc.callbacks.append(self._on_gc)
+        BatchProcessor.process = timed_process  # type: ignore[method-assign,assignment]
+        Checkpointer.commit = timed_commit  # type: ignore[method-assign,assignment]
+        Transactor.flush = stamp("flushed", Transactor.flush)  # type: ignore[method-assign]
+        Transactor.send_offsets = stamp(  # type: ignore[method-assign]
+            "offsets_sent", Transactor.send_offsets)
+        Transactor.commit = stamp("committed", Transactor.commit)  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        for owner, name, fn in self._restore:
+            setattr(owner, name, fn)
+
+    def stages(self, offset: int, created: float, arrived: float) -> dict[str, float] | None:
+        """Milliseconds of each stage for the output of the input at ``offset``."""
+        batch = next((b for b in self.batches if b[2] <= offset <= b[3]), None)
+        if batch is None:
+            return None
+        commit = next((c for c in self.commits if c["began"] >= batch[1]), None)
+        if commit is None:
+            return None
+        snapshots_done = commit.get("snapshots_done", commit["began"])
+        return {
+            "fetch_and_batch": 1000 * (batch[0] - created),
+            "process": 1000 * (batch[1] - batch[0]),
+            "wait_for_commit": 1000 * (commit["began"] - batch[1]),
+            "commit": 1000 * (commit["ended"] - commit["began"]),
+            "commit_snapshots": 1000 * (snapshots_done - commit["began"]),
+            "commit_flush": 1000 * (commit.get("flushed", snapshots_done) - snapshots_done),
+            "commit_offsets": 1000 * (commit.get("offsets_sent", commit["began"])
+                                      - commit.get("flushed", commit["began"])),
+            "commit_transaction": 1000 * (commit.get("committed", commit["ended"])
+                                          - commit.get("offsets_sent", commit["began"])),
+            "visible_to_reader": 1000 * (arrived - commit["ended"]),
+        }
+
+
 # -- latency -----------------------------------------------------------------------------------
 
 
-def run_latency(bootstrap: str, rate: float, seconds: float) -> dict[str, Any]:
+def latency_reader(bootstrap: str, topics: list[str], ready: Any, done: Any,
+                   arrivals: Any) -> None:
+    """(Its own process.) Read ``topics`` ``read_committed`` from the start, one ``poll`` at a
+    time (a ``consume(n)`` would wait for n records or its timeout); put the list of (arrival
+    time, topic, record) on ``arrivals`` once ``done`` is set."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"lat-{uuid.uuid4().hex}",
+                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+                  "fetch.wait.max.ms": 10})
+    c.assign([TopicPartition(topic, 0, 0) for topic in topics])
+    seen: list[tuple[float, str | None, Any]] = []
+    ready.set()
+    while not done.is_set():
+        msg = c.poll(0.05)
+        if msg is not None and msg.error() is None:
+            seen.append((time.time(), msg.topic(), json.loads(msg.value() or b"null")))
+    c.close()
+    arrivals.put(seen)
+
+
+def latency_producer(bootstrap: str, topic: str, warm_up_topic: str,
+                     items: list[tuple[bytes, bytes]], rate: float, result: Any) -> None:
+    """(Its own process.) Produce ``items`` at ``rate`` per second; put the seconds it took.
+
+    First one record to ``warm_up_topic``, flushed: a new idempotent producer holds its first
+    records until it has metadata and a producer id (0.5-0.8 s on a busy machine), which
+    would be counted as latency (``CreateTime`` is set at ``produce``)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1,
+                         "enable.idempotence": True})
+    producer.produce(warm_up_topic, b"", b"latency-bench-warm-up")
+    producer.flush(60)
+    began = time.monotonic()
+    for i, (key, value) in enumerate(items):
+        produce_one(producer, topic, value, key, 0)
+        producer.poll(0)
+        delay = began + (i + 1) / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    producing_s = time.monotonic() - began
+    producer.flush(30)
+    result.put(producing_s)
+
+
+def run_latency(bootstrap: str, rate: float, seconds: float,
+                consumer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Latency at ``rate`` events/s for ``seconds``; ``consumer``: ``consumer.*`` settings of
+    the service (besides the bench's own), to compare settings side by side."""
     topics = make_topics(bootstrap, "latency")
     n = int(rate * seconds)
     models = 10
@@ -470,55 +662,50 @@ def run_latency(bootstrap: str, rate: float, seconds: float) -> dict[str, Any]:
     items = [(e.model_id.encode(), e.model_dump_json().encode())
              for e in simulate(scenario, seed=3)]
     detection = {"cooldown_samples": 100, "warmup_samples": 50}
-    service = _service(bootstrap, topics, detection)
+    service = _service(bootstrap, topics, detection, consumer)
+    timeline = Timeline().__enter__()
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
-    while not service.health.ready()[0]:
+    registry = service.metrics.registry
+    while not (service.health.ready()[0] and registry.get_sample_value(
+            "driftline_consumer_assigned_partitions")):
         _alive(thread)
         time.sleep(0.01)
+    time.sleep(1.0)  # its first fetch is positioned: steady state, not the start, is measured
+    cpu_began = time.process_time()
 
-    arrivals: list[tuple[float, str, dict[str, Any]]] = []
-    done = threading.Event()
-
-    def reader() -> None:
-        c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"lat-{uuid.uuid4().hex}",
-                      "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                      "fetch.wait.max.ms": 10})
-        c.assign([TopicPartition(topics.drift, p, 0) for p in range(1)]
-                 + [TopicPartition(topics.labelled, 0, 0)])
-        while not done.is_set():
-            for msg in c.consume(1000, timeout=0.05):
-                if msg.error() is None:
-                    arrivals.append((time.time(), msg.topic(), json.loads(msg.value())))
-        c.close()
-
-    read_thread = threading.Thread(target=reader, daemon=True)
-    read_thread.start()
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1,
-                         "enable.idempotence": True})
-    began = time.monotonic()
-    for i, (key, value) in enumerate(items):
-        produce_one(producer, topics.predictions, value, key, 0)
-        producer.poll(0)
-        delay = began + (i + 1) / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-    producing_s = time.monotonic() - began
-    producer.flush(30)
+    # The producer and the measuring reader run in processes of their own: in this one they
+    # took the GIL from the service (the 2026-12-01 runs' p50 of ~280 ms was mostly that).
+    spawn = multiprocessing.get_context("spawn")
+    done, ready = spawn.Event(), spawn.Event()
+    arrivals_queue: Any = spawn.Queue()
+    read_process = spawn.Process(target=latency_reader, daemon=True, args=(
+        bootstrap, [topics.drift, topics.labelled], ready, done, arrivals_queue))
+    read_process.start()
+    ready.wait(60)
+    producing_queue: Any = spawn.Queue()
+    produce_process = spawn.Process(target=latency_producer, daemon=True, args=(
+        bootstrap, topics.predictions, topics.dlq, items, rate, producing_queue))
+    produce_process.start()
+    producing_s = producing_queue.get(timeout=seconds * 4 + 120)
+    produce_process.join(30)
     while _committed(bootstrap, service.settings.group_id, topics.predictions) < len(items):
         _alive(thread)
         time.sleep(0.05)
     time.sleep(1.0)
     done.set()
-    read_thread.join(10)
+    arrivals: list[tuple[float, str, dict[str, Any]]] = arrivals_queue.get(timeout=60)
+    read_process.join(10)
     service.stop()
     thread.join(30)
+    cpu_s = time.process_time() - cpu_began
+    timeline.__exit__()
 
     # CreateTime of every input record, by offset and by the label's prediction id.
     c = _consumer(bootstrap, **{"enable.partition.eof": True})
     c.assign([TopicPartition(topics.predictions, 0, 0)])
     created_at: dict[int, float] = {}
-    label_at: dict[str, float] = {}
+    label_at: dict[str, tuple[float, int]] = {}
     while True:
         batch = c.consume(5000, timeout=1.0)
         eof = False
@@ -529,14 +716,17 @@ def run_latency(bootstrap: str, rate: float, seconds: float) -> dict[str, Any]:
             ts = msg.timestamp()[1] / 1000.0
             created_at[msg.offset()] = ts
             if b'"type":"label"' in msg.value():
-                label_at[json.loads(msg.value())["prediction_id"]] = ts
+                label_at[json.loads(msg.value())["prediction_id"]] = (ts, msg.offset())
         if eof or not batch:
             break
     c.close()
-    drift_ms = [1000 * (t - created_at[e["source"]["offset"]])
-                for t, topic, e in arrivals if topic == topics.drift]
-    labelled_ms = [1000 * (t - label_at[e["prediction_id"]])
-                   for t, topic, e in arrivals if topic == topics.labelled]
+    # (created, input offset, arrived) of every output read back
+    drift = [(created_at[e["source"]["offset"]], e["source"]["offset"], t)
+             for t, topic, e in arrivals if topic == topics.drift]
+    labelled = [(*label_at[e["prediction_id"]], t)
+                for t, topic, e in arrivals if topic == topics.labelled]
+    drift_ms = [1000 * (t - c) for c, _, t in drift]
+    labelled_ms = [1000 * (t - c) for c, _, t in labelled]
 
     def pct(values: list[float], q: float) -> float:
         if not values:
@@ -544,11 +734,36 @@ def run_latency(bootstrap: str, rate: float, seconds: float) -> dict[str, Any]:
         return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(
             values) > 1 else values[0]
 
+    def breakdown(outputs: list[tuple[float, int, float]]) -> dict[str, dict[str, float]]:
+        """p50 / p99 / max of each stage (:meth:`Timeline.stages`) over ``outputs``."""
+        rows = [r for r in (timeline.stages(o, c, t) for c, o, t in outputs) if r is not None]
+        if not rows:
+            return {}
+        return {stage: {"p50": round(pct([r[stage] for r in rows], 50), 1),
+                        "p99": round(pct([r[stage] for r in rows], 99), 1),
+                        "max": round(max(r[stage] for r in rows), 1)} for stage in rows[0]}
+
+    if os.environ.get("BENCH_TIMELINE"):
+        import pickle
+        Path(os.environ["BENCH_TIMELINE"]).write_bytes(pickle.dumps(
+            (timeline.batches, timeline.commits, created_at, drift, labelled,
+             timeline.consumes)))
+    commits_ms = [1000 * (c["ended"] - c["began"]) for c in timeline.commits]
     return {"rate": rate, "achieved_rate": len(items) / producing_s, "events": len(items),
+            "consumer": consumer or {},
+            "cpu_us_per_event": round(cpu_s / len(items) * 1e6, 2),
             "drift_events": len(drift_ms),
             "drift_p50_ms": pct(drift_ms, 50), "drift_p99_ms": pct(drift_ms, 99),
             "labelled_records": len(labelled_ms),
-            "labelled_p50_ms": pct(labelled_ms, 50), "labelled_p99_ms": pct(labelled_ms, 99)}
+            "labelled_p50_ms": pct(labelled_ms, 50), "labelled_p99_ms": pct(labelled_ms, 99),
+            "commits": len(commits_ms), "commit_p50_ms": round(pct(commits_ms, 50), 1),
+            "commit_p99_ms": round(pct(commits_ms, 99), 1),
+            "batches": len(timeline.batches),
+            "gc_pauses": {f"gen{g}": {"n": sum(1 for gen, _ in timeline.collections if gen == g),
+                                      "max_ms": round(1000 * max(
+                                          (t for gen, t in timeline.collections if gen == g),
+                                          default=0.0), 1)} for g in range(3)},
+            "drift_breakdown_ms": breakdown(drift), "labelled_breakdown_ms": breakdown(labelled)}
 
 
 # -- scale: tracked keys, memory per key, restore ------------------------------------------------
@@ -607,6 +822,7 @@ def scale_child(keys: int, bootstrap: str | None) -> dict[str, Any]:
     from detectors.pipeline import Pipeline
 
     tune_gc()
+    models = max(1, keys // 100)  # as scale_records
     config = DetectionConfig.model_validate({**SCALE_DETECTION, "max_tracked_keys": keys + 1})
     records = scale_records(keys, MEMORY_ROUNDS)
     gc.collect()
@@ -643,16 +859,58 @@ def scale_child(keys: int, bootstrap: str | None) -> dict[str, Any]:
             for key, value in store.snapshot(0, model_id, payload, {"bench": 0}):
                 produce_one(producer, topics.state, value, key, 0)
         producer.flush(120)
-        fresh = Pipeline(config)
-        reader = StateStore({"bootstrap.servers": bootstrap}, topic=topics.state,
-                            group_id="bench-restore", state_partitions=1, timeout_s=300)
-        began = (time.perf_counter(), time.process_time())
-        restored = reader.restore(0)
-        for model_id, model in restored.models.items():
-            fresh.restore_model(model_id, model.payload)
-        out["restore_s"] = round(time.perf_counter() - began[0], 2)
-        out["restore_cpu_s"] = round(time.process_time() - began[1], 2)
-        out["restored_keys"] = len(fresh.keys())
+        del pipeline, snapshots
+        gc.collect()
+        out.update(restore_figures(bootstrap, topics.state, config, models))
+    return out
+
+
+def restore_figures(bootstrap: str, state_topic: str, config: Any, models: int
+                    ) -> dict[str, Any]:
+    """Restore of a state partition as the service does it (:class:`PartitionRestorer`: the
+    state topic read, then every model restored lazily): wall and CPU seconds until ready to
+    consume. Then the first event of each model (its keys decoded then: the cost moved out of
+    the restore), and, for comparison, an eager restore of the same bytes."""
+    from datetime import UTC, datetime
+
+    from consumer.state_store import StateStore
+    from detectors.events import InputPrediction
+    from detectors.pipeline import Pipeline
+
+    reader = StateStore({"bootstrap.servers": bootstrap}, topic=state_topic,
+                        group_id="bench-restore", state_partitions=1, timeout_s=300)
+    fresh = Pipeline(config)
+    began = (time.perf_counter(), time.process_time())
+    restored = reader.restore(0)
+    read = (time.perf_counter(), time.process_time())
+    for model_id, model in restored.models.items():
+        fresh.restore_model(model_id, model.payload, lazy=True)
+    ready = (time.perf_counter(), time.process_time())
+    out: dict[str, Any] = {
+        "restore_s": round(ready[0] - began[0], 2), "restore_cpu_s": round(ready[1] - began[1], 2),
+        "restore_read_s": round(read[0] - began[0], 2),
+        "restored_keys": len(fresh.keys()), "restored_models": len(restored.models)}
+    when = datetime(2024, 1, 2, tzinfo=UTC)
+    touches = []
+    for i in range(models):  # one prediction of an existing key per model
+        record = (InputPrediction(
+            prediction_id=f"touch-{i}", model_id=f"m{i}", model_version="v1", segment="s0",
+            timestamp=when, features={"x": 0.5}, score=0.5, prediction=True),
+            ("bench", 0, i), None)
+        t = time.perf_counter()
+        fresh.process_batch([record])
+        touches.append(time.perf_counter() - t)
+    out["first_event_ms_p50"] = round(1000 * statistics.median(touches), 2)
+    out["first_event_ms_max"] = round(1000 * max(touches), 2)
+    out["first_events_total_s"] = round(sum(touches), 2)
+    del fresh
+    gc.collect()
+    eager = Pipeline(config)
+    began = (time.perf_counter(), time.process_time())
+    for model_id, model in restored.models.items():
+        eager.restore_model(model_id, model.payload)
+    out["eager_decode_s"] = round(time.perf_counter() - began[0], 2)
+    out["eager_decode_cpu_s"] = round(time.process_time() - began[1], 2)
     return out
 
 
@@ -683,6 +941,17 @@ def main() -> int:
     parser.add_argument("--scale", default="1,1000,100000",
                         help="tracked-key counts for the scale runs ('' skips them)")
     parser.add_argument("--no-quix", action="store_true", help="skip the Quix Streams reader")
+    parser.add_argument("--readers", default="all",
+                        help="comma-separated readers to run (default all; '' none: for "
+                             "developing the scale or latency parts)")
+    parser.add_argument("--latency-consumer", action="append", type=json.loads, default=[],
+                        metavar="JSON",
+                        help="also run the latency part with these consumer.* settings, e.g. "
+                             "'{\"commit_interval_ms\": 50}' (repeatable; the defaults run first)")
+    parser.add_argument("--driftline-consumer", action="append", type=json.loads, default=[],
+                        metavar="JSON",
+                        help="also run the Driftline reader with these consumer.* settings "
+                             "(repeatable), e.g. '{\"commit_on_catch_up\": false}'")
     parser.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -711,7 +980,8 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
     print(f"{total} events ({sum(len(v) for _, v in items) / total:.0f} B avg) produced in "
           f"{produce_s:.1f}s", flush=True)
     print(json.dumps(machine()), flush=True)
-    results: dict[str, Any] = {"machine": machine(), "events": total, "readers": {}}
+    results: dict[str, Any] = {"machine": machine(), "events": total, "readers": {},
+                               "load_average_at_start": list(os.getloadavg())}
     interval_s = ConsumerServiceConfig.model_validate(
         {"kafka": {"bootstrap.servers": bootstrap}}).consumer.commit_interval_ms / 1000
     readers: list[tuple[str, Any]] = [
@@ -726,6 +996,12 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
     if not args.no_quix:
         readers.append(("quix", lambda: run_quix(bootstrap, topics, total, interval_s)))
     readers.append(("driftline", lambda: run_driftline(bootstrap, topics, total)))
+    for variant in args.driftline_consumer:
+        readers.append((f"driftline {json.dumps(variant)}",
+                        lambda v=variant: run_driftline(bootstrap, topics, total, v)))
+    if args.readers != "all":
+        wanted = set(filter(None, args.readers.split(",")))
+        readers = [(name, fn) for name, fn in readers if name.split(" ")[0] in wanted]
     for name, fn in readers:
         gc.collect()
         seconds, cpu = fn()
@@ -734,6 +1010,19 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
         results["readers"][name] = figures
         print(f"{name:14s} {figures['events_per_s']:>10,} events/s  "
               f"{figures['cpu_us_per_event']:6.2f} CPU us/event  ({seconds:.2f}s)", flush=True)
+    r = results["readers"]
+    if {"driftline", "naive", "raw_json", "pipeline_only", "floor"} <= set(r):
+        _ratios(results)
+    _scale_and_latency(args, bootstrap, items, results)
+    results["load_average_at_end"] = list(os.getloadavg())
+    print(f"load average at start {results['load_average_at_start']}, at end "
+          f"{results['load_average_at_end']}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def _ratios(results: dict[str, Any]) -> None:
     r = results["readers"]
     ours = r["driftline"]
     ratios = {
@@ -756,6 +1045,11 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
           f"driftline / raw+json.loads: {ratios['driftline_vs_raw_json_events']}x (goal >= 0.8); "
           f"pipeline_only {r['pipeline_only']['cpu_us_per_event']} CPU us/event (goal <= 3)",
           flush=True)
+
+
+def _scale_and_latency(args: argparse.Namespace, bootstrap: str,
+                       items: list[tuple[bytes, bytes]], results: dict[str, Any]) -> None:
+    total = len(items)
     if args.scale:
         results["scale"] = {}
         counts = [int(k) for k in args.scale.split(",") if k]
@@ -765,8 +1059,13 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
             print(f"scale {keys:>7,} keys: {point['events_per_s']:>8,} events/s, "
                   f"{point['cpu_us_per_event']} CPU us/event, {point['rss_bytes_per_key']:,} B "
                   f"resident per key, {point['snapshot_bytes_per_key']:,} B snapshot per key"
-                  + (f"; restore of {point['restored_keys']:,} keys from the state topic "
-                     f"{point['restore_s']} s ({point['restore_cpu_s']} s CPU)"
+                  + (f"; restore of {point['restored_keys']:,} keys from the state topic: "
+                     f"ready to consume in {point['restore_s']} s ({point['restore_cpu_s']} s "
+                     f"CPU; state topic read {point['restore_read_s']} s), then each model's "
+                     f"first event {point['first_event_ms_p50']} ms p50, "
+                     f"{point['first_event_ms_max']} ms max, {point['first_events_total_s']} s "
+                     f"over all {point['restored_models']:,} models; eager decode of the same "
+                     f"{point['eager_decode_s']} s ({point['eager_decode_cpu_s']} s CPU)"
                      if "restore_s" in point else ""), flush=True)
     if args.processes:
         runs = {n: run_processes(bootstrap, items, n) for n in (1, args.processes)}
@@ -779,16 +1078,29 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
                   f"events/s; CPU cores busy: consumers {mine:.2f}, machine {box:.2f}",
                   flush=True)
     if args.latency_seconds > 0:
-        latency = run_latency(bootstrap, args.latency_rate, args.latency_seconds)
-        results["latency"] = latency
-        print(f"latency at {latency['rate']:.0f} events/s (achieved {latency['achieved_rate']:.0f}): "
-              f"drift events n={latency['drift_events']} p50={latency['drift_p50_ms']:.0f} ms "
-              f"p99={latency['drift_p99_ms']:.0f} ms; labelled records "
-              f"n={latency['labelled_records']} p50={latency['labelled_p50_ms']:.0f} ms "
-              f"p99={latency['labelled_p99_ms']:.0f} ms", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+        for consumer in [None, *args.latency_consumer]:
+            latency = run_latency(bootstrap, args.latency_rate, args.latency_seconds, consumer)
+            if consumer is None:
+                results["latency"] = latency
+            else:
+                results.setdefault("latency_variants", []).append(latency)
+            _print_latency(latency)
+
+
+def _print_latency(latency: dict[str, Any]) -> None:
+    print(f"latency at {latency['rate']:.0f} events/s (achieved {latency['achieved_rate']:.0f}), "
+          f"consumer {json.dumps(latency['consumer'])}: drift events n={latency['drift_events']} "
+          f"p50={latency['drift_p50_ms']:.0f} ms p99={latency['drift_p99_ms']:.0f} ms; labelled "
+          f"records n={latency['labelled_records']} p50={latency['labelled_p50_ms']:.0f} ms "
+          f"p99={latency['labelled_p99_ms']:.0f} ms; {latency['commits']} commits (p50 "
+          f"{latency['commit_p50_ms']} ms, p99 {latency['commit_p99_ms']} ms), "
+          f"{latency['batches']} batches, {latency['cpu_us_per_event']} CPU us/event (the "
+          f"service's process); GC pauses {json.dumps(latency['gc_pauses'])}", flush=True)
+    for what in ("drift", "labelled"):
+        stages = latency[f"{what}_breakdown_ms"]
+        print(f"  {what} ms, p50 / p99 / max: " + ", ".join(
+            f"{stage} {v['p50']:.0f}/{v['p99']:.0f}/{v['max']:.0f}"
+            for stage, v in stages.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 Contract:
 
-* :meth:`CommitPolicy.due`: a commit is due ``consumer.commit_interval_ms`` after the last one.
+* :meth:`CommitPolicy.due`: a commit is due ``consumer.commit_interval_ms`` after the last one;
+  with ``consumer.commit_on_catch_up``, also after any batch that left the consumer caught up
+  (:func:`caught_up`: the batch held records, and fewer than ``consumer.batch_size`` records
+  remain behind the high watermark the client last saw of every owned input partition).
 * :meth:`CommitPolicy.commit` runs the commit sequence of :mod:`consumer.checkpoint` over the
   *active* tasks: outputs, state snapshots (for the partitions due a checkpoint, every
   ``consumer.snapshot_interval_ms``, or all of them when ``force_checkpoint``: on revoke and on
@@ -20,8 +23,10 @@ for the service loop's periodic commit (:meth:`~consumer.rebalance.PartitionOwne
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from confluent_kafka import TopicPartition
 
 from consumer.checkpoint import Checkpointer
 from consumer.metrics import Metrics
@@ -29,6 +34,19 @@ from consumer.partition import PartitionTask
 from consumer.transactions import Transactor
 
 AfterCommit = Callable[[Sequence[PartitionTask]], None]
+
+
+def caught_up(consumer: Any, tasks: Mapping[int, PartitionTask], batch_size: int) -> bool:
+    """Whether fewer than ``batch_size`` records remain to be read in every owned input
+    partition, by the high watermarks the client cached from its last fetches (no broker
+    call); an unknown watermark counts as behind."""
+    for task in tasks.values():
+        for topic, position in task.positions.items():
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, task.partition),
+                                                        cached=True)
+            if high < 0 or high - position >= batch_size:
+                return False
+    return True
 
 
 class CommitPolicy:
@@ -44,6 +62,7 @@ class CommitPolicy:
         snapshot_interval_s: float,
         abort_timeout_s: float,
         after_commit: AfterCommit | None = None,
+        commit_on_catch_up: bool = False,
     ) -> None:
         self._checkpointer = checkpointer
         self._tx = tx
@@ -52,10 +71,14 @@ class CommitPolicy:
         self.snapshot_interval_s = snapshot_interval_s
         self.abort_timeout_s = abort_timeout_s
         self._after_commit = after_commit
+        self.commit_on_catch_up = commit_on_catch_up
         self._last = time.monotonic()
 
-    def due(self, now: float | None = None) -> bool:
-        """Whether the periodic commit is due."""
+    def due(self, now: float | None = None, *, caught_up: bool = False) -> bool:
+        """Whether a commit is due: the interval has passed, or ``caught_up`` (the batch just
+        processed left the consumer caught up) and ``commit_on_catch_up``."""
+        if caught_up and self.commit_on_catch_up:
+            return True
         return (time.monotonic() if now is None else now) - self._last >= self.commit_interval_s
 
     def commit(
@@ -82,4 +105,4 @@ class CommitPolicy:
             self._metrics.transactions.labels("aborted").inc()
 
 
-__all__ = ["AfterCommit", "CommitPolicy"]
+__all__ = ["AfterCommit", "CommitPolicy", "caught_up"]

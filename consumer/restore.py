@@ -3,9 +3,13 @@
 Contract (:meth:`PartitionRestorer.restore`):
 
 1. A fresh pipeline is built and every model snapshot of the partition is loaded from the state
-   topic (:meth:`consumer.state_store.StateStore.restore`). A snapshot the pipeline refuses
+   topic (:meth:`consumer.state_store.StateStore.restore`), lazily: each model's head (joins,
+   watermark, counts) now, its keys' detectors when the model's first event needs them
+   (:meth:`detectors.pipeline.Pipeline.restore_model`, ``lazy=True``), so the partition is
+   ready long before 100 000 keys would be decoded. A snapshot the pipeline refuses
    (:class:`~detectors.exceptions.SnapshotError`: another River version, corrupt) is logged
-   loudly and that model starts fresh; the service does not crash-loop on state.
+   loudly and that model starts fresh; the service does not crash-loop on state (keys' bytes
+   found corrupt at their first use: logged, those keys start fresh).
 2. The inputs committed after the snapshots' checkpoint are replayed into it, outputs dropped
    (:mod:`consumer.catchup`): the result is the state an uninterrupted run had at the committed
    offsets.
@@ -60,7 +64,7 @@ class PartitionRestorer:
         restored = self._store.restore(p)
         for model_id, snap in restored.models.items():
             try:
-                pipeline.restore_model(model_id, snap.payload)
+                pipeline.restore_model(model_id, snap.payload, lazy=True)
             except SnapshotError as exc:
                 log.error("partition %d model %s: snapshot refused (%s); the model starts fresh",
                           p, model_id, exc)

@@ -7,7 +7,9 @@ Contract:
   missing or not co-partitioned (:class:`~consumer.broker_watch.BrokerWatch`).
 * Runs a short loop of named steps (:meth:`ConsumerService._loop`): consume a batch, process it
   (:class:`~consumer.processing.BatchProcessor`), commit when the commit policy says so
-  (:class:`~consumer.commit_policy.CommitPolicy`, through the rebalance owner), check the broker.
+  (:class:`~consumer.commit_policy.CommitPolicy`, through the rebalance owner: every
+  ``consumer.commit_interval_ms``, and after a batch that left the consumer caught up), check
+  the broker.
 * Partitions, their state and every commit or abort belong to the rebalance owner
   (:class:`~consumer.rebalance.PartitionOwner`); an abortable error rewinds to the committed
   offsets and state; a fatal or fenced producer logs one line and exits 6.
@@ -34,7 +36,7 @@ from consumer.batch import Decoder
 from consumer.broker_watch import BrokerWatch
 from consumer.checkpoint import Checkpointer
 from consumer.clients import librdkafka_logger, new_consumer, new_producer
-from consumer.commit_policy import CommitPolicy
+from consumer.commit_policy import CommitPolicy, caught_up
 from consumer.config import ConsumerServiceConfig
 from consumer.exceptions import (
     AbortableTransactionError,
@@ -253,7 +255,8 @@ class ConsumerService:
             commit_interval_s=self.settings.commit_interval_ms / 1000,
             snapshot_interval_s=self.settings.snapshot_interval_ms / 1000,
             abort_timeout_s=self.settings.revoke_timeout_s,
-            after_commit=self._gauges.after_commit)
+            after_commit=self._gauges.after_commit,
+            commit_on_catch_up=self.settings.commit_on_catch_up)
         restorer = PartitionRestorer(
             store=store, pipeline_factory=self._factory, metrics=self.metrics,
             kafka_conf=self._client_conf, decoder=self._decoder,
@@ -295,7 +298,9 @@ class ConsumerService:
                     continue
             if self._offset_resets.pending and self._offset_resets.resolve(consumer, owner.tasks):
                 owner.restart_fetch(consumer)  # after the batch: the positions are up to date
-            if policy.due() and owner.commit(consumer):
+            at_head = received > 0 and policy.commit_on_catch_up and (
+                len(messages) < batch_size or caught_up(consumer, owner.tasks, batch_size))
+            if policy.due(caught_up=at_head) and owner.commit(consumer):
                 self.health.broker_up()
             self._check_broker(received > 0)
 

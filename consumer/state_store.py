@@ -105,20 +105,28 @@ def snapshot_records(
 
 def decode_envelope(value: bytes) -> tuple[dict[str, Any], bytes]:
     """Split an envelope; raises :class:`StateRestoreError` if it is not one."""
-    head, sep, payload = value.partition(b"\n")
+    header, payload = _envelope_view(value)
+    return header, bytes(payload)
+
+
+def _envelope_view(value: bytes) -> tuple[dict[str, Any], memoryview]:
+    """:func:`decode_envelope` without copying the payload (a restore reads gigabytes)."""
+    end = value.find(b"\n")
+    head = value[:end] if end >= 0 else value
     try:
         header = json.loads(head)
     except ValueError as exc:
         raise StateRestoreError(f"state record is not a Driftline envelope: {exc}") from exc
-    if not sep or not isinstance(header, dict) or header.get("v") != ENVELOPE_VERSION:
+    if end < 0 or not isinstance(header, dict) or header.get("v") != ENVELOPE_VERSION:
         raise StateRestoreError(f"state record has an unknown envelope: {head[:200]!r}")
-    return header, payload
+    return header, memoryview(value)[end + 1:]
 
 
 @dataclass(frozen=True)
 class RestoredModel:
     model_id: str
-    payload: bytes
+    #: The pipeline's snapshot bytes (a view into the record read when it had one chunk).
+    payload: bytes | memoryview
     offsets: dict[str, int]
 
 
@@ -203,13 +211,13 @@ class StateStore:
         partition, its snapshots (heads joined with their chunks) and checkpoint. A model with a
         chunk missing or from another snapshot is left out (it starts fresh; logged as an
         error). Remembers the chunks on the topic, so the next snapshot tombstones stale ones."""
-        heads: dict[str, tuple[dict[str, Any], bytes]] = {}
-        chunks: dict[tuple[str, int], tuple[dict[str, Any], bytes]] = {}
+        heads: dict[str, tuple[dict[str, Any], memoryview]] = {}
+        chunks: dict[tuple[str, int], tuple[dict[str, Any], memoryview]] = {}
         checkpoint: dict[str, int] | None = None
         for value in latest.values():
             if value is None:
                 continue
-            header, payload = decode_envelope(value)
+            header, payload = _envelope_view(value)
             model_id = header["model_id"]
             if "chunk" in header:
                 chunks[(model_id, int(header["chunk"]))] = (header, payload)
@@ -233,7 +241,8 @@ class StateStore:
                 pieces.append(chunk[1])
             else:
                 restored[model_id] = RestoredModel(
-                    model_id=model_id, payload=b"".join(pieces), offsets=_offsets(header))
+                    model_id=model_id, payload=pieces[0] if len(pieces) == 1 else b"".join(pieces),
+                    offsets=_offsets(header))
         return RestoredPartition(restored, checkpoint)
 
 

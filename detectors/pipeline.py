@@ -25,8 +25,16 @@ this contract:
    Driftline only decides which firings are published (warm-up, cooldown, warning edges).
 5. **Per-model state.** Keys, detectors, windows and the model's pending joins form one unit:
    :meth:`Pipeline.snapshot_model` / :meth:`Pipeline.restore_model` move it as versioned bytes
-   (:mod:`detectors.snapshot`); :meth:`Pipeline.dirty_models` says which changed since
-   :meth:`Pipeline.mark_clean`.
+   (:mod:`detectors.snapshot`: two snapshots back to back, the model's head — watermark,
+   pending joins, each key's last-seen time and suppressed counts — then its keys);
+   :meth:`Pipeline.dirty_models` says which changed since :meth:`Pipeline.mark_clean`.
+6. **Lazy restore.** ``restore_model(..., lazy=True)`` decodes the head only and keeps the keys'
+   bytes; the keys are decoded when first needed: an event of the model, an idle-key sweep that
+   would retire one of them, :meth:`Pipeline.monitor`. Until then joins, expiry, counters,
+   :meth:`Pipeline.keys` and the suppressed counts are as after an eager restore, a snapshot
+   of the model writes its keys' bytes back unchanged, and :meth:`Pipeline.key_views` leaves
+   its keys out. Keys' bytes that turn out corrupt when decoded are logged and the model's keys
+   start fresh (an eager restore refuses the whole snapshot instead).
 
 Outputs of one call, in order: orphans expired by this event's watermark advance, then the
 event's own outputs (drift events of a prediction; or the labelled record of a join followed by
@@ -71,7 +79,7 @@ from detectors.join import LabelJoin, PendingPrediction
 from detectors.labelled import labelled_record
 from detectors.monitor import Clock, KeyMonitor, utc_now
 from detectors.rejection import Rejection, Stage
-from detectors.snapshot import decode, encode
+from detectors.snapshot import decode, encode, split
 from detectors.views import CounterView, KeyView
 
 __all__ = ["Counters", "Output", "Pipeline"]
@@ -80,8 +88,35 @@ log = logging.getLogger(__name__)
 
 Output = DriftEvent | LabelledRecord | Rejection
 KeyId = tuple[str, str | None]  # (model_version, segment) within a model
+
 #: A decoded input (:mod:`detectors.events`) or a contract model (tests and tools build those).
 InputEvent = InputPrediction | InputLabel | Prediction | Label
+
+
+class _LazyKeys:
+    """A lazily restored model's keys: their snapshot bytes, each key's ``last_seen`` and the
+    keys' suppressed counts (warm-up, cooldown, direction), until they are decoded."""
+
+    __slots__ = ("frame", "last_seen", "oldest", "suppressed")
+
+    def __init__(self, frame: memoryview, last_seen: dict[KeyId, float],
+                 suppressed: tuple[int, int, int]) -> None:
+        self.frame = frame
+        self.last_seen = last_seen
+        self.oldest = min(last_seen.values(), default=float("inf"))
+        self.suppressed = suppressed
+
+
+def _suppressed_of(keys: dict[KeyId, KeyMonitor]) -> tuple[int, int, int]:
+    """Firings suppressed by warm-up, cooldown and direction over ``keys``."""
+    warmup = cooldown = direction = 0
+    for monitor in keys.values():
+        for w in monitor.watchers():
+            warmup += w.suppressed_warmup
+            cooldown += w.suppressed_cooldown
+            direction += w.suppressed_direction
+        cooldown += monitor.alerts_suppressed()
+    return warmup, cooldown, direction
 
 
 class Counters:
@@ -177,6 +212,8 @@ class Pipeline:
         self.counters = Counters(self.join)
         self.watermark = float("-inf")
         self._models: dict[str, dict[KeyId, KeyMonitor]] = {}
+        #: Lazily restored models whose keys are not decoded yet (never also in ``_models``).
+        self._lazy: dict[str, _LazyKeys] = {}
         self._n_keys = 0
         self._idle_ttl = cfg.idle_key_ttl_s
         self._next_sweep = float("-inf")
@@ -282,7 +319,7 @@ class Pipeline:
     def _monitor(self, model_id: str, version: str, segment: str | None) -> KeyMonitor | None:
         keys = self._models.get(model_id)
         if keys is None:
-            keys = self._models[model_id] = {}
+            keys = self._keys_of(model_id)
         monitor = keys.get((version, segment))
         if monitor is None:
             if self._n_keys >= self.config.max_tracked_keys:
@@ -421,8 +458,40 @@ class Pipeline:
 
     # -- keys ----------------------------------------------------------------------------------------
 
+    def _keys_of(self, model_id: str) -> dict[KeyId, KeyMonitor]:
+        """The model's keys, decoded first if it was restored lazily (created empty if new)."""
+        keys = self._models.get(model_id)
+        if keys is not None:
+            return keys
+        lazy = self._lazy.pop(model_id, None)
+        keys = {}
+        if lazy is not None:
+            self._n_keys -= len(lazy.last_seen)
+            try:
+                keys = self._decode_keys(model_id, lazy.frame)
+            except SnapshotError as exc:
+                log.error("model %s: its restored keys cannot be decoded (%s); they start fresh",
+                          model_id, exc)
+                self._dirty.add(model_id)
+            self._n_keys += len(keys)
+        self._models[model_id] = keys
+        return keys
+
+    def _decode_keys(self, model_id: str, frame: bytes | memoryview) -> dict[KeyId, KeyMonitor]:
+        """Decoded and attached keys of a keys snapshot; :class:`SnapshotError` if refused."""
+        keys = decode(bytes(frame), model_id)
+        if not isinstance(keys, dict) or not all(isinstance(m, KeyMonitor)
+                                                 for m in keys.values()):
+            raise SnapshotError(f"snapshot of model {model_id!r}: keys are not KeyMonitor "
+                                "objects")
+        for monitor in keys.values():
+            monitor.attach(self.config, self.clock)
+        return keys
+
     def _sweep_idle_keys(self) -> None:
         horizon = self.watermark - self._idle_ttl
+        for model_id in [m for m, lazy in self._lazy.items() if lazy.oldest < horizon]:
+            self._keys_of(model_id)  # a key to retire: decoded, then swept below
         for model_id, keys in self._models.items():
             idle = [key for key, monitor in keys.items() if monitor.last_seen < horizon]
             for key in idle:
@@ -434,10 +503,13 @@ class Pipeline:
 
     def keys(self) -> list[tuple[str, str, str | None]]:
         """The tracked keys (model_id, model_version, segment)."""
-        return [(m, v, s) for m, keys in self._models.items() for (v, s) in keys]
+        return [(m, v, s) for m, keys in self._models.items() for (v, s) in keys] + [
+            (m, v, s) for m, lazy in self._lazy.items() for (v, s) in lazy.last_seen]
 
     def monitor(self, model_id: str, version: str, segment: str | None) -> KeyMonitor | None:
-        """The monitor of a key, if tracked."""
+        """The monitor of a key, if tracked (a lazily restored model's keys are decoded)."""
+        if model_id in self._lazy:
+            self._keys_of(model_id)
         return self._models.get(model_id, {}).get((version, segment))
 
     def counter_view(self) -> CounterView:
@@ -471,13 +543,9 @@ class Pipeline:
         """Firings suppressed by warm-up, by cooldown and by direction (an ADWIN cut the way
         its ``direction`` does not publish), over all tracked keys."""
         warmup = cooldown = direction = 0
-        for keys in self._models.values():
-            for monitor in keys.values():
-                for w in monitor.watchers():
-                    warmup += w.suppressed_warmup
-                    cooldown += w.suppressed_cooldown
-                    direction += w.suppressed_direction
-                cooldown += monitor.alerts_suppressed()
+        counts = [_suppressed_of(keys) for keys in self._models.values()]
+        for w, c, d in counts + [lazy.suppressed for lazy in self._lazy.values()]:
+            warmup, cooldown, direction = warmup + w, cooldown + c, direction + d
         return {"warmup": warmup, "cooldown": cooldown, "direction": direction}
 
     # -- per-model state --------------------------------------------------------------------------
@@ -485,6 +553,7 @@ class Pipeline:
     def model_ids(self) -> set[str]:
         """Models with any state here (keys or joins)."""
         ids = set(self._models)
+        ids.update(self._lazy)
         ids.update(self.join.export_models())
         return ids
 
@@ -498,41 +567,71 @@ class Pipeline:
         self.join.touched.clear()
 
     def snapshot_model(self, model_id: str) -> bytes:
-        """Versioned bytes of the model's keys, detectors, windows and pending joins."""
-        payload = {
+        """Versioned bytes of the model's keys, detectors, windows and pending joins: the head
+        (watermark, joins, each key's last-seen time, suppressed counts), then the keys (a
+        lazily restored model's keys: their bytes as restored)."""
+        lazy = self._lazy.get(model_id)
+        if lazy is not None:
+            frame, last_seen, suppressed = bytes(lazy.frame), lazy.last_seen, lazy.suppressed
+        else:
+            keys = self._models.get(model_id, {})
+            frame = encode(model_id, keys)
+            last_seen = {key: monitor.last_seen for key, monitor in keys.items()}
+            suppressed = _suppressed_of(keys)
+        head = {
             "model_id": model_id,
             "watermark": self.watermark,
-            "keys": self._models.get(model_id, {}),
             "join": self.join.export_model(model_id),
+            "last_seen": last_seen,
+            "suppressed": suppressed,
         }
-        return encode(model_id, payload)
+        return encode(model_id, head) + frame
 
-    def restore_model(self, model_id: str, data: bytes) -> None:
+    def restore_model(self, model_id: str, data: bytes | memoryview, *, lazy: bool = False
+                      ) -> None:
         """Replace the model's state with a snapshot; :class:`SnapshotError` leaves it unchanged.
 
-        Restored detectors keep the parameters they were built with; the current configuration
-        applies to keys and features created from now on.
+        ``lazy``: decode the head only and the keys when first needed (module docstring, 6);
+        the keys' bytes are checked then. Restored detectors keep the parameters they were built
+        with; the current configuration applies to keys and features created from now on.
         """
-        payload = decode(data, model_id)
+        head, frame = split(data)
+        payload = decode(head, model_id)
+        keys: dict[KeyId, KeyMonitor] | None = None
         try:
-            keys = payload["keys"]
             join_state = payload["join"]
             watermark = float(payload["watermark"])
-            if payload["model_id"] != model_id or not isinstance(keys, dict):
+            if payload["model_id"] != model_id:
                 raise TypeError("unexpected payload layout")
-            if not all(isinstance(m, KeyMonitor) for m in keys.values()):
-                raise TypeError("keys are not KeyMonitor objects")
+            if "keys" in payload:  # written before the keys had a snapshot of their own
+                keys = payload["keys"]
+                if not isinstance(keys, dict) or not all(isinstance(m, KeyMonitor)
+                                                         for m in keys.values()):
+                    raise TypeError("keys are not KeyMonitor objects")
+                for monitor in keys.values():
+                    monitor.attach(self.config, self.clock)
+                last_seen: dict[KeyId, float] = {}
+                suppressed = (0, 0, 0)
+            else:
+                last_seen = {key: float(seen) for key, seen in payload["last_seen"].items()}
+                warmup, cooldown, direction = (int(n) for n in payload["suppressed"])
+                suppressed = (warmup, cooldown, direction)
             waiting = len(join_state["waiting"])
             len(join_state["pending"])
         except (KeyError, TypeError, ValueError) as exc:
             raise SnapshotError(f"snapshot of model {model_id!r}: {exc}") from exc
+        if keys is None and not lazy:
+            keys = self._decode_keys(model_id, frame)
         # Validated: apply (nothing below can fail on the snapshot's content).
         previous = self._models.pop(model_id, {})
-        self._n_keys -= len(previous)
-        for monitor in keys.values():
-            monitor.attach(self.config, self.clock)
-        self._models[model_id] = keys
-        self._n_keys += len(keys)
+        was_lazy = self._lazy.pop(model_id, None)
+        self._n_keys -= len(previous) + (len(was_lazy.last_seen) if was_lazy else 0)
+        if keys is None:
+            self._lazy[model_id] = _LazyKeys(frame, last_seen, suppressed)
+            self._n_keys += len(last_seen)
+        else:
+            self._models[model_id] = keys
+            self._n_keys += len(keys)
         previous_waiting = len(self.join.export_model(model_id)["waiting"])
         self.join.replace_model(model_id, join_state)
         self.counters.restored_waiting += waiting - previous_waiting

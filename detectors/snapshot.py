@@ -35,7 +35,7 @@ import river
 
 from detectors.exceptions import SnapshotError
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "decode", "encode", "read_header"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "decode", "encode", "read_header", "split"]
 
 MAGIC = b"DLSNAP"
 FORMAT_VERSION = 1
@@ -105,3 +105,24 @@ def decode(data: bytes, model_id: str) -> Any:
         return pickle.loads(body)
     except Exception as exc:
         raise SnapshotError(f"{where}: cannot unpickle body: {exc!r}") from exc
+
+
+def split(data: bytes | memoryview) -> tuple[bytes, memoryview]:
+    """The first snapshot of ``data`` and the bytes after it (snapshots written back to back),
+    without copying the rest; :class:`SnapshotError` if ``data`` does not start with one.
+
+    >>> first, rest = split(encode("m", 1) + encode("m", 2))
+    >>> decode(first, "m"), decode(bytes(rest), "m"), len(split(encode("m", 1))[1])
+    (1, 2, 0)
+    """
+    view = memoryview(data)
+    if bytes(view[: len(MAGIC)]) != MAGIC or len(view) < len(MAGIC) + 4:
+        raise SnapshotError("not a Driftline snapshot (bad magic bytes)")
+    (length,) = struct.unpack(">I", view[len(MAGIC) : len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    try:
+        header = json.loads(bytes(view[start : start + length]))
+        end = start + length + int(header["length"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SnapshotError(f"snapshot header without a body length: {exc!r}") from exc
+    return bytes(view[:end]), view[end:]

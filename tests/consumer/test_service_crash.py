@@ -87,9 +87,11 @@ def test_sigterm_commits_and_restart_reprocesses_nothing(
     events = synthetic_stream(models=2, per_model=3000, seed=5)
     items = [(e["model_id"].encode(), encode(e)) for e in events]
     group = f"g-{uuid.uuid4().hex[:8]}"
-    # A long commit interval: only the final commit on SIGTERM can save the work.
+    # A long commit interval and no commit on catch-up: only the final commit on SIGTERM can
+    # save the work.
     service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
-                             consumer={"commit_interval_ms": 60_000})
+                             consumer={"commit_interval_ms": 60_000,
+                                       "commit_on_catch_up": False})
     services.append(service.start())
     service.wait_ready()
     # SIGTERM while half the stream is in and the producer waits: some work done, not all.

@@ -1,0 +1,83 @@
+"""When a commit is due (:mod:`consumer.commit_policy`): every ``commit_interval_ms``, and with
+``commit_on_catch_up`` right after a batch that left the consumer caught up. Against the real
+broker: a service with a 60 s commit interval commits a trickle of records long before it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consumer.commit_policy import CommitPolicy, caught_up
+from consumer.config import TopicNames
+from consumer.partition import PartitionTask
+from tests.consumer.helpers import (
+    ConsumerProcess,
+    ServiceProcess,
+    encode,
+    produce,
+    synthetic_stream,
+    wait_committed,
+)
+
+
+def _policy(commit_on_catch_up: bool) -> CommitPolicy:
+    unused: Any = None  # due() touches neither the checkpointer, the transactor nor metrics
+    return CommitPolicy(unused, unused, unused, commit_interval_s=0.2, snapshot_interval_s=10.0,
+                        abort_timeout_s=1.0, commit_on_catch_up=commit_on_catch_up)
+
+
+def test_due_after_the_interval() -> None:
+    policy = _policy(commit_on_catch_up=False)
+    last = policy._last
+    assert not policy.due(last + 0.1)
+    assert policy.due(last + 0.2)
+
+
+def test_caught_up_batch_commits_at_once_when_enabled() -> None:
+    assert _policy(commit_on_catch_up=True).due(_policy(True)._last, caught_up=True)
+    off = _policy(commit_on_catch_up=False)
+    assert not off.due(off._last + 0.1, caught_up=True)
+
+
+class Watermarks:
+    """``get_watermark_offsets`` of a client that cached these high watermarks."""
+
+    def __init__(self, high: dict[tuple[str, int], int]) -> None:
+        self.high = high
+
+    def get_watermark_offsets(self, tp: Any, cached: bool = False) -> tuple[int, int]:
+        assert cached  # never a broker call on the hot path
+        return 0, self.high.get((tp.topic, tp.partition), -1)
+
+
+def test_caught_up_when_less_than_a_batch_remains_everywhere() -> None:
+    tasks = {0: PartitionTask(0, pipeline=None, positions={"p": 100, "l": 50}),  # type: ignore[arg-type]
+             1: PartitionTask(1, pipeline=None, positions={"p": 7})}  # type: ignore[arg-type]
+    high = {("p", 0): 100, ("l", 0): 59, ("p", 1): 16}
+    assert caught_up(Watermarks(high), tasks, batch_size=10)
+    assert not caught_up(Watermarks({**high, ("p", 1): 17}), tasks, batch_size=10)  # 10 behind
+    assert not caught_up(Watermarks({("p", 0): 100, ("l", 0): 59}), tasks, batch_size=10)
+
+
+@pytest.mark.kafka
+def test_service_commits_a_trickle_long_before_the_interval(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    topics = one_input_topics(1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
+                             consumer={"commit_interval_ms": 60_000})
+    services.append(service.start())
+    service.wait_ready()
+    events = synthetic_stream(models=1, per_model=20, seed=3)
+    produce(kafka_bootstrap, topics.predictions,
+            ((e["model_id"].encode(), encode(e)) for e in events))
+    # Caught up after its first batch: committed without waiting for the 60 s timer (a bound
+    # on a hang, not a speed: the timer alone would need 60 s).
+    wait_committed(kafka_bootstrap, group, topics.predictions, timeout_s=45, procs=[service])
+    assert service.terminate() == 0, service.tail()
