@@ -11,17 +11,33 @@ unit of time). Then for each (model, signal) found in the stream:
 
 1. builds the signal's value sequence exactly as the pipeline would (join included), and splits
    it in two halves: *calibration* and *held-out*;
-2. walks a grid of the detector's threshold parameter from most to least sensitive (ADWIN
-   ``delta``; for ``error`` an ADWIN publishing rises only, as the default) and keeps the first
-   value whose false-alarm runs on bootstraps of the calibration half (``runs`` fresh detectors
+2. walks a grid of the detector's threshold parameter *step-down*, from the least to the most
+   sensitive (ADWIN ``delta``; for ``error`` an ADWIN publishing rises only, as the default),
+   and keeps the last value before the first one that fails (:func:`step_down`). A value passes
+   when its false-alarm runs on a bootstrap of the calibration half (``runs`` fresh detectors
    behind the alert lifecycle, the signal's target samples each, drawn as blocks of ``block``
-   consecutive values from random starts: the reference's own dependence and slow variation
-   kept, no new change made) give a mean time between published false alarms of at least the
-   signal's target with 80% confidence (:func:`poisson_upper`: with ``runs`` = 5, at most 2
-   alarms in the 5 runs; with 2 runs, none);
+   consecutive values from random starts, :func:`resample`; every candidate reads the same
+   draw) give a mean time between published false alarms of at least the signal's target with
+   80% confidence (:func:`poisson_upper`: with ``runs`` = 5, at most 2 alarms in the 5 runs;
+   with 2 runs, none). The false-alarm rate grows with ``delta``, so stopping at the first
+   failure errs on the quiet side; keeping the *most* sensitive value that passes (as before)
+   let a too-sensitive value through whenever its short bootstrap happened to be quiet: of 11
+   noisy tests one passes by luck, and the fleet then saw 14 false alarms where one per 1M
+   allowed 6. When even the least sensitive value fails, it is kept and the result says the
+   target is not met (:attr:`CalibrationResult.met`);
 3. reports what that costs: the false-alarm rate on a bootstrap of the *held-out* half, and the
    median detection delay on a synthetic shift (numeric signals: mean + ``shift_std`` standard
    deviations; ``error``: error rate + ``shift_rate``).
+
+A reference can vouch only for so rare a false alarm: the bootstrap recombines the calibration
+half's blocks, and a local excursion that happens once per 10M samples is not in 25,000 of them.
+Measured on the river-streams bench's fleet (error streams of stationary models, 4 references
+each), blocks of 30 from a 25,000-sample half reproduced ADWIN's real false-alarm rates at
+about one per 100k to one per 1M samples (the latter 40 times the half), where blocks of 1,000
+found as few as a quarter of them on a model erring 13% of the time. A target beyond
+:data:`REPRESENTABLE` times the calibration half is still calibrated, but the result says how
+many reference samples it needs (:attr:`CalibrationResult.reference_needed`, a warning in
+``driftline calibrate``).
 
 The result is per-model signal overrides, written as a ``detection:`` YAML section.
 
@@ -63,16 +79,26 @@ from detectors.signals import is_regression, residual_value
 
 __all__ = [
     "CalibrationResult",
+    "allowed_alarms",
     "calibrate",
     "calibrate_sequences",
+    "reference_needed",
     "reference_sequences",
+    "select_threshold",
     "signal_targets",
+    "step_down",
 ]
 
 #: Confidence that a chosen threshold's false-alarm rate is at most one per target.
 CONFIDENCE = 0.8
 #: Block length of the bootstrap (:func:`resample`): samples kept in their reference order.
-BLOCK = 1000
+#: Short enough that recombined blocks make the rare local excursions a long stream has and a
+#: short reference lacks (blocks of 1,000 found as few as a quarter of the false alarms).
+BLOCK = 30
+#: A target up to this many times the calibration half's length was checked against real
+#: streams (module docstring); beyond it the result names the reference length it needs.
+REPRESENTABLE = 40
+#: Candidate ADWIN deltas, most sensitive first; :func:`step_down` walks them from the end.
 ADWIN_GRID = (0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6, 1e-7)
 
 
@@ -92,6 +118,12 @@ class CalibrationResult:
     heldout_false_alarm_rate: float
     delay_median: float | None
     detected: float
+    #: The chosen value passed on the calibration bootstrap (False: even the least sensitive
+    #: value of the grid raised too many false alarms there; it is kept, quieter is not on offer).
+    met: bool = True
+    #: Reference samples (both halves) this target needs to be represented (``REPRESENTABLE``
+    #: times the calibration half at least); 0 when the reference has them.
+    reference_needed: int = 0
 
     def render(self) -> str:
         delay = "n/a" if self.delay_median is None else f"{self.delay_median:.0f}"
@@ -102,6 +134,25 @@ class CalibrationResult:
             f"shift delay median {delay} (detected {100 * self.detected:.0f}%), "
             f"signal target {_fmt(self.target)}"
         )
+
+    def warnings(self) -> list[str]:
+        """What the user must know before trusting this threshold (empty: nothing)."""
+        out = []
+        key = f"{self.model_id} {self.signal}"
+        if not self.met:
+            out.append(
+                f"{key}: target NOT met: even {self.parameter}={self.value:g}, the least "
+                f"sensitive value tried, raised more than one false alarm per "
+                f"{_fmt(self.target)} samples on the reference's bootstrap"
+            )
+        if self.reference_needed:
+            out.append(
+                f"{key}: one false alarm per {_fmt(self.target)} samples is beyond what "
+                f"{self.samples} reference samples represent (at most {REPRESENTABLE} times "
+                f"the calibration half); this target needs a reference of at least "
+                f"{self.reference_needed} samples of this signal"
+            )
+        return out
 
 
 def _fmt(x: float) -> str:
@@ -170,30 +221,163 @@ def resample(values: list[float], n: int, rng: random.Random, block: int) -> Ite
     >>> list(resample([1.0, 2.0, 3.0, 4.0], 6, random.Random(0), block=3))
     [4.0, 1.0, 2.0, 4.0, 1.0, 2.0]
     """
+    for chunk in _resample_chunks(values, n, rng, block):
+        yield from chunk
+
+
+def _resample_chunks(
+    values: list[float], n: int, rng: random.Random, block: int, chunk: int = 65_536
+) -> Iterator[list[float]]:
+    """:func:`resample`'s values (the same draws), as lists of about ``chunk`` values."""
     size = len(values)
     block = max(1, min(block, size))
+    wrapped = values + values[:block]  # a block starting near the end wraps around
     left = n
+    out: list[float] = []
     while left > 0:
         start = rng.randrange(size)
         take = min(block, left)
-        for i in range(start, start + take):
-            yield values[i % size]
+        out += wrapped[start:start + take]
         left -= take
+        if len(out) >= chunk:
+            yield out
+            out = []
+    if out:
+        yield out
 
 
 def _false_alarms(
     spec: Any, signal: str, values: list[float], runs: int, run_length: int, rng: random.Random,
-    block: int,
+    block: int, limit: int | None = None, any_cut: bool = False,
 ) -> int:
     """Published false alarms over ``runs`` fresh detectors, ``run_length`` block-bootstrap
-    samples each."""
+    samples each; counting stops once they exceed ``limit`` (the candidate has failed).
+    ``any_cut``: count every drift the detector reports, published or not (a cut the
+    lifecycle withholds, e.g. a fall for ``direction: up``), and stop at the first one."""
     fired = 0
     for _ in range(runs):
         w = _watcher(spec, signal)
-        for x in resample(values, run_length, rng, block):
-            if _feed(w, x):
-                fired += 1
+        detector = w.detector
+        update = detector.update
+        n, total = w.n, w.total
+        for chunk in _resample_chunks(values, run_length, rng, block):
+            for x in chunk:  # _feed, inlined: this loop is calibration's whole cost
+                update(x)
+                n += 1
+                total += x
+                if detector.drift_detected:
+                    if any_cut:
+                        return 1
+                    w.n, w.total = n, total
+                    if w.on_drift():
+                        fired += 1
+                        if limit is not None and fired > limit:
+                            return fired
+                    total = w.total
     return fired
+
+
+def allowed_alarms(runs: int, confidence: float = CONFIDENCE) -> int:
+    """The most false alarms in ``runs`` targets' worth of samples that still bound the rate at
+    one per target with ``confidence`` (:func:`poisson_upper`); -1: none would (too few runs).
+
+    >>> [allowed_alarms(r) for r in (1, 2, 5, 10)]
+    [-1, 0, 2, 6]
+    """
+    k = -1
+    while poisson_upper(k + 1, confidence) <= runs:
+        k += 1
+    return k
+
+
+def step_down(
+    grid: list[Any],
+    alarms: Callable[[Any], int],
+    allowed: int,
+    quiet: Callable[[Any], bool] | None = None,
+) -> tuple[int, bool]:
+    """(index of the chosen candidate, whether it passed): walk ``grid`` (most sensitive first)
+    from its least sensitive end toward the most sensitive while ``alarms(candidate) <=
+    allowed``, and keep the last candidate that passed. False-alarm rates grow with
+    sensitivity, so the first failure ends the walk: a more sensitive candidate that a lucky
+    bootstrap would pass is never tried. None passing: the least sensitive one, not met.
+
+    >>> counts = [0, 0, 9, 1, 0, 0]  # a lucky 0 at index 1; index 2 fails
+    >>> step_down(list(range(6)), counts.__getitem__, allowed=0)
+    (4, True)
+    >>> step_down(list(range(3)), [5, 5, 5].__getitem__, allowed=0)
+    (2, False)
+
+    ``quiet(candidate)``, when given, says the candidate's detector does not fire at all on the
+    draw, which must prove the same of every less sensitive candidate (true of ADWIN: see
+    :func:`select_threshold`). Those all pass, so the walk starts below the most sensitive quiet
+    candidate, found by bisection: the same choice from fewer runs.
+
+    >>> calls = []
+    >>> def quiet(i):
+    ...     calls.append(i)
+    ...     return i >= 4
+    >>> step_down(list(range(11)), [0, 0, 9, 1, 0, 0, 0, 0, 0, 0, 0].__getitem__, 0, quiet), calls
+    ((4, True), [5, 2, 4, 3])
+    """
+    start = len(grid) - 1
+    if quiet is not None:
+        lo, hi = 0, len(grid)  # the most sensitive quiet index is in [lo, hi]; len: none is
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if quiet(grid[mid]):
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo < len(grid):
+            start = lo - 1
+            chosen, passed = lo, True
+        else:
+            chosen, passed = start, False
+    else:
+        chosen, passed = start, False
+    for i in range(start, -1, -1):
+        if alarms(grid[i]) > allowed:
+            break
+        chosen, passed = i, True
+    return chosen, passed
+
+
+def select_threshold(
+    signal: str, values: list[float], target: float, *, runs: int, rng_seed: str, block: int,
+    shortcut: bool = True,
+) -> tuple[Any, int, bool]:
+    """(chosen detector spec, its false alarms in ``runs × target`` bootstrap samples of
+    ``values``, whether it met the target): :func:`step_down` over the signal's grid, every
+    candidate on the same bootstrap draw (seeded by ``rng_seed``).
+
+    ADWIN's window evolves the same way for every ``delta`` until it cuts, and a smaller
+    ``delta`` only widens the bound a cut must cross: an ADWIN that never cuts on the draw
+    proves that every less sensitive one never cuts either. So the walk skips past them
+    (``quiet`` of :func:`step_down`; ``shortcut=False`` runs every candidate the walk reaches
+    instead: the same choice, slower)."""
+    _, _, grid = _candidates(signal)
+    allowed = allowed_alarms(runs)
+    if allowed < 0:
+        raise ValueError(f"runs={runs}: at least 2 runs are needed to bound a false-alarm rate "
+                         f"at {CONFIDENCE:.0%} confidence")
+    run_length = max(1, int(target))
+    counts: dict[int, int] = {}
+
+    def alarms(spec: Any) -> int:
+        counts[id(spec)] = _false_alarms(spec, signal, values, runs, run_length,
+                                         random.Random(rng_seed), block, limit=allowed)
+        return counts[id(spec)]
+
+    def quiet(spec: Any) -> bool:
+        if _false_alarms(spec, signal, values, runs, run_length, random.Random(rng_seed),
+                         block, any_cut=True):
+            return False
+        counts[id(spec)] = 0
+        return True
+
+    index, met = step_down(grid, alarms, allowed, quiet if shortcut else None)
+    return grid[index], counts[id(grid[index])], met
 
 
 def _delay(
@@ -277,6 +461,16 @@ def signal_targets(
     return dict(sorted(out.items()))
 
 
+def reference_needed(target: float, samples: int) -> int:
+    """Reference samples (both halves) a signal target needs: 0 when ``samples`` has them.
+
+    >>> reference_needed(1_000_000, 50_000), reference_needed(10_000_000, 50_000)
+    (0, 500000)
+    """
+    need = 2 * math.ceil(target / REPRESENTABLE)
+    return need if samples < need else 0
+
+
 def calibrate_sequences(
     sequences: dict[tuple[str, str], list[float]],
     *,
@@ -302,14 +496,11 @@ def calibrate_sequences(
         length = runs * run_length
         half = len(values) // 2
         calibration, heldout = values[:half], values[half:]
-        rng = random.Random(f"{seed}:{model_id}:{signal}")
-        detector, parameter, grid = _candidates(signal)
-        chosen, cal_mtbfa = grid[-1], 0.0
-        for spec in grid:
-            alarms = _false_alarms(spec, signal, calibration, runs, run_length, rng, block)
-            if poisson_upper(alarms) <= runs:  # the rate's upper bound <= 1 / target
-                chosen, cal_mtbfa = spec, length / alarms if alarms else math.inf
-                break
+        detector, parameter, _ = _candidates(signal)
+        chosen, cal_alarms, met = select_threshold(
+            signal, calibration, target, runs=runs, rng_seed=f"{seed}:{model_id}:{signal}",
+            block=block)
+        rng = random.Random(f"{seed}:{model_id}:{signal}:held-out")
         alarms = _false_alarms(chosen, signal, heldout, runs, run_length, rng, block)
         shifted: Callable[[float, random.Random], float]
         if signal == "error":
@@ -327,11 +518,13 @@ def calibrate_sequences(
                 spec=chosen,
                 samples=len(values),
                 target=target,
-                calibration_mtbfa=cal_mtbfa,
+                calibration_mtbfa=length / cal_alarms if cal_alarms else math.inf,
                 heldout_mtbfa=length / alarms if alarms else math.inf,
                 heldout_false_alarm_rate=alarms / length,
                 delay_median=delay,
                 detected=detected,
+                met=met,
+                reference_needed=reference_needed(target, len(values)),
             )
         )
     return results

@@ -1,11 +1,15 @@
 """``driftline calibrate``: detector thresholds for a target mean time between false alarms.
 
 ``driftline calibrate --reference ref.jsonl --ert 10000 --output calibrated.yaml``
-reads a reference (no-drift) JSONL stream, chooses per (model, signal) the most sensitive
-threshold such that the model's false alarms, all its signals together, are at most one per
-``--ert`` of its samples (as Alibi Detect calibrates its expected run time), writes a YAML file with a ``detection:`` section, and reports the
-held-out false-alarm rate and the detection delay on a synthetic shift. The work is
-:mod:`detectors.calibration`.
+reads a reference (no-drift) JSONL stream and chooses per (model, signal) a threshold such that
+the model's false alarms, all its signals together, are at most one per ``--ert`` of its
+samples (as Alibi Detect calibrates its expected run time): walking from the least sensitive
+threshold toward more sensitive ones while a bootstrap of the reference shows the target met
+with 80% confidence, and keeping the last that did. It writes a YAML file with a
+``detection:`` section and reports the held-out false-alarm rate and the detection delay on a
+synthetic shift, and warns when a signal's target was not met even by the least sensitive
+threshold or is rarer than its reference can represent (with the reference length it needs).
+The work is :mod:`detectors.calibration`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ def _handle(args: argparse.Namespace) -> int:
     # The one loader: the file's detection section and DRIFTLINE_DETECTION__… overrides; a
     # ConfigError ends the command with exit 2 (driftline.cli).
     base = load(args.config).detection
+    if args.runs < 2:
+        print(f"error: --runs {args.runs}: at least 2 runs are needed to bound a false-alarm "
+              "rate (0 alarms in 2 targets' worth of samples is the least evidence that does)",
+              file=sys.stderr)
+        return 2
     try:
         lines = Path(args.reference).read_bytes().splitlines()
     except OSError as exc:
@@ -61,6 +70,9 @@ def _handle(args: argparse.Namespace) -> int:
     )
     for r in results:
         print(r.render(), file=sys.stderr)
+    for r in results:
+        for warning in r.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -80,7 +92,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output", required=True, help="YAML file to write (detection: section)")
     parser.add_argument("--config", help="base driftline.yaml; its detection section (with "
                         "DRIFTLINE_DETECTION__… overrides) is extended")
-    parser.add_argument("--runs", type=int, default=5, help="bootstrap length in units of ert")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="bootstrap length per candidate threshold, in units of each "
+                        "signal's target (at least 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
     parser.add_argument(
         "--shift-std",

@@ -66,7 +66,32 @@ def test_detection_overrides_from_the_environment_reach_calibrate(
     reference, calibrated = tmp_path / "reference.jsonl", tmp_path / "calibrated.yaml"
     write_jsonl(reference, events(1000, shift_at=None, seed=3))
     monkeypatch.setenv("DRIFTLINE_DETECTION__COOLDOWN_SAMPLES", "77")
-    assert main(["calibrate", "--reference", str(reference), "--ert", "200", "--runs", "1",
+    assert main(["calibrate", "--reference", str(reference), "--ert", "200", "--runs", "2",
                  "--output", str(calibrated)]) == 0  # fmt: skip
     document = yaml.safe_load(calibrated.read_text())["detection"]
     assert document["cooldown_samples"] == 77
+
+
+def test_one_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reference = tmp_path / "reference.jsonl"
+    write_jsonl(reference, events(200, shift_at=None, seed=3))
+    code = main(["calibrate", "--reference", str(reference), "--runs", "1", "--output",
+                 str(tmp_path / "c.yaml")])  # fmt: skip
+    assert code == 2
+    assert "error: --runs 1: at least 2 runs" in capsys.readouterr().err
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_a_target_rarer_than_the_reference_can_show_is_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference = tmp_path / "reference.jsonl"
+    write_jsonl(reference, events(1000, shift_at=None, seed=3))
+    code = main(["calibrate", "--reference", str(reference), "--ert", "30000", "--runs", "2",
+                 "--output", str(tmp_path / "c.yaml")])  # fmt: skip
+    assert code == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("warning: fraud feature:amount: one false alarm per")]
+    assert len(warnings) == 1
+    assert re.search(r"beyond what \d+ reference samples represent .* needs a reference of at "
+                     r"least \d+ samples of this signal$", warnings[0]), warnings[0]
