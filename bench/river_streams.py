@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_env import machine
 
-from detectors.calibration import BLOCK, REPRESENTABLE, select_threshold
+from detectors.calibration import BLOCKS, REPRESENTABLE, select_threshold
 from detectors.config import default_signals
 from detectors.lifecycle import Watcher
 from detectors.river_detectors import ADWINSpec, DDMSpec, HDDMASpec, PageHinkleySpec
@@ -184,8 +184,7 @@ def calibrated_spec(reference: Any, seed: int, ert: int) -> tuple[Any, bool]:
     values = [float(x) for x in (reference.tolist() if isinstance(reference, np.ndarray)
                                  else reference)]
     spec, _, met = select_threshold("error", values[: len(values) // 2], ert,
-                                    runs=calibration_runs(ert), rng_seed=f"{seed}:m:error",
-                                    block=BLOCK)
+                                    runs=calibration_runs(ert), rng_seed=f"{seed}:m:error")
     return spec, met
 
 #: label → (group, factory of a fresh Watcher)
@@ -436,7 +435,7 @@ def _calibrated(result: dict[str, Any]) -> list[str]:
              f"on each drift stream's first concept (samples {REFERENCE[0]:,}–{REFERENCE[1]:,}) "
              f"and on another stationary stretch ({FLEET_REFERENCE:,} labels) of each fleet "
              "model: the grid walked step-down from the least sensitive delta, bootstrap blocks "
-             f"of {BLOCK}, {calibration_runs(100_000)} runs of the target per candidate at 1 per "
+             f"of {' and of '.join(map(str, BLOCKS))} (a delta must pass on both), {calibration_runs(100_000)} runs of the target per candidate at 1 per "
              f"100k and {calibration_runs(10**6)} above, the calibration half only ({', '.join(f'{n:,} samples on the {k}' for k, n in halves.items())}). "
              "False events = false positives on the drift streams + false alarms on the fleet; "
              f"default: {default}.", "",
