@@ -208,7 +208,10 @@ def _watcher(spec: Any, signal: str) -> Watcher:
 
 
 def _feed(w: Watcher, x: float) -> bool:
-    """One sample; True when the watcher publishes a drift on it."""
+    """One sample; True when the watcher publishes a drift on it. A feature's ADWIN reads it
+    clipped, as the pipeline feeds it (:mod:`detectors.running_clip`)."""
+    if w.clip is not None:
+        x = w.clip.clip(x)
     detector = w.detector
     detector.update(x)
     w.n += 1
@@ -264,8 +267,11 @@ def _false_alarms(
         detector = w.detector
         update = detector.update
         n, total = w.n, w.total
+        clip = w.clip  # restarted in place when the detector fires
         for chunk in _resample_chunks(values, run_length, rng, block):
             for x in chunk:  # _feed, inlined: this loop is calibration's whole cost
+                if clip is not None:
+                    x = clip.clip(x)
                 update(x)
                 n += 1
                 total += x
@@ -357,8 +363,9 @@ def select_threshold(
     ``blocks``, every candidate on the same draws (seeded by ``rng_seed``).
 
     ADWIN's window evolves the same way for every ``delta`` until it cuts, and a smaller
-    ``delta`` only widens the bound a cut must cross: an ADWIN that never cuts on the draw
-    proves that every less sensitive one never cuts either. So the walk skips past them
+    ``delta`` only widens the bound a cut must cross (a feature's clip, too, sees the same values
+    until a cut): an ADWIN that never cuts on the draw proves that every less sensitive one
+    never cuts either. So the walk skips past them
     (``quiet`` of :func:`step_down`; ``shortcut=False`` runs every candidate the walk reaches
     instead: the same choice, slower)."""
     _, _, grid = _candidates(signal)

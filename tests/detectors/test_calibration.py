@@ -18,6 +18,7 @@ from detectors.calibration import (
     select_threshold,
     step_down,
 )
+from detectors.river_detectors import ADWINSpec
 
 
 def _most_sensitive_passing(counts: list[int], allowed: int) -> int:
@@ -118,3 +119,15 @@ def test_one_run_cannot_bound_a_rate() -> None:
     assert allowed_alarms(1) == -1
     with pytest.raises(ValueError, match="at least 2 runs"):
         select_threshold("error", [0.0, 1.0] * 500, 1_000, runs=1, rng_seed="x")
+
+
+def test_a_features_adwin_reads_clipped_values_as_in_the_pipeline() -> None:
+    rng = random.Random(4)
+    values = [1e4 if i % 700 == 0 else rng.gauss(0, 1) for i in range(20_000)]
+    spec = ADWINSpec(delta=0.002)
+
+    def alarms(signal: str) -> int:  # the same draw; only a feature's ADWIN is clipped
+        return _false_alarms(spec, signal, values, 2, 50_000, random.Random(1), 1000)
+
+    assert _watcher(spec, "feature:x").clip is not None and _watcher(spec, "score").clip is None
+    assert alarms("feature:x") < alarms("score")
