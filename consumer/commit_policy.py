@@ -36,14 +36,17 @@ from consumer.transactions import Transactor
 AfterCommit = Callable[[Sequence[PartitionTask]], None]
 
 
-def caught_up(consumer: Any, tasks: Mapping[int, PartitionTask], batch_size: int) -> bool:
-    """Whether fewer than ``batch_size`` records remain to be read in every owned input
-    partition, by the high watermarks the client cached from its last fetches (no broker
-    call); an unknown watermark counts as behind."""
+def caught_up(consumer: Any, tasks: Mapping[int, PartitionTask], batch_size: int,
+              inputs: Sequence[str]) -> bool:
+    """Whether fewer than ``batch_size`` records remain to be read in every owned partition of
+    every input topic, by the high watermarks the client cached from its last fetches (no broker
+    call); an unknown watermark counts as behind, and so does a topic with no position yet
+    (nothing read or committed) whose partition holds a batch or more from its log start."""
     for task in tasks.values():
-        for topic, position in task.positions.items():
-            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, task.partition),
-                                                        cached=True)
+        for topic in inputs:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, task.partition),
+                                                       cached=True)
+            position = task.positions.get(topic, max(low, 0))
             if high < 0 or high - position >= batch_size:
                 return False
     return True

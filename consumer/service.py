@@ -299,7 +299,7 @@ class ConsumerService:
             if self._offset_resets.pending and self._offset_resets.resolve(consumer, owner.tasks):
                 owner.restart_fetch(consumer)  # after the batch: the positions are up to date
             at_head = received > 0 and policy.commit_on_catch_up and (
-                len(messages) < batch_size or caught_up(consumer, owner.tasks, batch_size))
+                len(messages) < batch_size or caught_up(consumer, owner.tasks, batch_size, self.inputs))
             if policy.due(caught_up=at_head) and owner.commit(consumer):
                 self.health.broker_up()
             self._check_broker(received > 0)

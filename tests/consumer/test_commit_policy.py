@@ -46,21 +46,35 @@ def test_caught_up_batch_commits_at_once_when_enabled() -> None:
 class Watermarks:
     """``get_watermark_offsets`` of a client that cached these high watermarks."""
 
-    def __init__(self, high: dict[tuple[str, int], int]) -> None:
+    def __init__(self, high: dict[tuple[str, int], int], low: int = 0) -> None:
         self.high = high
+        self.low = low
 
     def get_watermark_offsets(self, tp: Any, cached: bool = False) -> tuple[int, int]:
         assert cached  # never a broker call on the hot path
-        return 0, self.high.get((tp.topic, tp.partition), -1)
+        return self.low, self.high.get((tp.topic, tp.partition), -1)
 
 
 def test_caught_up_when_less_than_a_batch_remains_everywhere() -> None:
     tasks = {0: PartitionTask(0, pipeline=None, positions={"p": 100, "l": 50}),  # type: ignore[arg-type]
              1: PartitionTask(1, pipeline=None, positions={"p": 7})}  # type: ignore[arg-type]
     high = {("p", 0): 100, ("l", 0): 59, ("p", 1): 16}
-    assert caught_up(Watermarks(high), tasks, batch_size=10)
-    assert not caught_up(Watermarks({**high, ("p", 1): 17}), tasks, batch_size=10)  # 10 behind
-    assert not caught_up(Watermarks({("p", 0): 100, ("l", 0): 59}), tasks, batch_size=10)
+    inputs = ["p", "l"]
+    high = {**high, ("l", 1): 9}  # partition 1 of "l": no position yet, 9 records from its start
+    assert caught_up(Watermarks(high), tasks, batch_size=10, inputs=inputs)
+    assert not caught_up(Watermarks({**high, ("p", 1): 17}), tasks, 10, inputs)  # 10 behind
+    assert not caught_up(Watermarks({("p", 0): 100, ("l", 0): 59}), tasks, 10, inputs)
+
+
+def test_a_partition_not_read_yet_with_a_backlog_is_behind() -> None:
+    """A new group reading one partition at its head while another, with nothing read or
+    committed yet, still holds 50,000 records: not caught up (the review's scenario)."""
+    tasks = {0: PartitionTask(0, pipeline=None, positions={"p": 100}),  # type: ignore[arg-type]
+             1: PartitionTask(1, pipeline=None)}  # type: ignore[arg-type]
+    high = {("p", 0): 100, ("p", 1): 50_000}
+    assert not caught_up(Watermarks(high), tasks, batch_size=300, inputs=["p"])
+    # ... and caught up once retention left fewer than a batch from its log start
+    assert caught_up(Watermarks(high, low=49_900), tasks, batch_size=300, inputs=["p"])
 
 
 @pytest.mark.kafka
