@@ -147,10 +147,10 @@ class ConsumerSettings(BaseModel):
     #: large: a snapshot holds the model's pending joins).
     snapshot_interval_ms: int = Field(default=10_000, ge=0, le=3_600_000)
     #: Most records taken from the client per batch. A batch's outputs wait for the whole batch
-    #: (and its commit): 300 rather than 1 000 lowered the produce-to-drift-event p50 at
-    #: 10 000 events/s (82 against 202 ms; 66-93 against 147-569 ms), CPU per event unchanged
-    #: within the noise (bench/results/consumer_throughput.md).
-    batch_size: int = Field(default=300, ge=1, le=100_000)
+    #: (and its commit); smaller batches cost more per-batch overhead: 300 fell ~2-3 s behind
+    #: at 10 000 events/s on the bench machine where 1 000 kept up
+    #: (bench/results/consumer_throughput.md).
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
     #: How long one poll waits for records when the topics are idle.
     poll_timeout_s: float = Field(default=0.05, gt=0, le=10)
     #: How often the per-key gauges (``driftline_rolling_metric``, ``driftline_detector_statistic``)
