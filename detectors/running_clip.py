@@ -66,6 +66,15 @@ class RunningClip:
                  "log", "low", "m2", "mean", "n", "placed_after")
 
     def __init__(self) -> None:
+        #: Of the run the latest restart ended: ``clipped``, ``excess``, and the excess of its
+        #: last ``kept`` values (None: not all of them placed).
+        self.last_clipped = 0
+        self.last_excess = 0.0
+        self.kept_excess: float | None = 0.0
+        self._start_run()
+
+    def _start_run(self) -> None:
+        """No value seen: no clipping until ``CLIP_AFTER`` values."""
         self.n = 0
         self.mean = 0.0
         self.m2 = 0.0
@@ -77,11 +86,6 @@ class RunningClip:
         self.log: list[tuple[int, float]] = []
         #: Every clipped value after this position is in ``log``.
         self.placed_after = 0
-        #: Of the run the latest restart ended: ``clipped``, ``excess``, and the excess of its
-        #: last ``kept`` values (None: not all of them placed).
-        self.last_clipped = 0
-        self.last_excess = 0.0
-        self.kept_excess: float | None = 0.0
 
     def restart(self, kept: int = 0) -> None:
         """Forget every value; the run that ended is summed in ``last_*`` and ``kept_excess``
@@ -89,15 +93,7 @@ class RunningClip:
         self.last_clipped = self.clipped
         self.last_excess = self.excess
         self.kept_excess = self.excess_after(self.n - kept)
-        self.n = 0
-        self.mean = 0.0
-        self.m2 = 0.0
-        self.low = -math.inf
-        self.high = math.inf
-        self.excess = 0.0
-        self.clipped = 0
-        self.log = []
-        self.placed_after = 0
+        self._start_run()
 
     def clip(self, x: float) -> float:
         """``x`` within the running mean ± 6 sd of the values before it; counts ``x``."""
