@@ -18,6 +18,7 @@ Contract:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from consumer.clients import new_consumer
 from consumer.exceptions import TopicReadError
-from consumer.topic_reader import Span, partitions_of, read_to_end, reader_conf
+from consumer.topic_reader import Span, partitions_of, read_to_end, reader_conf, watermarks
 from detectors.contracts import LabelledRecord
 from retrain_worker.config import WindowConfig
 from retrain_worker.contracts import RetrainEvent
@@ -45,11 +46,12 @@ def _scan(
 ) -> Iterator[bytes]:
     """Values of every record from ``start(consumer, partition, low, high)`` to the end."""
     consumer = new_consumer(reader_conf(kafka_conf))
+    deadline = time.monotonic() + timeout_s
     try:
         spans = []
         for partition in partitions_of(kafka_conf, topic, timeout_s):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                       timeout=timeout_s)
+            # asked again while the partition's leader moves (a topic created a moment ago)
+            low, high = watermarks(consumer, TopicPartition(topic, partition), deadline)
             first = start(consumer, partition, low, high) if high > low else None
             if first is not None and first < high:
                 spans.append(Span(topic, partition, first, high))

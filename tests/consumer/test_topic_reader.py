@@ -40,3 +40,28 @@ def test_other_errors_and_the_deadline_fail() -> None:
     with pytest.raises(KafkaException):  # still moving when the deadline passes
         watermarks(FlakyWatermarks(*[KafkaError.NOT_LEADER_FOR_PARTITION] * 100), tp,
                     deadline=time.monotonic() + 0.5)
+
+
+class ClosingFlakyWatermarks(FlakyWatermarks):
+    """A reader consumer (the worker's ``_scan`` closes it) whose partition is empty: (0, 0)."""
+
+    def get_watermark_offsets(self, tp: KafkaTopicPartition, timeout: float) -> tuple[int, int]:
+        super().get_watermark_offsets(tp, timeout)
+        return 0, 0
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_workers_decision_log_read_waits_out_a_moving_leader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CI saw the worker exit 4 (DecisionLogError: 'Not leader for partition') reading the
+    decision log of a topic created a moment earlier: its read now uses :func:`watermarks`."""
+    from retrain_worker import kafka_io
+
+    consumer = ClosingFlakyWatermarks(KafkaError.NOT_LEADER_FOR_PARTITION)
+    monkeypatch.setattr(kafka_io, "new_consumer", lambda conf: consumer)
+    monkeypatch.setattr(kafka_io, "partitions_of", lambda conf, topic, timeout_s: [0])
+    assert kafka_io.read_decision_log({"bootstrap.servers": "unused:1"}, "t.retrain") == []
+    assert consumer.calls == 2
