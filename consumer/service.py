@@ -43,6 +43,7 @@ from consumer.exceptions import (
     FatalTransactionError,
     ServiceError,
     ShutdownTimeoutError,
+    TransactionError,
 )
 from consumer.gauges import GaugeRefresher
 from consumer.health import HealthServer, HealthState, start_health_server
@@ -184,9 +185,10 @@ class ConsumerService:
             if self._tx is not None:
                 try:
                     self._tx.poll()  # serve error_cb: librdkafka says *why* it is fatal
-                except KafkaException as cause:
-                    self._broker.fatal_reason = (self._broker.fatal_reason
-                                                 or cause.args[0].str())
+                except TransactionError as error:
+                    cause = error.__cause__
+                    self._broker.fatal_reason = self._broker.fatal_reason or (
+                        cause.args[0].str() if isinstance(cause, KafkaException) else str(error))
             why = f" ({self._broker.fatal_reason})" if self._broker.fatal_reason else ""
             return self._fail(exc, f"{exc}{why}; exiting with code {exc.exit_code} without "
                                    "committing further")

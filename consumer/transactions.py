@@ -39,7 +39,12 @@ from typing import Any, TypeVar
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from consumer.clients import new_producer
-from consumer.exceptions import AbortableTransactionError, ClientStuckError, FatalTransactionError
+from consumer.exceptions import (
+    AbortableTransactionError,
+    ClientStuckError,
+    FatalTransactionError,
+    TransactionError,
+)
 from consumer.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -197,13 +202,8 @@ class Transactor:
             except KafkaException as exc:
                 error = exc.args[0]
                 kind = classify(error)
-                if kind == "fatal":
-                    raise FatalTransactionError(
-                        f"{what}: {error.name()}: {error.str()} (transactional.id "
-                        f"{self.transactional_id}; fenced by a newer instance or fatal)"
-                    ) from exc
-                if kind == "abort" or time.monotonic() >= deadline:
-                    raise AbortableTransactionError(f"{what}: {error.name()}: {error.str()}") from exc
+                if kind != "retry" or time.monotonic() >= deadline:
+                    raise self._classified(what, exc) from exc
                 retry.wait(retry.failed(f"retriable {error.name()}: {error.str()}"))
             finally:
                 if self._guard is not None:
@@ -275,16 +275,30 @@ class Transactor:
                 produce(topic, value, key, **kwargs)
                 return
             except BufferError:
-                self._producer.poll(0.05)
+                self._poll("produce", 0.05)
             except KafkaException as exc:
-                kind = classify(exc.args[0])
-                if kind == "fatal":
-                    raise FatalTransactionError(f"produce: {exc.args[0].str()}") from exc
-                raise AbortableTransactionError(f"produce: {exc.args[0].str()}") from exc
+                raise self._classified("produce", exc) from exc
 
     def poll(self) -> None:
-        """Serve delivery callbacks (cheap; call once per batch)."""
-        self._producer.poll(0)
+        """Serve delivery callbacks (cheap; call once per batch). A fatal error librdkafka
+        raised meanwhile (fenced while adding a partition to the transaction) comes out here as
+        :class:`FatalTransactionError`, like from every other call."""
+        self._poll("poll", 0)
+
+    def _poll(self, what: str, timeout_s: float) -> None:
+        try:
+            self._producer.poll(timeout_s)
+        except KafkaException as exc:
+            raise self._classified(what, exc) from exc
+
+    def _classified(self, what: str, exc: KafkaException) -> TransactionError:
+        """``exc`` as :class:`FatalTransactionError` or :class:`AbortableTransactionError`."""
+        error = exc.args[0]
+        if classify(error) == "fatal":
+            return FatalTransactionError(
+                f"{what}: {error.name()}: {error.str()} (transactional.id "
+                f"{self.transactional_id}; fenced by a newer instance or fatal)")
+        return AbortableTransactionError(f"{what}: {error.name()}: {error.str()}")
 
     def flush(self, deadline: float) -> None:
         try:

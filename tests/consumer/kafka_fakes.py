@@ -52,6 +52,9 @@ class FakeProducer:
         self._call("produce", (topic, key))
 
     def poll(self, timeout: float = 0) -> int:
+        error = self.fail.pop("poll", None)  # not recorded: the loop polls once per batch
+        if error is not None:
+            raise error
         return 0
 
     def flush(self, timeout: float = 0) -> int:
