@@ -50,7 +50,10 @@ a baseline that happened to fall on a lucky stretch (fewer errors than the model
 optimistic, and its own confusion counts also understate the noise, narrowing the margin exactly
 when the baseline is too high. The estimate uses all the version's pairs so far, and once twice
 ``baseline_samples`` of them have left the rolling window, only those (a real drop inside the
-window must not widen its own margin). See :meth:`BaselineWatcher.check` for the figures.
+window must not widen its own margin). Measured on 1,000 healthy 6,000-label lives per error rate
+(50% positives): from the baseline's counts alone 24, 14 and 16 of them fired at 5%, 10% and 22%
+errors; so estimated, 12, 8 and 11. A real F1 drop from 0.9 to 0.8 is caught as fast as before
+(within 500 labels in 463 of 500 runs, against 455; median 331 labels, against 334).
 
 >>> import random
 >>> rng = random.Random(4)
@@ -333,8 +336,8 @@ class BaselineWatcher(_SlotState):
     baseline, both drawn from the baseline's population; it is fixed with the baseline.
 
     The variance comes from the confusion counts of the pairs fed so far (:attr:`seen`; see
-    :meth:`check`), and the margin follows it: it is re-estimated whenever a value below the
-    baseline is checked.
+    :meth:`check`), and the margin follows it: it is re-estimated whenever a checked value is
+    more than half the current margin below the baseline (where the margin decides).
 
     A recorded baseline (e.g. the holdout metric the worker measured at promotion) replaces the
     first-samples value: :meth:`set_baseline` ``(value, n)``; the confusion shares of the pairs
@@ -507,11 +510,14 @@ class BaselineWatcher(_SlotState):
         baseline = self.baseline
         if baseline is None or self.inert:
             return False
-        if value < baseline and self.seen is not None:  # the margin matters: re-estimate it
-            self._set_margin(metric_variance(self.metric, *self._noise_sample(window)))
         if value >= baseline - self.margin / 2:
             self.breached = False  # recovered: re-armed (subject to the cooldown)
             return False
+        if self.seen is not None:  # the margin matters now: re-estimated from the pairs
+            self._set_margin(metric_variance(self.metric, *self._noise_sample(window)))
+            if value >= baseline - self.margin / 2:
+                self.breached = False
+                return False
         if value >= baseline - self.margin:
             return False
         return _newly_breached(self)
