@@ -50,10 +50,11 @@ a baseline that happened to fall on a lucky stretch (fewer errors than the model
 optimistic, and its own confusion counts also understate the noise, narrowing the margin exactly
 when the baseline is too high. The estimate uses all the version's pairs so far, and once twice
 ``baseline_samples`` of them have left the rolling window, only those (a real drop inside the
-window must not widen its own margin). Measured on 1,000 healthy 6,000-label lives per error rate
-(50% positives): from the baseline's counts alone 24, 14 and 16 of them fired at 5%, 10% and 22%
-errors; so estimated, 12, 8 and 11. A real F1 drop from 0.9 to 0.8 is caught as fast as before
-(within 500 labels in 463 of 500 runs, against 455; median 331 labels, against 334).
+window must not widen its own margin). ``bench/baseline_margin.py``, 1,000 healthy 6,000-label
+lives per error rate (50% positives): from the baseline's counts alone 35, 17 and 12 of them
+fired at 5%, 10% and 22% errors; so estimated, 19, 6 and 9. A real F1 drop from 0.9 to 0.8 is
+caught as fast as before (within 500 labels in 470 of 500 runs, against 465; median 335 labels,
+against 333.5).
 
 >>> import random
 >>> rng = random.Random(4)
@@ -333,11 +334,13 @@ class BaselineWatcher(_SlotState):
     ``baseline_samples``) and each rolling-window value to :meth:`check`, which returns True when
     the value newly falls below ``baseline - margin`` and should be published. ``margin`` is
     ``z`` standard errors of the difference between a ``window``-sample rolling metric and the
-    baseline, both drawn from the baseline's population; it is fixed with the baseline.
+    baseline, both drawn from the baseline's population.
 
-    The variance comes from the confusion counts of the pairs fed so far (:attr:`seen`; see
-    :meth:`check`), and the margin follows it: it is re-estimated whenever a checked value is
-    more than half the current margin below the baseline (where the margin decides).
+    The variance comes from the confusion counts of the pairs fed so far (:attr:`seen`): those
+    older than the rolling window passed to :meth:`check` once there are twice
+    ``baseline_samples`` of them, else all of them (all of them too when no window is passed).
+    The margin follows it: it is re-estimated whenever a checked value is more than half the
+    current margin below the baseline (where the margin decides).
 
     A recorded baseline (e.g. the holdout metric the worker measured at promotion) replaces the
     first-samples value: :meth:`set_baseline` ``(value, n)``; the confusion shares of the pairs
