@@ -32,7 +32,7 @@ def _run(watcher: BaselineWatcher, pairs: list[tuple[bool, bool]], window: int =
     for i, (predicted, actual) in enumerate(pairs):
         rolling.update(predicted, actual)
         watcher.update(predicted, actual)
-        if rolling.full and watcher.check(rolling.metric(watcher.metric)):
+        if rolling.full and watcher.check(rolling.metric(watcher.metric), rolling):
             fired.append(i)
     return fired
 
@@ -183,3 +183,50 @@ def test_performance_alerts_threshold_crossing_and_regression() -> None:
     assert [(a[0], a[1], a[2], a[3]["direction"]) for a in got] == [
         ("metric:mae", "threshold", "drift", "above")]
     assert reg.suppressed_cooldown == 0
+
+
+def test_a_lucky_baseline_does_not_narrow_its_own_margin() -> None:
+    """A version with F1 ~0.95 (5% errors) whose first 1,000 labelled pairs happen to hold 2%
+    errors (the demo's seeded world has 2.6% flipped labels on samples 3300-4299): the baseline
+    (~0.98) is optimistic, and its own confusion counts understate the noise. The margin starts
+    from them, then is re-estimated from the version's pairs as they come, so it reflects the
+    model's noise, not the baseline's luck (from the baseline's counts alone it stayed ~0.031)."""
+    watcher = BaselineWatcher("f1", baseline_samples=1000, window=500, cooldown=1000)
+    _run(watcher, _pairs(1000, 0.5, 0.02, seed=11))
+    assert watcher.baseline == pytest.approx(0.98, abs=0.005) and watcher.confusion is not None
+    lucky = 4 * (metric_variance("f1", *watcher.confusion) * (1 / 1000 + 1 / 500)) ** 0.5
+    assert watcher.margin == pytest.approx(lucky) and lucky < 0.032
+    _run(watcher, _pairs(5000, 0.5, 0.05, seed=12))
+    usual = 4 * (metric_variance("f1", 475, 25, 25, 475) * (1 / 1000 + 1 / 500)) ** 0.5
+    assert watcher.margin == pytest.approx(usual, rel=0.1) and watcher.margin > 1.3 * lucky
+
+
+def test_a_real_drop_does_not_widen_its_own_margin() -> None:
+    """Late in a version's life the noise estimate leaves out the rolling window's pairs: a drop
+    inside the window is judged against the noise the model had before it."""
+    watcher = BaselineWatcher("f1", baseline_samples=1000, window=500, cooldown=1000)
+    rolling = ClassificationWindow(500)
+    for predicted, actual in _pairs(3000, 0.5, 0.1, seed=13) + _pairs(500, 0.5, 0.3, seed=14):
+        rolling.update(predicted, actual)
+        watcher.update(predicted, actual)
+    watcher.check(rolling.metric("f1"), rolling)
+    before = watcher.seen
+    assert before is not None and sum(before) == 3500
+    inside = [0, 0, 0, 0]
+    for predicted, actual in rolling.pairs:
+        inside[(0 if actual else 1) if predicted else (2 if actual else 3)] += 1
+    older = [s - w for s, w in zip(before, inside, strict=True)]
+    assert watcher.margin == pytest.approx(
+        4 * (metric_variance("f1", *older) * (1 / 1000 + 1 / 500)) ** 0.5)
+
+
+def test_baseline_watcher_from_a_snapshot_before_seen_counts_on() -> None:
+    watcher = BaselineWatcher("f1", baseline_samples=100, window=50, cooldown=10)
+    _run(watcher, _pairs(300, 0.5, 0.1, seed=6), window=50)
+    state = watcher.__getstate__()
+    del state["seen"]
+    restored = BaselineWatcher.__new__(BaselineWatcher)
+    restored.__setstate__(state)
+    assert restored.seen == list(watcher.confusion or ())
+    restored.update(True, True)
+    assert restored.seen is not None and sum(restored.seen) == 101

@@ -32,3 +32,9 @@ def test_demo_closes_the_loop(kafka_bootstrap: str, tmp_path: Path) -> None:
     # trained on the new regime only: back within 0.03 of the accuracy before the drift
     assert result.accuracy(end - 500, end) >= result.accuracy(100, 1000) - 0.03
     assert (tmp_path / "demo.png").stat().st_size > 10_000
+    # every baseline alarm is explained; the served v1 after the drift is the model's fault
+    assert {a["sample"] for a in result.baseline_alarms} <= {i for i, _ in result.detections}
+    for alarm in result.baseline_alarms:
+        assert alarm["cause"] in ("model", "label noise"), alarm
+        if alarm["model_version"] == "v1":
+            assert alarm["cause"] == "model", alarm
