@@ -119,7 +119,8 @@ class PerformanceBaseline(_Strict):
 
     The baseline is the metric over the version's first ``baseline_samples`` labelled samples; a
     rolling ``metric_window`` value more than ``z`` standard errors (of the difference, from the
-    baseline's confusion counts) below it is a drift; the alert re-arms once the metric is back
+    confusion counts of the version's labelled pairs, see :class:`~detectors.performance.
+    BaselineWatcher`) below it is a drift; the alert re-arms once the metric is back
     within half that margin. Precision, recall and F1 stay silent for a key whose window is
     expected to hold fewer than ``min_positives`` positives (too noisy to judge). A new
     model_version starts a new baseline. (The holdout metric the retrain worker records at a
