@@ -43,7 +43,7 @@ the detector re-baselines from the samples that follow.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
@@ -192,6 +192,67 @@ class CategoryDriftDetector(LastFiring):
             return False
         self.tick = 0
         return self._test()
+
+    def quiet_for(self) -> int:
+        """How many next updates cannot fire, whatever their values (the test runs only once
+        the window is full, every ``stride`` samples)."""
+        if not self.reference:
+            return self.spec.reference_size - self.n  # the last of them arms the test
+        size = len(self.ring)
+        if self.filled < size:  # the test runs at the ``stride``-th update after the filling one
+            return size - self.filled + self.spec.stride - 2
+        return self.spec.stride - 1 - self.tick
+
+    def feed_run(self, values: Sequence[Any]) -> None:
+        """Feed a run of at most :meth:`quiet_for` values: exactly :meth:`update` per value
+        (none of which fires), in one call.
+
+        >>> a, b = CategoryDriftDetector(CategoryDriftSpec()), CategoryDriftDetector(CategoryDriftSpec())
+        >>> stream = ["DE", "FR", "US", "IT"] * 400
+        >>> for v in stream[:1300]:
+        ...     _ = a.update(v), b.update(v)
+        >>> run = stream[1300:1300 + a.quiet_for()]
+        >>> a.feed_run(run); [b.update(v) for v in run].count(True)
+        0
+        >>> (a.n, a.pos, a.filled, a.tick, a.counts, a.ring) == (b.n, b.pos, b.filled, b.tick, b.counts, b.ring)
+        True
+        """
+        if not self.reference:  # the reference phase: rare, one update per value
+            for value in values:
+                if self.update(value):
+                    raise AssertionError("feed_run: a run longer than quiet_for() fired")
+            return
+        index = self.index
+        other = self.other
+        other_names = self.other_names
+        cap = 4 * self.spec.top
+        ring = self.ring
+        counts_ = self.counts
+        size = len(ring)
+        pos = self.pos
+        filled = self.filled
+        tick = self.tick
+        for value in values:
+            b = index.get(value, other)
+            if b == other:
+                count_capped(other_names, value, cap)
+            if filled < size:
+                filled += 1
+            else:
+                counts_[ring[pos]] -= 1
+            ring[pos] = b
+            counts_[b] += 1
+            pos += 1
+            if pos == size:
+                pos = 0
+            if filled == size:
+                tick += 1
+        self.n += len(values)
+        self.pos = pos
+        self.filled = filled
+        self.tick = tick
+        if tick >= self.spec.stride:
+            raise AssertionError("feed_run: a run longer than quiet_for() reached a test")
 
     def _statistic(self) -> tuple[float, int]:
         """The two-sample chi-square statistic and its degrees of freedom."""

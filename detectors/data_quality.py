@@ -89,6 +89,15 @@ class MissingRateDetector:
         """Feed one value (``None`` for a feature the event lacks)."""
         return self.rate.update(value is None or (value.__class__ is float and value != value))
 
+    def quiet_classes(self) -> tuple[type, ...]:
+        """Classes whose values (NaN aside) are a miss that cannot fire: every present one."""
+        return _PRESENT
+
+    def feed_quiet(self, k: int) -> None:
+        """``k`` present values at once: exactly ``k`` updates with a value of
+        :meth:`quiet_classes` (none fires)."""
+        self.rate.feed_false(k)
+
     def evidence(self) -> dict[str, StatValue]:
         return self.rate.evidence()
 
@@ -96,6 +105,9 @@ class MissingRateDetector:
     def change_lag(self) -> int | None:
         return self.rate.change_lag
 
+
+#: The value classes of present JSON scalars (``None`` is missing; a float may be NaN).
+_PRESENT: tuple[type, ...] = (float, int, bool, str)
 
 _CLASSES: dict[str, tuple[type, ...]] = {
     "number": (float, int), "boolean": (bool,), "string": (str,)}
@@ -124,6 +136,18 @@ class TypeChangeDetector(LastFiring):
         #: The classes of the expected type (a value of one is never unexpected, NaN aside).
         self.expected_classes: tuple[type, ...] = ()
         self.rate: RateShiftDetector | None = None
+
+    def quiet_classes(self) -> tuple[type, ...]:
+        """Classes whose values (NaN aside) cannot fire now: the expected type's, once the
+        reference is learnt (none before)."""
+        return self.expected_classes if self.rate is not None else ()
+
+    def feed_quiet(self, k: int) -> None:
+        """``k`` values of the expected type at once: exactly ``k`` updates with a value of
+        :meth:`quiet_classes` (none fires)."""
+        assert self.rate is not None, "no quiet values before the reference is learnt"
+        self.n += k
+        self.rate.feed_false(k)
 
     def update(self, value: Any) -> bool:
         """Feed one value; missing values are skipped (not counted)."""

@@ -73,7 +73,11 @@ class WatchedFeature:
     when it fires or is read (:meth:`~detectors.lifecycle.Watcher.count_to`): one Python call
     less per detector update on the hot path."""
 
-    __slots__ = ("classes", "kind", "quality", "quality_seen", "values", "values_seen")
+    #: What a snapshot holds (the quiet run is fed to the detectors first, so a snapshot is
+    #: the same bytes as if every value had been fed one by one).
+    _STATE = ("classes", "kind", "quality", "quality_seen", "values", "values_seen")
+
+    __slots__ = (*_STATE, "budget", "quiet", "quiet_classes", "run")
 
     def __init__(self, kind: FeatureKind, quality: tuple[Watcher, ...],
                  values: tuple[Watcher, ...]) -> None:
@@ -85,9 +89,72 @@ class WatchedFeature:
         self.values = tuple((w, w.detector) for w in values)
         self.quality_seen = 0
         self.values_seen = 0
+        self._no_run()
+
+    def _no_run(self) -> None:
+        #: Present values of ``quiet_classes`` counted but not yet fed to the quality detectors.
+        self.quiet = 0
+        #: Classes whose (non-NaN) values no quality detector can fire on now: every quality
+        #: detector's ``quiet_classes`` (none until they are all known).
+        self.quiet_classes: tuple[type, ...] = ()
+        #: Values of the feature's kind not yet fed to the value detectors.
+        self.run: list[Any] = []
+        #: How many more values may join ``run``: no value detector can fire on them.
+        self.budget = 0
+
+    def plan_run(self) -> int:
+        """The next values none of the value detectors can fire on (each detector's
+        ``quiet_for``; 0 when one has none)."""
+        budget: int | None = None
+        for _, d in self.values:
+            quiet = d.quiet_for() if hasattr(d, "quiet_for") else 0
+            if budget is None or quiet < budget:
+                budget = quiet
+        return budget or 0
+
+    def settle(self) -> None:
+        """Recompute ``quiet_classes`` after values were fed one by one (a detector may have
+        learnt its reference or restarted)."""
+        common: tuple[type, ...] | None = None
+        for _, d in self.quality:
+            own = d.quiet_classes() if hasattr(d, "quiet_classes") else ()
+            common = own if common is None else tuple(c for c in common if c in own)
+        self.quiet_classes = common or ()
+
+    def flush(self) -> None:
+        """Feed both runs to the detectors (the same as one update per value)."""
+        self.flush_quiet()
+        self.flush_values()
+
+    def flush_quiet(self) -> None:
+        """Feed the ``quiet`` run to the quality detectors (the same as one update per value)."""
+        k = self.quiet
+        if k:
+            self.quiet = 0
+            for _, d in self.quality:
+                d.feed_quiet(k)
+
+    def flush_values(self) -> None:
+        """Feed ``run`` to the value detectors (the same as one update per value)."""
+        run = self.run
+        if run:
+            self.run = []
+            self.budget = 0
+            for _, d in self.values:
+                d.feed_run(run)
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        self.flush()
+        return None, {name: getattr(self, name) for name in self._STATE}
+
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        for name, value in state[1].items():
+            setattr(self, name, value)
+        self._no_run()
 
     def watchers(self) -> tuple[Watcher, ...]:
         """Every watcher of the feature, its count brought up to date."""
+        self.flush()
         for w, _ in self.values:
             w.count_to(self.values_seen)
         for w, _ in self.quality:
@@ -175,13 +242,30 @@ class FeatureWatch:
                     continue
             matched += 1
             seen = entry.quality_seen = entry.quality_seen + 1
-            for w, d in entry.quality:
-                if d.update(value):
-                    w.count_to(seen)
-                    out = out or []
-                    out.append(w)
-            if value.__class__ in entry.classes:
+            cls = value.__class__
+            if cls in entry.quiet_classes and (cls is not float or value == value):
+                entry.quiet += 1  # no quality detector can fire on it: fed with its run
+            else:
+                if entry.quiet:
+                    entry.flush_quiet()
+                for w, d in entry.quality:
+                    if d.update(value):
+                        w.count_to(seen)
+                        out = out or []
+                        out.append(w)
+                entry.settle()
+            if cls in entry.classes:
                 seen = entry.values_seen = entry.values_seen + 1
+                if entry.budget:
+                    entry.budget -= 1
+                    entry.run.append(value)  # no value detector can fire on it: fed with its run
+                    continue
+                entry.flush_values()
+                budget = entry.plan_run()
+                if budget:
+                    entry.budget = budget - 1
+                    entry.run.append(value)
+                    continue
                 for w, d in entry.values:
                     if d.update(value):
                         w.count_to(seen)
@@ -191,11 +275,14 @@ class FeatureWatch:
             for name, entry in known.items():
                 if name not in features:
                     seen = entry.quality_seen = entry.quality_seen + 1
+                    if entry.quiet:
+                        entry.flush_quiet()
                     for w, d in entry.quality:
                         if d.update(None):
                             w.count_to(seen)
                             out = out or []
                             out.append(w)
+                    entry.settle()
         joint = self.joint
         if joint is None and not self.joint_checked:
             self._start_joint(features)

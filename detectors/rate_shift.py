@@ -129,6 +129,47 @@ class RateShiftDetector(LastFiring):
         self._fire()
         return True
 
+    def feed_false(self, k: int) -> None:
+        """Feed ``k`` misses at once: exactly ``k`` calls of ``update(False)``, none of which
+        can fire (the threshold is at least 1 and a miss never raises the count).
+
+        >>> a, b = RateShiftDetector(RateShiftSpec()), RateShiftDetector(RateShiftSpec())
+        >>> for hit in [True] * 3 + [False] * 1995 + [True] * 7:
+        ...     _ = a.update(hit), b.update(hit)
+        >>> a.feed_false(1500); [b.update(False) for _ in range(1500)].count(True)
+        0
+        >>> (a.n, a.count, a.pos, a.ring == b.ring) == (b.n, b.count, b.pos, True)
+        True
+        """
+        if k <= 0:
+            return
+        if self.rate < 0.0:  # reference phase: the update that reaches the size arms the test
+            need = max(self.spec.reference_size - self.n, 1)
+            if k < need:
+                self.n += k
+                return
+            self.n += need
+            self._arm(wilson_upper(self.ref_hits, self.n))
+            k -= need
+            if not k:
+                return
+        self.n += k
+        ring = self.ring
+        size = len(ring)
+        pos = self.pos
+        if k >= size:
+            self.count -= ring.count(1)
+            ring[:] = bytes(size)
+        elif pos + k <= size:
+            self.count -= ring.count(1, pos, pos + k)
+            ring[pos : pos + k] = bytes(k)
+        else:
+            wrap = pos + k - size
+            self.count -= ring.count(1, pos) + ring.count(1, 0, wrap)
+            ring[pos:] = bytes(size - pos)
+            ring[:wrap] = bytes(wrap)
+        self.pos = (pos + k) % size
+
     def _window(self) -> list[int]:
         """The window's samples, oldest first."""
         ring, pos = self.ring, self.pos

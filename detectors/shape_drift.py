@@ -33,6 +33,7 @@ import bisect
 import itertools
 import math
 from array import array
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
@@ -145,6 +146,52 @@ class ShapeDriftDetector(LastFiring):
             return False
         self._fire(test)
         return True
+
+    def quiet_for(self) -> int:
+        """How many next updates cannot fire, whatever their values."""
+        test = self.test
+        if test is None:
+            return self.spec.reference_size - self.n  # the last of them arms the test
+        return test.quiet_for()
+
+    def feed_run(self, xs: Sequence[float]) -> None:
+        """Feed a run of at most :meth:`quiet_for` values: exactly :meth:`update` per value
+        (none of which fires), in one call.
+
+        >>> import random
+        >>> rng = random.Random(3)
+        >>> a, b = ShapeDriftDetector(ShapeDriftSpec()), ShapeDriftDetector(ShapeDriftSpec())
+        >>> stream = [rng.gauss(0, 1) for _ in range(1600)]
+        >>> for x in stream[:1300]:
+        ...     _ = a.update(x), b.update(x)
+        >>> run = stream[1300:1300 + a.quiet_for()]
+        >>> a.feed_run(run); [b.update(x) for x in run].count(True)
+        0
+        >>> (a.n, a.recent, a.test.ring, a.test.counts) == (b.n, b.recent, b.test.ring, b.test.counts)
+        True
+        """
+        test = self.test
+        if test is None:  # the reference phase: one update per value
+            for x in xs:
+                if self.update(x):
+                    raise AssertionError("feed_run: a run longer than quiet_for() fired")
+            return
+        edges = self.edges
+        labels = self.labels
+        recent = self.recent
+        size = len(test.ring)
+        pos = test.pos  # the categorical ring's slot of each sample, as in update
+        bins: list[str] = []
+        for x in xs:
+            if x != x:  # NaN
+                continue
+            recent[pos] = x
+            pos += 1
+            if pos == size:
+                pos = 0
+            bins.append(labels[bisect.bisect_right(edges, x)])
+        self.n += len(bins)
+        test.feed_run(bins)
 
     def _fire(self, test: CategoryDriftDetector) -> None:
         values = self.recent
