@@ -138,16 +138,52 @@ class TypeChangeDetector(LastFiring):
         self.rate: RateShiftDetector | None = None
 
     def quiet_classes(self) -> tuple[type, ...]:
-        """Classes whose values (NaN aside) cannot fire now: the expected type's, once the
-        reference is learnt (none before)."""
-        return self.expected_classes if self.rate is not None else ()
+        """Classes whose values (NaN aside) cannot fire now: the expected type's once the
+        reference is learnt; before, the first value's type's when it is sure to become the
+        expected type (it leads whatever the rest of the reference holds)."""
+        if self.rate is not None:
+            return self.expected_classes
+        kind = self._sure_leader()
+        return _CLASSES.get(kind, ()) if kind is not None else ()
+
+    def _sure_leader(self) -> str | None:
+        observed = self.observed
+        if not observed:
+            return None
+        kind = next(iter(observed))
+        others = max((c for k, c in observed.items() if k != kind), default=0)
+        left = self.spec.reference_size - self.n
+        return kind if observed[kind] + left > others else None
 
     def feed_quiet(self, k: int) -> None:
-        """``k`` values of the expected type at once: exactly ``k`` updates with a value of
-        :meth:`quiet_classes` (none fires)."""
-        assert self.rate is not None, "no quiet values before the reference is learnt"
+        """``k`` values of :meth:`quiet_classes` at once: exactly ``k`` updates with such a
+        value (none fires)."""
+        if k <= 0:
+            return
+        if self.rate is None:  # the reference phase: the first value's type, learnt at its end
+            kind = next(iter(self.observed))
+            step = min(k, self.spec.reference_size - self.n)
+            self.n += step
+            self.observed[kind] += step
+            k -= step
+            if self.n >= self.spec.reference_size:
+                self._learn_reference()
+            if not k:
+                return
+        rate = self.rate
+        assert rate is not None, "quiet values of an unexpected type"
         self.n += k
-        self.rate.feed_false(k)
+        rate.feed_false(k)
+
+    def _learn_reference(self) -> None:
+        """The reference is full: its dominant type is the expected one."""
+        observed = self.observed
+        expected, count = max(observed.items(), key=lambda item: item[1])
+        unexpected = wilson_upper(self.n - count, self.n)
+        self.expected = expected
+        self.expected_classes = _CLASSES.get(expected, ())
+        self.observed = {}
+        self.rate = RateShiftDetector(self.spec.rate_spec(), reference_rate=unexpected)
 
     def update(self, value: Any) -> bool:
         """Feed one value; missing values are skipped (not counted)."""
@@ -165,12 +201,7 @@ class TypeChangeDetector(LastFiring):
         rate = self.rate
         if rate is None:
             if self.n >= self.spec.reference_size:
-                expected, count = max(observed.items(), key=lambda item: item[1])
-                unexpected = wilson_upper(self.n - count, self.n)
-                self.expected = expected
-                self.expected_classes = _CLASSES.get(expected, ())
-                self.observed = {}
-                self.rate = RateShiftDetector(self.spec.rate_spec(), reference_rate=unexpected)
+                self._learn_reference()
             return False
         if not rate.update(kind != self.expected):
             return False

@@ -171,10 +171,15 @@ class ShapeDriftDetector(LastFiring):
         True
         """
         test = self.test
-        if test is None:  # the reference phase: one update per value
-            for x in xs:
-                if self.update(x):
-                    raise AssertionError("feed_run: a run longer than quiet_for() fired")
+        if test is None:  # the reference phase (the run ends at its last value at the latest)
+            reference = self.reference
+            before = len(reference)
+            reference.extend([x for x in xs if x == x])  # NaN aside
+            self.n += len(reference) - before
+            if self.n >= self.spec.reference_size:
+                if self.n > self.spec.reference_size:
+                    raise AssertionError("feed_run: a run longer than quiet_for()")
+                self._arm()
             return
         edges = self.edges
         labels = self.labels
