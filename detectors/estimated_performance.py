@@ -204,7 +204,9 @@ class ScoreCalibration:
 
     def probability(self, score: float) -> float:
         """The calibrated probability of one score."""
-        b = self._bin(score)
+        bins = self.bins
+        b = int(score * bins)  # _bin, inline: per prediction and per label
+        b = 0 if b < 0 else (bins - 1 if b >= bins else b)
         n = self.count[b]
         if not n:
             return min(max(score, 0.0), 1.0)

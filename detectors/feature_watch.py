@@ -307,7 +307,9 @@ class FeatureWatch:
     def observe_label(self, score: float | None, predicted: Any, actual: Any) -> None:
         """A joined label: refreshes CBPE's calibration (binary, scored predictions only)."""
         cbpe = self.cbpe
-        if cbpe is not None and score is not None and _binary(predicted) and _binary(actual):
+        if cbpe is not None and score is not None and (
+            predicted.__class__ is bool or _binary(predicted)
+        ) and (actual.__class__ is bool or _binary(actual)):
             cbpe.observe_label(score, bool(predicted), bool(actual))
 
     # -- read-only views -------------------------------------------------------------------------
