@@ -10,6 +10,11 @@ the machine and the load average before and after.
     .venv/bin/python bench/pipeline_ab.py --before /tmp/main-tree --after . --rounds 8
 
 (``/tmp/main-tree``: e.g. ``git archive main | tar -x -C /tmp/main-tree``.)
+
+``--instructions`` instead counts instructions, which the machine's load does not move:
+each tree runs under ``valgrind --tool=callgrind`` twice on the same pickled events, once with
+the 20,000-event warm-up only and once with the warm-up and the full run; instructions per
+event = the difference / N. (Slow: minutes per tree.)
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CHILD = """
@@ -32,6 +39,45 @@ ct.run_pipeline_only(items[:20000])  # warm-up: imports, first keys
 wall, cpu = ct.run_pipeline_only(items)
 print(json.dumps([wall, cpu]))
 """
+
+
+COUNTED = """
+import pickle, sys
+sys.path[:0] = ["bench", "."]
+import consumer_throughput as ct
+items = pickle.load(open({path!r}, "rb"))
+ct.run_pipeline_only(items[:20000])
+if {full}:
+    ct.run_pipeline_only(items)
+"""
+
+
+def _instructions(tree: str, path: str, full: bool) -> int:
+    """Instructions callgrind counts for the child (the warm-up, and the full run if ``full``)."""
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.out",
+             sys.executable, "-c", COUNTED.format(path=path, full=full)],
+            cwd=tree, capture_output=True, text=True, check=True)
+    return int(done.stderr.split("Collected : ")[1].split()[0])
+
+
+def instructions(trees: dict[str, str], n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/events.pkl"
+        subprocess.run([sys.executable, "-c", "import pickle, sys; sys.path[:0] = ['bench', '.']; "
+                        "import consumer_throughput as ct; "
+                        f"pickle.dump(ct.events({n}), open({path!r}, 'wb'))"],
+                       cwd=trees["before"], check=True)
+        runs = [(name, full) for name in trees for full in (False, True)]
+        with ThreadPoolExecutor(len(runs)) as pool:  # four valgrind processes at once
+            counts = dict(zip(runs, pool.map(
+                lambda run: _instructions(trees[run[0]], path, full=run[1]), runs), strict=True))
+        per_event = {}
+        for name in trees:
+            per_event[name] = (counts[name, True] - counts[name, False]) / n
+            print(f"{name:6}: {per_event[name]:,.0f} instructions/event", flush=True)
+    print(f"after / before: {per_event['after'] / per_event['before']:.3f}")
 
 
 def _cpu_model() -> str:
@@ -58,9 +104,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions under callgrind instead of timing")
     args = parser.parse_args()
     n = args.events
     trees = {"before": args.before, "after": args.after}
+    if args.instructions:
+        instructions(trees, n)
+        return
     load_before = os.getloadavg()
     print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
