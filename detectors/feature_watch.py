@@ -22,6 +22,13 @@ Contract, per prediction (:meth:`FeatureWatch.observe`):
   (:meth:`FeatureWatch.observe_label`); its firings are threshold events on
   ``metric:estimated_<metric>`` (kind ``performance``), edge-triggered by its own thresholds.
 
+Values no detector can fire on are fed in runs (exactly as one ``update`` each): a feature's
+present values of the quality detectors' ``quiet_classes`` are counted and fed with
+``feed_quiet``; its values within the value detectors' ``quiet_for`` are listed and fed with
+``feed_run``. A run is fed before the next value that can fire, before the watchers are read
+(:meth:`FeatureWatch.watchers`) and before the watch is pickled, so firings, counts and
+snapshots are those of the per-update path (``tests/detectors/test_feature_runs.py``).
+
 :meth:`FeatureWatch.observe` returns ``None`` when nothing fired (the common case: no
 allocation), else the fired watchers (the monitor decides publication with
 :meth:`~detectors.lifecycle.Watcher.on_drift` and builds the events) and, for CBPE, the names
