@@ -6,7 +6,10 @@ Contract (:meth:`PartitionRestorer.restore`):
    topic (:meth:`consumer.state_store.StateStore.restore`), lazily: each model's head (joins,
    watermark, counts) now, its keys' detectors when the model's first event needs them
    (:meth:`detectors.pipeline.Pipeline.restore_model`, ``lazy=True``), so the partition is
-   ready long before 100 000 keys would be decoded. A snapshot the pipeline refuses
+   ready long before 100 000 keys would be decoded; each key's per-key gauges read the view its
+   snapshot kept until then. A restored model is not dirty: its snapshot is the state topic's
+   latest record for its key, so the next checkpoint writes only the models that change after
+   the restore (catch-up included). A snapshot the pipeline refuses
    (:class:`~detectors.exceptions.SnapshotError`: another River version, corrupt) is logged
    loudly and that model starts fresh; the service does not crash-loop on state (keys' bytes
    found corrupt at their first use: logged, those keys start fresh).
@@ -64,7 +67,7 @@ class PartitionRestorer:
         restored = self._store.restore(p)
         for model_id, snap in restored.models.items():
             try:
-                pipeline.restore_model(model_id, snap.payload, lazy=True)
+                pipeline.restore_model(model_id, snap.payload, lazy=True, persisted=True)
             except SnapshotError as exc:
                 log.error("partition %d model %s: snapshot refused (%s); the model starts fresh",
                           p, model_id, exc)

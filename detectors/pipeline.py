@@ -26,15 +26,19 @@ this contract:
 5. **Per-model state.** Keys, detectors, windows and the model's pending joins form one unit:
    :meth:`Pipeline.snapshot_model` / :meth:`Pipeline.restore_model` move it as versioned bytes
    (:mod:`detectors.snapshot`: two snapshots back to back, the model's head — watermark,
-   pending joins, each key's last-seen time and suppressed counts — then its keys);
-   :meth:`Pipeline.dirty_models` says which changed since :meth:`Pipeline.mark_clean`.
+   pending joins, each key's last-seen time and frozen view (what :meth:`Pipeline.key_views`
+   gives), suppressed counts — then its keys);
+   :meth:`Pipeline.dirty_models` says which changed since :meth:`Pipeline.mark_clean` (or since
+   their restore with ``persisted=True``: the snapshot is the one the store already holds).
 6. **Lazy restore.** ``restore_model(..., lazy=True)`` decodes the head only and keeps the keys'
    bytes; the keys are decoded when first needed: an event of the model, an idle-key sweep that
    would retire one of them, :meth:`Pipeline.monitor`. Until then joins, expiry, counters,
    :meth:`Pipeline.keys` and the suppressed counts are as after an eager restore, a snapshot
-   of the model writes its keys' bytes back unchanged, and :meth:`Pipeline.key_views` leaves
-   its keys out. Keys' bytes that turn out corrupt when decoded are logged and the model's keys
-   start fresh (an eager restore refuses the whole snapshot instead).
+   of the model writes its keys' bytes back unchanged, and :meth:`Pipeline.key_views` gives
+   the views its head kept (the keys' views at the snapshot: equal to an eager restore's; a
+   snapshot written before heads kept views gives none until the keys are decoded). Keys'
+   bytes that turn out corrupt when decoded are logged and the model's keys start fresh (an
+   eager restore refuses the whole snapshot instead).
 
 Outputs of one call, in order: orphans expired by this event's watermark advance, then the
 event's own outputs (drift events of a prediction; or the labelled record of a join followed by
@@ -77,10 +81,11 @@ from detectors.events import InputLabel, InputPrediction, from_contract
 from detectors.exceptions import SnapshotError
 from detectors.join import LabelJoin, PendingPrediction
 from detectors.labelled import labelled_record
+from detectors.lifecycle import Watcher
 from detectors.monitor import Clock, KeyMonitor, utc_now
 from detectors.rejection import Rejection, Stage
 from detectors.snapshot import decode, encode, split
-from detectors.views import CounterView, KeyView
+from detectors.views import CounterView, FrozenView, KeyView, frozen_view, thawed_view
 
 __all__ = ["Counters", "Output", "Pipeline"]
 
@@ -93,29 +98,61 @@ KeyId = tuple[str, str | None]  # (model_version, segment) within a model
 InputEvent = InputPrediction | InputLabel | Prediction | Label
 
 
+Counts = tuple[int, int, int]  # firings suppressed by warm-up, cooldown, direction
+
+
 class _LazyKeys:
-    """A lazily restored model's keys: their snapshot bytes, each key's ``last_seen`` and the
-    keys' suppressed counts (warm-up, cooldown, direction), until they are decoded."""
+    """A lazily restored model's keys until they are decoded: their snapshot bytes, each key's
+    ``last_seen`` and frozen view (:func:`detectors.views.frozen_view`; {} when the snapshot
+    has none), the keys' suppressed counts and the feature watches' part of them, as written;
+    ``features``: whether this reader's configuration keeps the feature watches (a decoded key
+    drops its feature watch when ``feature_signals`` is off, and with it that part)."""
 
-    __slots__ = ("frame", "last_seen", "oldest", "suppressed")
+    __slots__ = ("features", "frame", "last_seen", "oldest", "suppressed_all",
+                 "suppressed_features", "views")
 
-    def __init__(self, frame: memoryview, last_seen: dict[KeyId, float],
-                 suppressed: tuple[int, int, int]) -> None:
+    def __init__(self, frame: memoryview, last_seen: dict[KeyId, float], suppressed: Counts,
+                 suppressed_features: Counts, views: dict[KeyId, FrozenView],
+                 features: bool) -> None:
         self.frame = frame
         self.last_seen = last_seen
         self.oldest = min(last_seen.values(), default=float("inf"))
-        self.suppressed = suppressed
+        self.suppressed_all = suppressed
+        self.suppressed_features = suppressed_features
+        self.views = views
+        self.features = features
+
+    @property
+    def suppressed(self) -> Counts:
+        """The suppressed counts the keys will have once decoded under this configuration."""
+        if self.features:
+            return self.suppressed_all
+        all_, feat = self.suppressed_all, self.suppressed_features
+        return (all_[0] - feat[0], all_[1] - feat[1], all_[2] - feat[2])
 
 
-def _suppressed_of(keys: dict[KeyId, KeyMonitor]) -> tuple[int, int, int]:
-    """Firings suppressed by warm-up, cooldown and direction over ``keys``."""
-    warmup = cooldown = direction = 0
+def _add(total: list[int], w: Watcher) -> None:
+    total[0] += w.suppressed_warmup
+    total[1] += w.suppressed_cooldown
+    total[2] += w.suppressed_direction
+
+
+def _suppressed_of(keys: dict[KeyId, KeyMonitor]) -> tuple[Counts, Counts]:
+    """Firings suppressed by warm-up, cooldown and direction over ``keys``: all of them, and
+    the part of them by the keys' feature watches."""
+    total, features = [0, 0, 0], [0, 0, 0]
     for monitor in keys.values():
         for w in monitor.watchers():
-            warmup += w.suppressed_warmup
-            cooldown += w.suppressed_cooldown
-            direction += w.suppressed_direction
-        cooldown += monitor.alerts_suppressed()
+            _add(total, w)
+        if monitor.feature_watch is not None:
+            for w in monitor.feature_watch.watchers():
+                _add(features, w)
+        total[1] += monitor.alerts_suppressed()
+    return (total[0], total[1], total[2]), (features[0], features[1], features[2])
+
+
+def _counts(value: Any) -> Counts:
+    warmup, cooldown, direction = (int(n) for n in value)
     return warmup, cooldown, direction
 
 
@@ -530,20 +567,22 @@ class Pipeline:
 
     def key_views(self, detector_statistics: bool = True) -> Iterator[KeyView]:
         """A frozen :class:`~detectors.views.KeyView` of every tracked key (its detectors'
-        statistics only when ``detector_statistics``)."""
+        statistics only when ``detector_statistics``); a lazily restored model's keys: the views
+        its snapshot kept (none from a snapshot written before views were kept)."""
         for model_id, keys in self._models.items():
-            for (version, segment), monitor in keys.items():
-                yield KeyView(
-                    model_id, version, segment, monitor.rolling_metrics(),
-                    monitor.detector_views() if detector_statistics else (),
-                    monitor.estimated_metrics(), monitor.estimated_gap(),
-                )
+            for key, monitor in keys.items():
+                yield _view(model_id, key, monitor, detector_statistics)
+        for model_id, lazy in self._lazy.items():
+            for (version, segment), frozen in lazy.views.items():
+                yield thawed_view(model_id, version, segment, frozen,
+                                  detector_statistics=detector_statistics,
+                                  estimates=lazy.features)
 
     def suppressed(self) -> dict[str, int]:
         """Firings suppressed by warm-up, by cooldown and by direction (an ADWIN cut the way
         its ``direction`` does not publish), over all tracked keys."""
         warmup = cooldown = direction = 0
-        counts = [_suppressed_of(keys) for keys in self._models.values()]
+        counts = [_suppressed_of(keys)[0] for keys in self._models.values()]
         for w, c, d in counts + [lazy.suppressed for lazy in self._lazy.values()]:
             warmup, cooldown, direction = warmup + w, cooldown + c, direction + d
         return {"warmup": warmup, "cooldown": cooldown, "direction": direction}
@@ -568,36 +607,46 @@ class Pipeline:
 
     def snapshot_model(self, model_id: str) -> bytes:
         """Versioned bytes of the model's keys, detectors, windows and pending joins: the head
-        (watermark, joins, each key's last-seen time, suppressed counts), then the keys (a
-        lazily restored model's keys: their bytes as restored)."""
+        (watermark, joins, each key's last-seen time and frozen view, suppressed counts), then
+        the keys (a lazily restored model's keys: their bytes and head fields as restored)."""
         lazy = self._lazy.get(model_id)
         if lazy is not None:
-            frame, last_seen, suppressed = bytes(lazy.frame), lazy.last_seen, lazy.suppressed
+            frame, last_seen, views = bytes(lazy.frame), lazy.last_seen, lazy.views
+            suppressed, suppressed_features = lazy.suppressed_all, lazy.suppressed_features
         else:
             keys = self._models.get(model_id, {})
             frame = encode(model_id, keys)
             last_seen = {key: monitor.last_seen for key, monitor in keys.items()}
-            suppressed = _suppressed_of(keys)
+            views = {key: frozen_view(_view(model_id, key, monitor, True))
+                     for key, monitor in keys.items()}
+            suppressed, suppressed_features = _suppressed_of(keys)
         head = {
             "model_id": model_id,
             "watermark": self.watermark,
             "join": self.join.export_model(model_id),
             "last_seen": last_seen,
             "suppressed": suppressed,
+            # Since views were kept (a reader from before ignores both):
+            "suppressed_features": suppressed_features,
+            "views": views,
         }
         return encode(model_id, head) + frame
 
-    def restore_model(self, model_id: str, data: bytes | memoryview, *, lazy: bool = False
-                      ) -> None:
+    def restore_model(self, model_id: str, data: bytes | memoryview, *, lazy: bool = False,
+                      persisted: bool = False) -> None:
         """Replace the model's state with a snapshot; :class:`SnapshotError` leaves it unchanged.
 
         ``lazy``: decode the head only and the keys when first needed (module docstring, 6);
         the keys' bytes are checked then. Restored detectors keep the parameters they were built
         with; the current configuration applies to keys and features created from now on.
+        ``persisted``: ``data`` is the model's state as last persisted (the state topic's latest
+        record), so the model is clean until it changes; otherwise it is dirty.
         """
         head, frame = split(data)
         payload = decode(head, model_id)
         keys: dict[KeyId, KeyMonitor] | None = None
+        views: dict[KeyId, FrozenView] = {}
+        suppressed_features: Counts = (0, 0, 0)
         try:
             join_state = payload["join"]
             watermark = float(payload["watermark"])
@@ -611,11 +660,13 @@ class Pipeline:
                 for monitor in keys.values():
                     monitor.attach(self.config, self.clock)
                 last_seen: dict[KeyId, float] = {}
-                suppressed = (0, 0, 0)
+                suppressed: Counts = (0, 0, 0)
             else:
                 last_seen = {key: float(seen) for key, seen in payload["last_seen"].items()}
-                warmup, cooldown, direction = (int(n) for n in payload["suppressed"])
-                suppressed = (warmup, cooldown, direction)
+                suppressed = _counts(payload["suppressed"])
+                if "views" in payload:  # written since views were kept
+                    suppressed_features = _counts(payload["suppressed_features"])
+                    views = _checked_views(payload["views"], last_seen)
             waiting = len(join_state["waiting"])
             len(join_state["pending"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -627,7 +678,9 @@ class Pipeline:
         was_lazy = self._lazy.pop(model_id, None)
         self._n_keys -= len(previous) + (len(was_lazy.last_seen) if was_lazy else 0)
         if keys is None:
-            self._lazy[model_id] = _LazyKeys(frame, last_seen, suppressed)
+            features = self.config.setting(model_id, "feature_signals").enabled
+            self._lazy[model_id] = _LazyKeys(frame, last_seen, suppressed, suppressed_features,
+                                             views, features)
             self._n_keys += len(last_seen)
         else:
             self._models[model_id] = keys
@@ -637,4 +690,28 @@ class Pipeline:
         self.counters.restored_waiting += waiting - previous_waiting
         if watermark > self.watermark:
             self.watermark = watermark
-        self._dirty.add(model_id)
+        if persisted:
+            self._dirty.discard(model_id)
+            self.join.touched.discard(model_id)
+        else:
+            self._dirty.add(model_id)
+
+
+def _view(model_id: str, key: KeyId, monitor: KeyMonitor, detector_statistics: bool
+          ) -> KeyView:
+    version, segment = key
+    return KeyView(model_id, version, segment, monitor.rolling_metrics(),
+                   monitor.detector_views() if detector_statistics else (),
+                   monitor.estimated_metrics(), monitor.estimated_gap())
+
+
+def _checked_views(views: Any, last_seen: dict[KeyId, float]) -> dict[KeyId, FrozenView]:
+    """A head's frozen views, their layout checked (not every number: the head's checksum
+    guards its bytes); :class:`TypeError` names what is wrong."""
+    if not isinstance(views, dict) or not views.keys() <= last_seen.keys():
+        raise TypeError("views are not a dict of the model's keys")
+    for frozen in views.values():
+        if not (isinstance(frozen, tuple) and len(frozen) == 4
+                and all(isinstance(d, tuple) and len(d) == 3 for d in frozen[1])):
+            raise TypeError(f"a key's view has an unknown layout: {frozen!r:.200}")
+    return views

@@ -26,6 +26,15 @@ it; a view is a frozen snapshot of values, built on request, that cannot change 
 [('m', 'v1', None, ['score'])]
 >>> sorted(next(pipeline.key_views()).detectors[0].statistics)
 ['delta', 'mean_after', 'variance', 'width']
+
+A snapshot's head keeps each key's view as a :data:`FrozenView` (builtin types only, so a head
+never depends on these classes' import paths); :func:`thawed_view` makes it a view again:
+
+>>> view = next(pipeline.key_views())
+>>> thawed_view("m", "v1", None, frozen_view(view)) == view
+True
+>>> thawed_view("m", "v1", None, frozen_view(view), detector_statistics=False).detectors
+()
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["CounterView", "DetectorView", "KeyView"]
+__all__ = ["CounterView", "DetectorView", "FrozenView", "KeyView", "frozen_view", "thawed_view"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +117,28 @@ def finite_statistics(values: Mapping[str, object]) -> dict[str, float]:
         if math.isfinite(value):
             out[name] = value
     return out
+
+
+#: A :class:`KeyView` without its key, in builtin types only: rolling metrics, detectors as
+#: ``(signal, detector, statistics)``, estimated metrics, estimated gap.
+FrozenView = tuple[dict[str, float], tuple[tuple[str, str, dict[str, float]], ...],
+                   dict[str, float], dict[str, float]]
+
+
+def frozen_view(view: KeyView) -> FrozenView:
+    """``view`` as builtin types (what a snapshot's head keeps; :func:`thawed_view` reverses)."""
+    return (dict(view.rolling_metrics),
+            tuple((d.signal, d.detector, dict(d.statistics)) for d in view.detectors),
+            dict(view.estimated_metrics), dict(view.estimated_gap))
+
+
+def thawed_view(model_id: str, model_version: str, segment: str | None, frozen: FrozenView, *,
+                detector_statistics: bool = True, estimates: bool = True) -> KeyView:
+    """The :class:`KeyView` of a :data:`FrozenView`; without the detectors' statistics unless
+    ``detector_statistics``, without CBPE's estimates unless ``estimates``."""
+    rolling, detectors, estimated, gap = frozen
+    return KeyView(
+        model_id, model_version, segment, rolling,
+        tuple(DetectorView(*d) for d in detectors) if detector_statistics else (),
+        estimated if estimates else {}, gap if estimates else {},
+    )

@@ -5,6 +5,7 @@ idle-key retirement, and the snapshot a never-touched model writes back."""
 from __future__ import annotations
 
 import logging
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -102,3 +103,84 @@ def test_a_snapshot_written_before_the_split_still_restores() -> None:
     for lazy in (False, True):
         tail = run(_restored(old, lazy=lazy), events[700:], start=700)
         assert [repr(o) for o in tail] == [repr(o) for o in expected[-len(tail):]]
+
+
+def _sorted_views(pipeline: Pipeline, detector_statistics: bool = True) -> list:
+    return sorted(pipeline.key_views(detector_statistics=detector_statistics),
+                  key=lambda v: (v.model_id, v.model_version, v.segment or ""))
+
+
+@pytest.mark.parametrize("detector_statistics", [True, False])
+def test_a_lazy_models_key_views_are_an_eager_restores_before_any_decode(
+        detector_statistics: bool) -> None:
+    _, _, snapshots = _cut(4100)
+    eager, lazy = _restored(snapshots, lazy=False), _restored(snapshots, lazy=True)
+    views = _sorted_views(lazy, detector_statistics)
+    assert lazy._lazy and not lazy._models  # read from the heads: nothing decoded
+    assert views == _sorted_views(eager, detector_statistics)
+    assert len(views) == len(eager.keys())
+    assert any(v.rolling_metrics for v in views) and any(v.estimated_metrics for v in views)
+    assert all(bool(v.detectors) == detector_statistics for v in views)
+    # Written back undecoded, the views survive a second restore.
+    again = _restored({m: lazy.snapshot_model(m) for m in lazy.model_ids()}, lazy=True)
+    assert _sorted_views(again) == _sorted_views(eager)
+
+
+def _without_views(data: bytes, model_id: str) -> bytes:
+    """``data`` as a build from before heads kept views wrote it (two frames, no views)."""
+    head, frame = snapshot_format.split(data)
+    payload = snapshot_format.decode(head, model_id)
+    del payload["views"], payload["suppressed_features"]
+    return snapshot_format.encode(model_id, payload) + bytes(frame)
+
+
+def test_a_two_frame_snapshot_without_views_restores_and_gets_its_views_at_decode() -> None:
+    events, expected, snapshots = _cut(700)
+    old = {m: _without_views(data, m) for m, data in snapshots.items()}
+    lazy, eager = _restored(old, lazy=True), _restored(old, lazy=False)
+    assert list(lazy.key_views()) == []  # the gap stays for such snapshots until decoded
+    assert lazy.counter_view() == eager.counter_view()
+    assert _sorted_views(eager) == _sorted_views(_restored(snapshots, lazy=False))
+    tail = run(lazy, events[700:], start=700)
+    assert [repr(o) for o in tail] == [repr(o) for o in expected[-len(tail):]]
+    assert _sorted_views(lazy)  # decoded by their events
+
+
+def test_suppressed_counts_of_a_lazy_model_follow_the_readers_feature_signals() -> None:
+    """A key decoded under ``feature_signals`` off drops its feature watch, and the firings
+    that watch suppressed with it: a lazy model's counts agree before it is decoded."""
+    from detectors.feature_signals import FeatureSignalsConfig
+
+    rng = random.Random(3)
+    shifted = [{"type": "prediction", "prediction_id": f"p{i}", "model_id": "m",
+                "model_version": "v1", "prediction": True, "score": 0.5,
+                "timestamp": BASE_MS + i * 1000,
+                "features": {"x": rng.gauss(0 if i < 1500 else 3, 1),
+                             "c": "a" if i < 1500 else rng.choice("bcd")}}
+               for i in range(3000)]
+    writer = DetectionConfig(cooldown_samples=100, warmup_samples=5000)  # firings suppressed
+    first = Pipeline(writer, clock=lambda: FIXED)
+    run(first, shifted)
+    snapshots = {"m": first.snapshot_model("m")}
+    assert _restored(snapshots, lazy=True, config=writer).suppressed() == first.suppressed()
+    reader = writer.model_copy(update={"feature_signals": FeatureSignalsConfig.off()})
+    lazy, eager = (_restored(snapshots, lazy=flag, config=reader) for flag in (True, False))
+    assert lazy._lazy and lazy.counter_view() == eager.counter_view()
+    assert 0 < lazy.suppressed()["warmup"] < first.suppressed()["warmup"]
+    assert _sorted_views(lazy) == _sorted_views(eager)  # no CBPE estimates either
+    assert any(v.estimated_metrics for v in _sorted_views(first))
+    assert not any(v.estimated_metrics for v in _sorted_views(lazy))
+
+
+def test_a_model_restored_as_persisted_is_clean_until_it_changes() -> None:
+    events, _, snapshots = _cut(2500)
+    for lazy in (True, False):
+        pipeline = Pipeline(CONFIG, clock=lambda: FIXED)
+        for model_id, data in snapshots.items():
+            pipeline.restore_model(model_id, data, lazy=lazy, persisted=True)
+        assert pipeline.dirty_models() == set()
+        fraud = next(e for e in events[2500:] if e["model_id"] == "fraud")
+        run(pipeline, [fraud], start=2500)
+        assert pipeline.dirty_models() == {"fraud"}
+    restored = _restored(snapshots, lazy=True)  # not persisted (a tool's restore): all dirty
+    assert restored.dirty_models() == set(snapshots)
