@@ -9,8 +9,12 @@ Contract (:meth:`GaugeRefresher.after_commit`, the commit policy's after-commit 
   to the cached values for the rest of that round (a slow or unreachable broker).
 * **Pipeline counters** (joins, orphans, suppressed firings, refused keys, waiting labels),
   folded into Prometheus counters by delta, at most once a second.
-* **Per-key gauges** (rolling metrics, detector statistics) every
-  ``consumer.model_gauges_interval_s``: each walks every tracked key on the processing thread.
+* **Per-key gauges** (rolling metrics, detector statistics, CBPE's estimates) every
+  ``consumer.model_gauges_interval_s``, and at once when the owned partitions changed (an
+  assignment or a revocation: a restored partition's keys show up, a revoked one's go, without
+  waiting for the interval): each walks every tracked key on the processing thread. A restored
+  model's keys read the views its snapshot's head kept until its first event decodes them
+  (:meth:`detectors.pipeline.Pipeline.key_views`), so a restart or a rebalance leaves no gap.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class GaugeRefresher:
         self._last_refresh = 0.0
         self._last_gauge_refresh = -math.inf
         self._last_lag_query = -math.inf
+        #: The partitions whose keys the per-key gauges show.
+        self._gauge_partitions: frozenset[int] = frozenset()
 
     def after_commit(self, tasks: Sequence[PartitionTask]) -> None:
         self.update_lag(tasks)
@@ -92,8 +98,11 @@ class GaugeRefresher:
             m.waiting_labels.labels(part).set(view.waiting)
             pending += view.pending + view.waiting
             tracked += view.tracked_keys
-        if now - self._last_gauge_refresh >= self._settings.model_gauges_interval_s:
+        owned = frozenset(task.partition for task in tasks)
+        if (now - self._last_gauge_refresh >= self._settings.model_gauges_interval_s
+                or owned != self._gauge_partitions):
             self._last_gauge_refresh = now
+            self._gauge_partitions = owned
             m.refresh_key_gauges([task.pipeline for task in tasks],
                                  detector_statistics=self._settings.detector_statistics)
         m.pending_joins.set(pending)
