@@ -174,3 +174,41 @@ def test_a_restored_model_without_events_is_not_rewritten_and_kill_9_after_loses
     assert all(n == 1 for n in Counter(e["event_id"] for e in drift).values()), "duplicates"
     assert canonical(drift) == expected_drift and len(expected_drift) >= 3
     assert canonical(topic_values(kafka_bootstrap, topics.labelled)) == expected_labelled
+
+
+def test_per_key_gauges_move_with_a_partition_at_a_rebalance_before_any_event(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    topics = one_input_topics(2)
+    events = synthetic_stream(models=6, per_model=800, seed=4)
+    produce(kafka_bootstrap, topics.predictions,
+            [(e["model_id"].encode(), encode(e)) for e in events])
+    on = {r.partition for r in read_topic(kafka_bootstrap, topics.predictions)}
+    assert on == {0, 1}  # both partitions hold models (fixed keys, fixed partitioner)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    settings = {"model_gauges_interval_s": 600}  # only a change of partitions refreshes soon
+    a = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
+                        consumer=settings)
+    services.append(a.start())
+    a.wait_ready()
+    wait_committed(kafka_bootstrap, group, topics.predictions, procs=[a])
+    a.terminate()  # a's gauges were refreshed only at its start: restart it with all done
+    services.append(a.start())
+    a.wait_ready()
+    before = settled_gauges(a)
+    assert len({dict(labels)["model_id"] for _, labels in before}) == 6
+
+    b = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="b",
+                        consumer=settings)
+    services.append(b.start())  # takes one partition, restored; no event follows
+    b.wait_ready()
+    deadline = time.monotonic() + HANG_S
+    while True:
+        on_a, on_b = key_gauges(a), key_gauges(b)
+        if on_b and {**on_a, **on_b} == before and not on_a.keys() & on_b.keys():
+            break  # a shows the keys it kept, b the moved ones: none lost, none twice
+        assert time.monotonic() < deadline, (sorted(on_a)[:3], sorted(on_b)[:3], b.tail())
+        time.sleep(0.5)
+    assert b.metric("driftline_consumer_records_total", {"outcome": "consumed"}) in (None, 0)
+    assert a.terminate() == 0 and b.terminate() == 0
