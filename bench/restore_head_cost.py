@@ -9,7 +9,7 @@ restored lazily, as :class:`consumer.restore.PartitionRestorer` does; then:
 
 * head bytes per key and the lazy restore's wall and CPU seconds, with and without views;
 * one per-key gauge read (:meth:`Pipeline.key_views`) right after each restore (none without views);
-* the share of a checkpoint of every model that builds the views (:func:`frozen_view`);
+* the share of a checkpoint of every model that builds the views (:class:`PackedViews`);
 * the first checkpoint after the restore: models written and bytes, restored as
   ``persisted`` (this build's restorer) against marked dirty (the build before).
 
@@ -34,7 +34,7 @@ from consumer_throughput import MEMORY_ROUNDS, SCALE_DETECTION, scale_records
 from detectors import snapshot as snapshot_format
 from detectors.config import DetectionConfig
 from detectors.pipeline import Pipeline
-from detectors.views import frozen_view
+from detectors.views import PackedViews
 
 
 def _clock() -> tuple[float, float]:
@@ -88,8 +88,8 @@ def main(keys: int) -> dict[str, Any]:
     snapshots = {m: live.snapshot_model(m) for m in sorted(live.model_ids())}
     checkpoint = _since(began)
     began = _clock()
-    for view in live.key_views(detector_statistics=True):  # what snapshot_model freezes
-        frozen_view(view)
+    PackedViews.pack(((v.model_version, v.segment), v)  # what snapshot_model keeps
+                     for v in live.key_views(detector_statistics=True))
     views_cost = _since(began)
     del live
     old = {m: without_views(data, m) for m, data in snapshots.items()}

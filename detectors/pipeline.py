@@ -85,7 +85,7 @@ from detectors.lifecycle import Watcher
 from detectors.monitor import Clock, KeyMonitor, utc_now
 from detectors.rejection import Rejection, Stage
 from detectors.snapshot import decode, encode, split
-from detectors.views import CounterView, FrozenView, KeyView, frozen_view, thawed_view
+from detectors.views import CounterView, KeyView, PackedViews
 
 __all__ = ["Counters", "Output", "Pipeline"]
 
@@ -103,7 +103,7 @@ Counts = tuple[int, int, int]  # firings suppressed by warm-up, cooldown, direct
 
 class _LazyKeys:
     """A lazily restored model's keys until they are decoded: their snapshot bytes, each key's
-    ``last_seen`` and frozen view (:func:`detectors.views.frozen_view`; {} when the snapshot
+    ``last_seen`` and view (:class:`~detectors.views.PackedViews`; none when the snapshot
     has none), the keys' suppressed counts and the feature watches' part of them, as written;
     ``features``: whether this reader's configuration keeps the feature watches (a decoded key
     drops its feature watch when ``feature_signals`` is off, and with it that part)."""
@@ -112,7 +112,7 @@ class _LazyKeys:
                  "suppressed_features", "views")
 
     def __init__(self, frame: memoryview, last_seen: dict[KeyId, float], suppressed: Counts,
-                 suppressed_features: Counts, views: dict[KeyId, FrozenView],
+                 suppressed_features: Counts, views: PackedViews | None,
                  features: bool) -> None:
         self.frame = frame
         self.last_seen = last_seen
@@ -573,10 +573,9 @@ class Pipeline:
             for key, monitor in keys.items():
                 yield _view(model_id, key, monitor, detector_statistics)
         for model_id, lazy in self._lazy.items():
-            for (version, segment), frozen in lazy.views.items():
-                yield thawed_view(model_id, version, segment, frozen,
-                                  detector_statistics=detector_statistics,
-                                  estimates=lazy.features)
+            if lazy.views is not None:
+                yield from lazy.views.views(model_id, detector_statistics=detector_statistics,
+                                            estimates=lazy.features)
 
     def suppressed(self) -> dict[str, int]:
         """Firings suppressed by warm-up, by cooldown and by direction (an ADWIN cut the way
@@ -617,8 +616,8 @@ class Pipeline:
             keys = self._models.get(model_id, {})
             frame = encode(model_id, keys)
             last_seen = {key: monitor.last_seen for key, monitor in keys.items()}
-            views = {key: frozen_view(_view(model_id, key, monitor, True))
-                     for key, monitor in keys.items()}
+            views = PackedViews.pack((key, _view(model_id, key, monitor, True))
+                                     for key, monitor in keys.items())
             suppressed, suppressed_features = _suppressed_of(keys)
         head = {
             "model_id": model_id,
@@ -628,7 +627,7 @@ class Pipeline:
             "suppressed": suppressed,
             # Since views were kept (a reader from before ignores both):
             "suppressed_features": suppressed_features,
-            "views": views,
+            "views": views.head() if views is not None else None,
         }
         return encode(model_id, head) + frame
 
@@ -645,7 +644,7 @@ class Pipeline:
         head, frame = split(data)
         payload = decode(head, model_id)
         keys: dict[KeyId, KeyMonitor] | None = None
-        views: dict[KeyId, FrozenView] = {}
+        views: PackedViews | None = None
         suppressed_features: Counts = (0, 0, 0)
         try:
             join_state = payload["join"]
@@ -664,9 +663,11 @@ class Pipeline:
             else:
                 last_seen = {key: float(seen) for key, seen in payload["last_seen"].items()}
                 suppressed = _counts(payload["suppressed"])
-                if "views" in payload:  # written since views were kept
+                # Both written since heads keep views (a lazy model from before: None, 0s).
+                if payload.get("views") is not None:
+                    views = PackedViews.from_head(payload["views"], last_seen)
+                if "suppressed_features" in payload:
                     suppressed_features = _counts(payload["suppressed_features"])
-                    views = _checked_views(payload["views"], last_seen)
             waiting = len(join_state["waiting"])
             len(join_state["pending"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -704,14 +705,3 @@ def _view(model_id: str, key: KeyId, monitor: KeyMonitor, detector_statistics: b
                    monitor.detector_views() if detector_statistics else (),
                    monitor.estimated_metrics(), monitor.estimated_gap())
 
-
-def _checked_views(views: Any, last_seen: dict[KeyId, float]) -> dict[KeyId, FrozenView]:
-    """A head's frozen views, their layout checked (not every number: the head's checksum
-    guards its bytes); :class:`TypeError` names what is wrong."""
-    if not isinstance(views, dict) or not views.keys() <= last_seen.keys():
-        raise TypeError("views are not a dict of the model's keys")
-    for frozen in views.values():
-        if not (isinstance(frozen, tuple) and len(frozen) == 4
-                and all(isinstance(d, tuple) and len(d) == 3 for d in frozen[1])):
-            raise TypeError(f"a key's view has an unknown layout: {frozen!r:.200}")
-    return views
