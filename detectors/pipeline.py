@@ -63,7 +63,7 @@ its drift events).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from detectors.config import DetectionConfig
@@ -131,24 +131,25 @@ class _LazyKeys:
         return (all_[0] - feat[0], all_[1] - feat[1], all_[2] - feat[2])
 
 
-def _add(total: list[int], w: Watcher) -> None:
-    total[0] += w.suppressed_warmup
-    total[1] += w.suppressed_cooldown
-    total[2] += w.suppressed_direction
+def _sum_suppressed(watchers: Iterable[Watcher], extra_cooldown: int = 0) -> Counts:
+    warmup = cooldown = direction = 0
+    for w in watchers:
+        warmup += w.suppressed_warmup
+        cooldown += w.suppressed_cooldown
+        direction += w.suppressed_direction
+    return warmup, cooldown + extra_cooldown, direction
 
 
-def _suppressed_of(keys: dict[KeyId, KeyMonitor]) -> tuple[Counts, Counts]:
-    """Firings suppressed by warm-up, cooldown and direction over ``keys``: all of them, and
-    the part of them by the keys' feature watches."""
-    total, features = [0, 0, 0], [0, 0, 0]
-    for monitor in keys.values():
-        for w in monitor.watchers():
-            _add(total, w)
-        if monitor.feature_watch is not None:
-            for w in monitor.feature_watch.watchers():
-                _add(features, w)
-        total[1] += monitor.alerts_suppressed()
-    return (total[0], total[1], total[2]), (features[0], features[1], features[2])
+def _suppressed_of(keys: dict[KeyId, KeyMonitor]) -> Counts:
+    """Firings suppressed by warm-up, cooldown and direction over ``keys``."""
+    return _sum_suppressed((w for m in keys.values() for w in m.watchers()),
+                           sum(m.alerts_suppressed() for m in keys.values()))
+
+
+def _feature_suppressed_of(keys: dict[KeyId, KeyMonitor]) -> Counts:
+    """The part of :func:`_suppressed_of` by the keys' feature watches."""
+    return _sum_suppressed(w for m in keys.values() if m.feature_watch is not None
+                           for w in m.feature_watch.watchers())
 
 
 def _counts(value: Any) -> Counts:
@@ -581,7 +582,7 @@ class Pipeline:
         """Firings suppressed by warm-up, by cooldown and by direction (an ADWIN cut the way
         its ``direction`` does not publish), over all tracked keys."""
         warmup = cooldown = direction = 0
-        counts = [_suppressed_of(keys)[0] for keys in self._models.values()]
+        counts = [_suppressed_of(keys) for keys in self._models.values()]
         for w, c, d in counts + [lazy.suppressed for lazy in self._lazy.values()]:
             warmup, cooldown, direction = warmup + w, cooldown + c, direction + d
         return {"warmup": warmup, "cooldown": cooldown, "direction": direction}
@@ -618,7 +619,8 @@ class Pipeline:
             last_seen = {key: monitor.last_seen for key, monitor in keys.items()}
             views = PackedViews.pack((key, _view(model_id, key, monitor, True))
                                      for key, monitor in keys.items())
-            suppressed, suppressed_features = _suppressed_of(keys)
+            suppressed = _suppressed_of(keys)
+            suppressed_features = _feature_suppressed_of(keys)
         head = {
             "model_id": model_id,
             "watermark": self.watermark,
