@@ -25,6 +25,9 @@ the figure to trust.
   decoder, :meth:`~detectors.pipeline.Pipeline.process_batch`, transactional outputs + state
   snapshots + offsets every 200 ms. Timed from ``/readyz`` to the group's committed offset
   reaching the end of the topic.
+* **driftline_naive_work** and **pipeline_only_naive_work** — the same with naive's detectors
+  only (:data:`NAIVE_WORK_DETECTION`): what the framework costs apart from the default
+  detectors' work.
 
 In memory, no Kafka: **pipeline_only** (decode + ``process_batch`` + output encoding on the
 bench stream), **scale** (1, 1 000 and 100 000 tracked keys, three detectors each: events/s,
@@ -90,6 +93,7 @@ from pydantic_core import to_json
 from consumer.config import ConsumerServiceConfig, TopicLayout, TopicNames
 from consumer.service import ConsumerService, tune_gc
 from consumer.topics import create_topics
+from detectors.config import DetectionConfig
 from detectors.contracts import InputEvent, Label, Prediction
 from driftline.dev.simulator import Drift, Scenario, simulate
 
@@ -214,6 +218,21 @@ def run_pipeline_only(items: list[tuple[bytes, bytes]], batch: int = 1000,
 
 
 # -- naive and floor: the same River work, two ways of feeding it --------------------------------
+
+#: Naive's detectors in Driftline's configuration: ADWIN on the score and on each numeric
+#: feature, DDM on the error, and no feature watch (no shape, missing-rate or type detectors,
+#: no joint signal, no CBPE). What Driftline always does stays on: the label join with its
+#: TTL, the alert lifecycle, the rolling performance windows with baseline and threshold
+#: alerts, the labelled record, the DLQ and (in the service) exactly-once. The readers
+#: ``pipeline_only_naive_work`` and ``driftline_naive_work`` run it, so the cost of the
+#: framework and the cost of the default detectors show apart.
+NAIVE_WORK_DETECTION: dict[str, Any] = {
+    "signals": {"error": [{"type": "ddm"}], "score": [{"type": "adwin"}],
+                "feature": [{"type": "adwin"}]},
+    "feature_signals": {"numeric": [], "categorical": [], "boolean": [], "joint": None,
+                        "cbpe": None},
+}
+
 
 
 def run_naive(bootstrap: str, topics: TopicNames, total: int) -> Timing:
@@ -353,8 +372,9 @@ def _alive(thread: threading.Thread) -> None:
 
 
 def run_driftline(bootstrap: str, topics: TopicNames, total: int,
-                  consumer: dict[str, Any] | None = None) -> Timing:
-    service = _service(bootstrap, topics, consumer=consumer)
+                  consumer: dict[str, Any] | None = None,
+                  detection: dict[str, Any] | None = None) -> Timing:
+    service = _service(bootstrap, topics, detection=detection, consumer=consumer)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     while not service.health.ready()[0]:
@@ -986,6 +1006,8 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
         {"kafka": {"bootstrap.servers": bootstrap}}).consumer.commit_interval_ms / 1000
     readers: list[tuple[str, Any]] = [
         ("pipeline_only", lambda: run_pipeline_only(items)),
+        ("pipeline_only_naive_work", lambda: run_pipeline_only(
+            items, config=DetectionConfig.model_validate(NAIVE_WORK_DETECTION))),
         ("raw_bytes", lambda: run_raw(bootstrap, topics.predictions, total)),
         ("raw_json", lambda: run_raw(bootstrap, topics.predictions, total, json.loads)),
         ("raw_msgspec", lambda: run_raw(bootstrap, topics.predictions, total,
@@ -996,6 +1018,8 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
     if not args.no_quix:
         readers.append(("quix", lambda: run_quix(bootstrap, topics, total, interval_s)))
     readers.append(("driftline", lambda: run_driftline(bootstrap, topics, total)))
+    readers.append(("driftline_naive_work", lambda: run_driftline(
+        bootstrap, topics, total, detection=NAIVE_WORK_DETECTION)))
     for variant in args.driftline_consumer:
         readers.append((f"driftline {json.dumps(variant)}",
                         lambda v=variant: run_driftline(bootstrap, topics, total, v)))
@@ -1008,7 +1032,7 @@ def _run(args: argparse.Namespace, bootstrap: str) -> int:
         figures = {"seconds": round(seconds, 3), "events_per_s": round(total / seconds),
                    "cpu_us_per_event": round(cpu / total * 1e6, 2)}
         results["readers"][name] = figures
-        print(f"{name:14s} {figures['events_per_s']:>10,} events/s  "
+        print(f"{name:26s} {figures['events_per_s']:>10,} events/s  "
               f"{figures['cpu_us_per_event']:6.2f} CPU us/event  ({seconds:.2f}s)", flush=True)
     r = results["readers"]
     if {"driftline", "naive", "raw_json", "pipeline_only", "floor"} <= set(r):
@@ -1036,6 +1060,12 @@ def _ratios(results: dict[str, Any]) -> None:
         "floor_vs_naive_events": round(r["floor"]["events_per_s"] / r["naive"]["events_per_s"],
                                        2),
     }
+    if "driftline_naive_work" in r:
+        same = r["driftline_naive_work"]
+        ratios["driftline_naive_work_vs_naive_events"] = round(
+            same["events_per_s"] / r["naive"]["events_per_s"], 2)
+        ratios["driftline_naive_work_vs_naive_cpu"] = round(
+            same["cpu_us_per_event"] / r["naive"]["cpu_us_per_event"], 2)
     if "quix" in r:
         ratios["driftline_vs_quix_cpu"] = round(
             ours["cpu_us_per_event"] / r["quix"]["cpu_us_per_event"], 2)
@@ -1045,6 +1075,10 @@ def _ratios(results: dict[str, Any]) -> None:
           f"driftline / raw+json.loads: {ratios['driftline_vs_raw_json_events']}x (goal >= 0.8); "
           f"pipeline_only {r['pipeline_only']['cpu_us_per_event']} CPU us/event (goal <= 3)",
           flush=True)
+    if "driftline_naive_work_vs_naive_events" in ratios:
+        print(f"with naive's detectors only: driftline / naive "
+              f"{ratios['driftline_naive_work_vs_naive_events']}x events/s, "
+              f"{ratios['driftline_naive_work_vs_naive_cpu']}x CPU per event", flush=True)
 
 
 def _scale_and_latency(args: argparse.Namespace, bootstrap: str,
