@@ -262,7 +262,9 @@ def mean_shift_change_point(values: Sequence[float], direction: str = "both") ->
 
 class RecentBits:
     """The last ``capacity`` values of a 0/1 signal (``error``), one byte each, for
-    :meth:`change_point`: the least-squares refinement of a detector's estimate.
+    :meth:`change_point`: the least-squares refinement of a detector's estimate. The buffer
+    grows with the values up to ``capacity`` bytes, then is a ring (a snapshot from before,
+    whose buffer was ``capacity`` bytes from the start, reads the same).
 
     >>> bits = RecentBits(capacity=8)
     >>> for x in [0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1]:
@@ -277,11 +279,16 @@ class RecentBits:
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self.buffer = bytearray(capacity)
+        self.buffer = bytearray()
         self.count = 0
 
     def append(self, bit: int) -> None:
-        self.buffer[self.count % self.capacity] = 1 if bit else 0
+        buffer = self.buffer
+        i = self.count % self.capacity
+        if i < len(buffer):
+            buffer[i] = 1 if bit else 0
+        else:  # still growing: i == len(buffer)
+            buffer.append(1 if bit else 0)
         self.count += 1
 
     def values(self, last: int) -> list[int]:
@@ -301,13 +308,18 @@ class RecentBits:
         return n - len(window) + mean_shift_change_point(window, "up")
 
 
+#: The four columns of a :class:`SampleTrail` that has kept nothing yet (no array per key).
+_NOTHING_KEPT: Any = ()
+
+
 class SampleTrail:
     """Event time and source of every ``every``-th sample of one stream, the last ``capacity``.
 
     :meth:`locate` answers with the earliest kept sample at or after a count, so a change point
     read through it is at most ``every - 1`` samples late, never early (a training window from it
     holds no sample of the old regime the estimate did not); a count newer than the newest kept
-    sample reads as that one. Four ``array('q')`` hold it: about ``32 * capacity`` bytes.
+    sample reads as that one. Four ``array('q')`` hold it: about ``32 * capacity`` bytes, made at
+the first kept sample (until then four references to one empty tuple).
 
     >>> trail = SampleTrail(every=4, capacity=3)
     >>> for count in range(1, 21):
@@ -330,10 +342,10 @@ class SampleTrail:
             raise ValueError("every and capacity must be positive")
         self.every = every
         self.capacity = capacity
-        self.counts = array("q")
-        self.times = array("q")
-        self.offsets = array("q")
-        self.partitions = array("q")
+        self.counts: array[int] = _NOTHING_KEPT
+        self.times: array[int] = _NOTHING_KEPT
+        self.offsets: array[int] = _NOTHING_KEPT
+        self.partitions: array[int] = _NOTHING_KEPT
         self.start = 0  # ring start once full
         self.topic = ""
 
@@ -353,6 +365,9 @@ class SampleTrail:
             topic, partition, offset = source.topic, source.partition, source.offset  # type: ignore[union-attr]
         self.topic = topic
         if len(self.counts) < self.capacity:
+            if self.counts.__class__ is tuple:  # the first kept sample
+                self.counts, self.times = array("q"), array("q")
+                self.offsets, self.partitions = array("q"), array("q")
             self.counts.append(count)
             self.times.append(epoch_ms)
             self.offsets.append(offset)

@@ -178,9 +178,9 @@ class KeyMonitor:
         self.warmup: int = config.setting(self.model_id, "warmup_samples")
         self.cooldown: int = config.setting(self.model_id, "cooldown_samples")
         self.task: str = config.setting(self.model_id, "task")
-        self.metric_thresholds: dict[str, float] = dict(
-            config.setting(self.model_id, "metric_thresholds")
-        )
+        # The configuration's own (frozen) dict, shared by the model's keys: read, never written.
+        self.metric_thresholds: dict[str, float] = config.setting(
+            self.model_id, "metric_thresholds")
         signals: FeatureSignalsConfig = config.setting(self.model_id, "feature_signals")
         watch = self.feature_watch
         if not signals.enabled:
@@ -201,7 +201,7 @@ class KeyMonitor:
 
     def __getstate__(self) -> dict[str, Any]:
         self._sync()
-        skip = {"config", "clock", "score_solo", "solo"}
+        skip = {"config", "clock", "metric_thresholds", "score_solo", "solo"}
         return {name: getattr(self, name) for name in self.__slots__ if name not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -77,7 +77,7 @@ against 333.5).
 from __future__ import annotations
 
 import math
-from collections import deque
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -120,38 +120,118 @@ def _dec(counts: dict[Any, int], key: Any) -> None:
 
 
 class ClassificationWindow(_SlotState):
-    """Accuracy, precision, recall and F1 over the last ``size`` (prediction, label) pairs."""
+    """Accuracy, precision, recall and F1 over the last ``size`` (prediction, label) pairs.
 
-    __slots__ = ("actual", "correct", "pairs", "positive", "predicted", "size", "tp")
+    The pairs are kept as one byte each (``codes``, a ring once ``size`` long, oldest at
+    ``start``): the index of the pair's kind, a distinct (prediction, label) in first-seen order
+    (``kinds``; a window that meets more than 255 kinds keeps 4-byte codes). The per-class
+    counts are dicts updated exactly as they always were (same keys, same order), so every
+    metric is the same float. A snapshot from before (a ``pairs`` deque) restores into this
+    layout (:meth:`__setstate__`).
+
+    >>> window = ClassificationWindow(size=2)
+    >>> for predicted, actual in [(True, True), (True, False), (False, False)]:
+    ...     window.update(predicted, actual)
+    >>> window.pairs, window.kinds, list(window.codes), window.start
+    ([(True, False), (False, False)], [(True, True), (True, False), (False, False)], [2, 1], 1)
+    """
+
+    __slots__ = ("actual", "codes", "correct", "kind_of", "kinds", "positive", "predicted",
+                 "size", "start", "tp")
 
     def __init__(self, size: int, positive: Any = None) -> None:
         self.size = size
         self.positive = positive
-        self.pairs: deque[tuple[Any, Any]] = deque()
+        self.codes: bytearray | array[int] = bytearray()
+        self.start = 0
+        self.kinds: list[tuple[Any, Any]] = []
+        self.kind_of: dict[tuple[Any, Any], int] = {}
         self.correct = 0
         self.tp: dict[Any, int] = {}
         self.predicted: dict[Any, int] = {}
         self.actual: dict[Any, int] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        del state["kind_of"]  # derived from ``kinds``
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        pairs = state.pop("pairs", None)
+        super().__setstate__(state)
+        if pairs is not None:  # a snapshot from before the codes: the same pairs, coded
+            self.codes, self.start, self.kinds = bytearray(), 0, []
+            self.kind_of = {}
+            for pair in pairs:
+                self._code_of(pair)
+            for pair in pairs:
+                self._append(self.kind_of[pair])
+        else:
+            self.kind_of = {pair: code for code, pair in enumerate(self.kinds)}
+
+    @property
+    def pairs(self) -> list[tuple[Any, Any]]:
+        """The (prediction, label) pairs in the window, oldest first (a copy)."""
+        kinds, codes, start = self.kinds, self.codes, self.start
+        return [kinds[c] for c in codes[start:]] + [kinds[c] for c in codes[:start]]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
     @property
     def full(self) -> bool:
-        return len(self.pairs) >= self.size
+        return len(self.codes) >= self.size
+
+    def _code_of(self, pair: tuple[Any, Any]) -> int:
+        code = self.kind_of.get(pair)
+        if code is None:
+            code = self.kind_of[pair] = len(self.kinds)
+            self.kinds.append(pair)
+            if code == 256 and self.codes.__class__ is bytearray:  # wider codes from now on
+                self.codes = array("L", self.codes)
+        return code
+
+    def _append(self, code: int) -> None:
+        codes = self.codes
+        if len(codes) < self.size:
+            codes.append(code)
+        else:
+            codes[self.start] = code
+            self.start = (self.start + 1) % self.size
 
     def update(self, predicted: Any, actual: Any) -> None:
-        pairs = self.pairs
-        if len(pairs) >= self.size:
-            old_p, old_a = pairs.popleft()
-            _dec(self.predicted, old_p)
-            _dec(self.actual, old_a)
+        code = self.kind_of.get((predicted, actual))
+        if code is None:
+            code = self._code_of((predicted, actual))
+        codes = self.codes
+        counts_p, counts_a = self.predicted, self.actual
+        if len(codes) >= self.size:
+            i = self.start
+            old_p, old_a = self.kinds[codes[i]]
+            codes[i] = code
+            i += 1
+            self.start = 0 if i == self.size else i
+            left = counts_p[old_p] - 1
+            if left:
+                counts_p[old_p] = left
+            else:
+                del counts_p[old_p]
+            left = counts_a[old_a] - 1
+            if left:
+                counts_a[old_a] = left
+            else:
+                del counts_a[old_a]
             if old_p == old_a:
                 self.correct -= 1
                 _dec(self.tp, old_a)
-        pairs.append((predicted, actual))
-        _inc(self.predicted, predicted)
-        _inc(self.actual, actual)
+        else:
+            codes.append(code)
+        counts_p[predicted] = counts_p.get(predicted, 0) + 1
+        counts_a[actual] = counts_a.get(actual, 0) + 1
         if predicted == actual:
             self.correct += 1
-            _inc(self.tp, actual)
+            tp = self.tp
+            tp[actual] = tp.get(actual, 0) + 1
 
     def _positive(self) -> Any:
         if self.positive is not None:
@@ -167,7 +247,7 @@ class ClassificationWindow(_SlotState):
 
     def metric(self, name: str) -> float:
         """The metric over the current window (``accuracy``, ``precision``, ``recall``, ``f1``)."""
-        n = len(self.pairs)
+        n = len(self.codes)
         if name == "accuracy":
             return self.correct / n if n else 0.0
         positive = self._positive()
@@ -190,23 +270,38 @@ class ClassificationWindow(_SlotState):
 
 
 class RegressionWindow(_SlotState):
-    """Mean absolute error over the last ``size`` residuals."""
+    """Mean absolute error over the last ``size`` residuals (8 bytes each: an ``array("d")``,
+    a ring once ``size`` long, oldest at ``start``; a snapshot from before, a deque, restores
+    into it)."""
 
-    __slots__ = ("residuals", "size", "total")
+    __slots__ = ("residuals", "size", "start", "total")
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.residuals: deque[float] = deque()
+        self.residuals: array[float] = array("d")
+        self.start = 0
         self.total = 0.0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "start" not in state:  # a snapshot from before the ring: a deque, oldest first
+            self.residuals = array("d", state["residuals"])
+            self.start = 0
 
     @property
     def full(self) -> bool:
         return len(self.residuals) >= self.size
 
     def update(self, residual: float) -> None:
-        if len(self.residuals) >= self.size:
-            self.total -= self.residuals.popleft()
-        self.residuals.append(residual)
+        residuals = self.residuals
+        if len(residuals) >= self.size:
+            i = self.start
+            self.total -= residuals[i]
+            residuals[i] = residual
+            i += 1
+            self.start = 0 if i == self.size else i
+        else:
+            residuals.append(residual)
         self.total += residual
 
     def metric(self, name: str) -> float:
@@ -455,7 +550,7 @@ class BaselineWatcher(_SlotState):
 
     def _measure(self, counts: ClassificationWindow) -> None:
         """The first samples' metric and confusion counts (None: multiclass); the pairs go."""
-        n = len(counts.pairs)
+        n = len(counts.codes)
         self.first = counts.metric(self.metric)
         positive = counts._positive()
         if positive is None:
@@ -502,7 +597,7 @@ class BaselineWatcher(_SlotState):
         tp = window.tp.get(positive, 0)
         fp = window.predicted.get(positive, 0) - tp
         fn = window.actual.get(positive, 0) - tp
-        inside = (tp, fp, fn, len(window.pairs) - tp - fp - fn)
+        inside = (tp, fp, fn, len(window.codes) - tp - fp - fn)
         older = [s - w for s, w in zip(seen, inside, strict=True)]
         return older if sum(older) >= 2 * self.baseline_samples else seen
 
@@ -525,6 +620,9 @@ class BaselineWatcher(_SlotState):
             return False
         return _newly_breached(self)
 
+
+#: The watchers of a key without baseline (or threshold) alerts: one empty dict for all keys.
+_NO_WATCHERS: dict[str, Any] = {}
 
 #: (signal, detector, severity, stats) of one performance alert, for the monitor to publish.
 Alert = tuple[str, str, str, dict[str, Any]]
@@ -570,16 +668,22 @@ class PerformanceAlerts(_SlotState):
         window: int = 500,
         positive: Any = None,
     ) -> None:
+        # An empty dict is the shared, never written :data:`_NO_WATCHERS` (no dict per key).
         self.baselines: dict[str, BaselineWatcher] = {
             name: BaselineWatcher(name, baseline_samples=baseline_samples, window=window,
                                   cooldown=cooldown, z=z, min_positives=min_positives,
                                   positive=positive)
             for name in baseline_metrics
-        }
+        } or _NO_WATCHERS
         self.thresholds: dict[str, ThresholdWatcher] = {
             name: ThresholdWatcher(name, value, cooldown=cooldown)
             for name, value in thresholds.items()
-        }
+        } or _NO_WATCHERS
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.baselines = self.baselines or _NO_WATCHERS
+        self.thresholds = self.thresholds or _NO_WATCHERS
 
     @property
     def suppressed_cooldown(self) -> int:
@@ -592,8 +696,8 @@ class PerformanceAlerts(_SlotState):
         watchers as they were (a watcher from then restores as ``met``); no baseline until the
         model's next version."""
         alerts = cls.__new__(cls)
-        alerts.baselines = {}
-        alerts.thresholds = dict(thresholds)
+        alerts.baselines = _NO_WATCHERS
+        alerts.thresholds = dict(thresholds) or _NO_WATCHERS
         return alerts
 
     def observe(self, predicted: Any, actual: Any, window: Any) -> Sequence[Alert]:
