@@ -300,9 +300,11 @@ class EstimatedPerformance(LastFiring):
         #: The reference window by calibration bin: counts and score sums of ŷ=0, then ŷ=1.
         self.reference = np.zeros((4, spec.calibration_bins))
         self.breached: list[str] = []
-        self.gap_probs = array("f", [0.0]) * size
-        self.gap_predicted = bytearray(size)
-        self.gap_labels = bytearray(size)
+        #: The last labelled predictions (for the gap): grown with the labels up to ``size``,
+        #: then a ring (a snapshot from before holds them ``size`` long from the start).
+        self.gap_probs = array("f")
+        self.gap_predicted = bytearray()
+        self.gap_labels = bytearray()
         self.gap_pos = 0
         self.gap_filled = 0
 
@@ -432,13 +434,40 @@ class EstimatedPerformance(LastFiring):
 
     def observe_label(self, score: float, predicted: bool, label: bool) -> None:
         """A labelled prediction: scored for the gap first, then learnt by the calibration."""
+        # Per label: ScoreCalibration.probability and .learn inline (the same operations; learn
+        # itself when its current half is full and the older one is dropped).
+        calibration = self.calibration
+        bins = calibration.bins
+        b = int(score * bins)
+        b = 0 if b < 0 else (bins - 1 if b >= bins else b)
+        counts = calibration.count
+        n = counts[b]
+        if not n:
+            probability = min(max(score, 0.0), 1.0)
+        else:
+            probability = min(max(score + (calibration.label_sum[b] - calibration.score_sum[b])
+                                  / (n + calibration.prior), 0.0), 1.0)
         pos = self.gap_pos
-        self.gap_probs[pos] = self.calibration.probability(score)
-        self.gap_predicted[pos] = 1 if predicted else 0
-        self.gap_labels[pos] = 1 if label else 0
-        self.gap_pos = (pos + 1) % len(self.gap_probs)
-        self.gap_filled = min(self.gap_filled + 1, len(self.gap_probs))
-        self.calibration.learn(score, label)
+        size = self.spec.window_size
+        if pos < len(self.gap_probs):
+            self.gap_probs[pos] = probability
+            self.gap_predicted[pos] = 1 if predicted else 0
+            self.gap_labels[pos] = 1 if label else 0
+        else:  # still growing: pos == len
+            self.gap_probs.append(probability)
+            self.gap_predicted.append(1 if predicted else 0)
+            self.gap_labels.append(1 if label else 0)
+        pos += 1
+        self.gap_pos = 0 if pos == size else pos
+        if self.gap_filled < size:
+            self.gap_filled += 1
+        if calibration.in_half == calibration.half:
+            calibration.learn(score, label)
+        else:
+            counts[b] = n + 1
+            calibration.score_sum[b] += score
+            calibration.label_sum[b] += 1 if label else 0
+            calibration.in_half += 1
 
     def gap(self) -> dict[str, float]:
         """Estimated minus realized metric over the last labelled predictions ({} before any)."""

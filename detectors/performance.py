@@ -251,6 +251,17 @@ class ClassificationWindow(_SlotState):
         if name == "accuracy":
             return self.correct / n if n else 0.0
         positive = self._positive()
+        if positive is not None:  # one class: the loop below once, the same float operations
+            tp = self.tp.get(positive, 0)
+            if name == "f1":
+                denominator = self.predicted.get(positive, 0) + self.actual.get(positive, 0)
+                return (0.0 + (2 * tp / denominator if denominator else 0.0)) / 1
+            if name == "precision":
+                denominator = self.predicted.get(positive, 0)
+                return (0.0 + (tp / denominator if denominator else 0.0)) / 1
+            if name == "recall":
+                denominator = self.actual.get(positive, 0)
+                return (0.0 + (tp / denominator if denominator else 0.0)) / 1
         classes = [positive] if positive is not None else self.predicted.keys() | self.actual.keys()
         total = 0.0
         for c in classes:
@@ -287,6 +298,9 @@ class RegressionWindow(_SlotState):
         if "start" not in state:  # a snapshot from before the ring: a deque, oldest first
             self.residuals = array("d", state["residuals"])
             self.start = 0
+
+    def __len__(self) -> int:
+        return len(self.residuals)
 
     @property
     def full(self) -> bool:
@@ -597,9 +611,11 @@ class BaselineWatcher(_SlotState):
         tp = window.tp.get(positive, 0)
         fp = window.predicted.get(positive, 0) - tp
         fn = window.actual.get(positive, 0) - tp
-        inside = (tp, fp, fn, len(window.codes) - tp - fp - fn)
-        older = [s - w for s, w in zip(seen, inside, strict=True)]
-        return older if sum(older) >= 2 * self.baseline_samples else seen
+        tn = len(window.codes) - tp - fp - fn
+        s_tp, s_fp, s_fn, s_tn = seen
+        older = [s_tp - tp, s_fp - fp, s_fn - fn, s_tn - tn]
+        return older if (s_tp + s_fp + s_fn + s_tn) - (tp + fp + fn + tn) >= \
+            2 * self.baseline_samples else seen
 
     def check(self, value: float, window: ClassificationWindow | None = None) -> bool:
         """One rolling-window value (of ``window``, whose pairs were fed to :meth:`update`):
@@ -707,7 +723,7 @@ class PerformanceAlerts(_SlotState):
         if not regression:
             for watcher in self.baselines.values():
                 watcher.update(predicted, actual)
-        if not window.full:
+        if len(window) < window.size:  # not full yet
             return _NO_ALERTS
         out: list[Alert] | None = None
         if not regression:
