@@ -188,7 +188,7 @@ class ClassificationWindow(_SlotState):
             code = self.kind_of[pair] = len(self.kinds)
             self.kinds.append(pair)
             if code == 256 and self.codes.__class__ is bytearray:  # wider codes from now on
-                self.codes = array("L", self.codes)
+                self.codes = array("L", list(self.codes))
         return code
 
     def _append(self, code: int) -> None:
