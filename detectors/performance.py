@@ -119,6 +119,10 @@ def _dec(counts: dict[Any, int], key: Any) -> None:
         del counts[key]
 
 
+#: :attr:`ClassificationWindow.classes_read` before the window's classes are read again.
+_UNREAD = object()
+
+
 class ClassificationWindow(_SlotState):
     """Accuracy, precision, recall and F1 over the last ``size`` (prediction, label) pairs.
 
@@ -136,8 +140,8 @@ class ClassificationWindow(_SlotState):
     ([(True, False), (False, False)], [(True, True), (True, False), (False, False)], [2, 1], 1)
     """
 
-    __slots__ = ("actual", "codes", "correct", "kind_of", "kinds", "positive", "predicted",
-                 "size", "start", "tp")
+    __slots__ = ("actual", "classes_read", "codes", "correct", "kind_of", "kinds", "positive",
+                 "predicted", "size", "start", "tp")
 
     def __init__(self, size: int, positive: Any = None) -> None:
         self.size = size
@@ -150,15 +154,19 @@ class ClassificationWindow(_SlotState):
         self.tp: dict[Any, int] = {}
         self.predicted: dict[Any, int] = {}
         self.actual: dict[Any, int] = {}
+        #: :meth:`_positive` of the current classes (:data:`_UNREAD` once a class came or went).
+        self.classes_read: Any = _UNREAD
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         del state["kind_of"]  # derived from ``kinds``
+        del state["classes_read"]  # derived from the count dicts
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         pairs = state.pop("pairs", None)
         super().__setstate__(state)
+        self.classes_read = _UNREAD
         if pairs is not None:  # a snapshot from before the codes: the same pairs, coded
             self.codes, self.start, self.kinds = bytearray(), 0, []
             self.kind_of = {}
@@ -216,18 +224,26 @@ class ClassificationWindow(_SlotState):
                 counts_p[old_p] = left
             else:
                 del counts_p[old_p]
+                self.classes_read = _UNREAD
             left = counts_a[old_a] - 1
             if left:
                 counts_a[old_a] = left
             else:
                 del counts_a[old_a]
+                self.classes_read = _UNREAD
             if old_p == old_a:
                 self.correct -= 1
                 _dec(self.tp, old_a)
         else:
             codes.append(code)
-        counts_p[predicted] = counts_p.get(predicted, 0) + 1
-        counts_a[actual] = counts_a.get(actual, 0) + 1
+        n = counts_p.get(predicted, 0)
+        counts_p[predicted] = n + 1
+        if not n:
+            self.classes_read = _UNREAD
+        n = counts_a.get(actual, 0)
+        counts_a[actual] = n + 1
+        if not n:
+            self.classes_read = _UNREAD
         if predicted == actual:
             self.correct += 1
             tp = self.tp
@@ -236,7 +252,13 @@ class ClassificationWindow(_SlotState):
     def _positive(self) -> Any:
         if self.positive is not None:
             return self.positive
-        # Once per label when thresholds are set: no set union, no generator.
+        found = self.classes_read
+        if found is _UNREAD:  # read once per change of the classes in the window
+            found = self.classes_read = self._binary_positive()
+        return found
+
+    def _binary_positive(self) -> bool | None:
+        """True when every class in the window is a boolean or 0/1, else None (macro)."""
         for counts in (self.predicted, self.actual):
             for c in counts:
                 if c is True or c is False:
