@@ -30,9 +30,10 @@ the figure to trust.
   detectors' work.
 
 In memory, no Kafka: **pipeline_only** (decode + ``process_batch`` + output encoding on the
-bench stream), **scale** (1, 1 000 and 100 000 tracked keys, three detectors each: events/s,
-CPU per event, memory per key from the resident set, snapshot bytes per key) and the **restore**
-of the largest scale's state from a state topic as the service does it (``StateStore.restore``,
+bench stream), **scale** (1, 1 000 and 100 000 tracked keys, each with exactly three detectors,
+:data:`SCALE_DETECTION`, then with the default configuration: events/s, CPU per event, memory
+per key from the resident set, snapshot bytes per key) and the **restore** of the largest
+scale's three-detector state from a state topic as the service does it (``StateStore.restore``,
 then every model restored lazily): seconds until ready to consume, of which the state topic
 read; then the first event of every model (its keys decoded then: p50, max, total), and an
 eager decode of the same bytes for comparison.
