@@ -836,11 +836,7 @@ MEMORY_ROUNDS = 3
 #: rolling performance window stays: it is not a detector). :data:`SCALE_CONFIGS` also measures
 #: the default configuration (``DetectionConfig()``: ADWIN on error, score and each feature,
 #: the feature watch, CBPE and the F1 baseline) beside it.
-SCALE_DETECTION = {"signals": {"error": [{"type": "ddm"}], "score": [{"type": "adwin"}],
-                               "feature": [{"type": "adwin"}]},
-                   "feature_signals": {"numeric": [], "categorical": [], "boolean": [],
-                                       "joint": None, "cbpe": None},
-                   "performance_baseline": {"metrics": []}}
+SCALE_DETECTION = {**NAIVE_WORK_DETECTION, "performance_baseline": {"metrics": []}}
 SCALE_CONFIGS: dict[str, dict[str, Any]] = {"three_detectors": SCALE_DETECTION, "default": {}}
 
 
