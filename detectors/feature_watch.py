@@ -238,6 +238,17 @@ class FeatureWatch:
     def observe(self, features: Mapping[str, Any], score: float | None,
                 predicted: Any) -> list[Any] | None:
         """Feed one prediction; the fired watchers and breached CBPE metrics, or None."""
+        out: list[Any] | None = self.observe_features(features)
+        if score is not None:
+            breached = self.observe_estimate(score, predicted)
+            if breached:
+                out = out or []
+                out.extend(breached)
+        return out
+
+    def observe_features(self, features: Mapping[str, Any]) -> list[Watcher] | None:
+        """Feed one prediction's features to the feature and joint watchers (not CBPE, which
+        reads labels: :meth:`observe_estimate`); the fired watchers, or None."""
         out: list[Any] | None = None
         known = self.features
         matched = 0
@@ -297,19 +308,23 @@ class FeatureWatch:
         if joint is not None and joint.feed(features):
             out = out or []
             out.append(joint)
-        if score is not None:
-            cbpe = self.cbpe
-            if cbpe is None:
-                spec = self.signals.cbpe
-                if spec is None or not _binary(predicted):
-                    return out
-                cbpe = self.cbpe = EstimatedPerformance(spec)
-            if (predicted.__class__ is bool or _binary(predicted)) and cbpe.update(
-                score, bool(predicted)
-            ):
-                out = out or []
-                out.extend(cbpe.breached)
         return out
+
+    def observe_estimate(self, score: float, predicted: Any) -> list[str] | None:
+        """Feed a scored prediction to CBPE (made at the first binary one); the estimated
+        metrics that crossed their thresholds, or None. Its calibration reads the joined labels
+        (:meth:`observe_label`), so a key's predictions and labels reach it in arrival order."""
+        cbpe = self.cbpe
+        if cbpe is None:
+            spec = self.signals.cbpe
+            if spec is None or not _binary(predicted):
+                return None
+            cbpe = self.cbpe = EstimatedPerformance(spec)
+        if (predicted.__class__ is bool or _binary(predicted)) and cbpe.update(
+            score, bool(predicted)
+        ):
+            return list(cbpe.breached)
+        return None
 
     def observe_label(self, score: float | None, predicted: Any, actual: Any) -> None:
         """A joined label: refreshes CBPE's calibration (binary, scored predictions only)."""

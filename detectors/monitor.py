@@ -427,7 +427,49 @@ class KeyMonitor:
     def observe_prediction(
         self, prediction: InputPrediction, source: SourceLike
     ) -> Sequence[DriftEvent]:
-        """Feed the prediction's score and numeric features; return the published events.
+        """Feed the prediction's score and features; return the published events
+        (:meth:`observe_predictions` of a one-prediction run, then :meth:`observe_estimate`)."""
+        out = self._predict(prediction, source, None)
+        estimated = self.observe_estimate(prediction, source)
+        if estimated:
+            out = out or []
+            out.extend(estimated)
+        return out or _NO_EVENTS
+
+    def observe_predictions(
+        self, run: Sequence[tuple[int, InputPrediction, SourceLike]]
+    ) -> list[tuple[int, DriftEvent]] | None:
+        """Feed a run of this key's predictions ``(index, prediction, source)``, in order, to
+        every prediction detector but CBPE (which reads labels: :meth:`observe_estimate`, fed
+        in arrival order with :meth:`observe_label`); the published events with their
+        prediction's index, in order, or None. Nothing the label path writes is read here."""
+        out: list[tuple[int, DriftEvent]] | None = None
+        predict = self._predict
+        for i, prediction, source in run:
+            events = predict(prediction, source, None)
+            if events:
+                out = out or []
+                out.extend([(i, e) for e in events])
+        return out
+
+    def observe_estimate(
+        self, prediction: InputPrediction, source: SourceLike
+    ) -> list[DriftEvent] | None:
+        """Feed a prediction's score to CBPE (estimated performance); its events, or None."""
+        watch = self.feature_watch
+        score = prediction.score
+        if watch is None or score is None:
+            return None
+        breached = watch.observe_estimate(score, prediction.prediction)
+        if breached is None:
+            return None
+        return self._feature_events(breached, prediction, source, None)
+
+    def _predict(
+        self, prediction: InputPrediction, source: SourceLike, out: list[DriftEvent] | None
+    ) -> list[DriftEvent] | None:
+        """Feed the prediction's score and numeric features (and its features to the feature
+        watch but CBPE); the published events, or None.
 
         Hot path: per detector update, River's ``update`` and a read of River's drift flag
         (without the property call; for a lone River ADWIN, the two lines of its ``update``,
@@ -445,7 +487,6 @@ class KeyMonitor:
         :mod:`detectors.config`), so no warning edge is checked here. Nothing is allocated
         unless a detector fires.
         """
-        out: list[DriftEvent] | None = None
         c = self.seen + 1
         self.seen = c
         if not c & _TRAIL_MASK:
@@ -504,10 +545,10 @@ class KeyMonitor:
             self._advance(c)
         watch = self.feature_watch
         if watch is not None:
-            firings = watch.observe(prediction.features, score, prediction.prediction)
+            firings = watch.observe_features(prediction.features)
             if firings is not None:
                 out = self._feature_events(firings, prediction, source, out)
-        return out or _NO_EVENTS
+        return out
 
     def _feature_events(
         self,
