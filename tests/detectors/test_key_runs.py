@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,10 +26,11 @@ BASE_MS = 1_700_000_000_000
 Record = tuple[Any, tuple[str, int, int], bytes]
 
 
-def _stream(seed: int, n: int) -> list[dict[str, Any]]:
+def _stream(seed: int, n: int, regular: bool = False) -> list[dict[str, Any]]:
     """Predictions of 3 models x 2 versions x 2 segments (one regression model), features and
     error rates that shift, labels delayed (some before their prediction), duplicated, missing
-    or of the wrong type, and rare jumps of event time past every TTL."""
+    or of the wrong type, and rare jumps of event time past every TTL. ``regular``: every
+    prediction has a score and both numeric features (the key's runs are fed by column)."""
     rng = random.Random(seed)
     timeline: list[tuple[float, int, dict[str, Any]]] = []
     t = 0.0
@@ -40,11 +42,13 @@ def _stream(seed: int, n: int) -> list[dict[str, Any]]:
         shifted = (4 * i // n) % 2 == 1  # regimes flip every quarter
         features: dict[str, Any] = {"amount": rng.gauss(4.0 if shifted else 0.0, 1.0),
                                     "country": rng.choice(["FR", "DE"] if not shifted else ["US"])}
-        if rng.random() < 0.2:
+        if regular:
+            pass
+        elif rng.random() < 0.2:
             del features["amount"]
         elif rng.random() < 0.05:
             features["amount"] = "n/a"
-        if rng.random() < 0.7:
+        if regular or rng.random() < 0.7:
             features["count"] = rng.randint(0, 3 if not shifted else 9)
         if model == "price":
             truth = rng.gauss(10, 2)
@@ -58,7 +62,7 @@ def _stream(seed: int, n: int) -> list[dict[str, Any]]:
             "model_id": model, "model_version": "v2" if rng.random() < 0.1 else "v1",
             "timestamp": BASE_MS + int(t), "features": features, "prediction": prediction,
         }
-        if rng.random() < 0.9:
+        if regular or rng.random() < 0.9:
             event["score"] = rng.random() * (0.4 if shifted else 1.0)
         if rng.random() < 0.15:
             event["segment"] = "eu"
@@ -89,9 +93,12 @@ def _records(events: list[dict[str, Any]]) -> list[Record]:
     return out
 
 
-def _config(max_keys: int) -> DetectionConfig:
+def _config(max_keys: int, regular: bool = False) -> DetectionConfig:
     """Sensitive detectors (so they fire in a few hundred samples), a feature watched by two
-    River detectors (not a lone ADWIN), short TTLs, a key cap."""
+    River detectors (not a lone ADWIN; ``regular``: one), short TTLs, a key cap."""
+    count = [{"type": "adwin", "delta": 0.05}]
+    if not regular:
+        count.append({"type": "page_hinkley", "threshold": 5})
     return DetectionConfig.model_validate({
         "warmup_samples": 5, "cooldown_samples": 20, "max_tracked_keys": max_keys,
         "join_ttl_s": 40.0, "label_wait_ttl_s": 20.0, "idle_key_ttl_s": 60.0,
@@ -99,8 +106,7 @@ def _config(max_keys: int) -> DetectionConfig:
         "signals": {
             "score": [{"type": "adwin", "delta": 0.05}],
             "feature": [{"type": "adwin", "delta": 0.05}],
-            "feature:count": [{"type": "adwin", "delta": 0.05},
-                              {"type": "page_hinkley", "threshold": 5}],
+            "feature:count": count,
             "error": [{"type": "adwin", "delta": 0.05}, {"type": "ddm"}],
             "residual": [{"type": "adwin", "delta": 0.05}],
         },
@@ -145,10 +151,11 @@ def _batched(records: list[Record], config: DetectionConfig,
     return out, pipeline
 
 
-def test_the_streams_reach_every_decision_of_the_first_phase() -> None:
+@pytest.mark.parametrize("regular", [False, True])
+def test_the_streams_reach_every_decision_of_the_first_phase(regular: bool) -> None:
     """The generator makes what the property below needs to mean anything (one fixed seed)."""
-    records = _records(_stream(7, 1500))
-    out, pipeline = _batched(records, _config(9), [1000])
+    records = _records(_stream(7, 1500, regular))
+    out, pipeline = _batched(records, _config(9, regular), [1000])
     c = pipeline.counters
     assert c.keys_refused > 0 and c.keys_retired > 0
     assert c.duplicates > 0 and c.expired + c.orphaned > 0 and c.joined > 0
@@ -161,13 +168,14 @@ def test_the_streams_reach_every_decision_of_the_first_phase() -> None:
     assert batch_indices == sorted(batch_indices)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(200, 900), max_keys=st.integers(2, 14),
-       sizes=st.lists(st.sampled_from([1, 2, 3, 17, 100, 400, 5000]), min_size=1, max_size=6))
+       sizes=st.lists(st.sampled_from([1, 2, 3, 17, 100, 400, 5000]), min_size=1, max_size=6),
+       regular=st.booleans())
 def test_per_key_batches_equal_one_record_at_a_time(seed: int, n: int, max_keys: int,
-                                                     sizes: list[int]) -> None:
-    records = _records(_stream(seed, n))
-    config = _config(max_keys)
+                                                     sizes: list[int], regular: bool) -> None:
+    records = _records(_stream(seed, n, regular))
+    config = _config(max_keys, regular)
     expected, one = _one_by_one(records, config)
     got, batched = _batched(records, config, sizes)
     assert got == expected
