@@ -506,8 +506,8 @@ class KeyMonitor:
         columns: dict[str, list[Any]],
     ) -> list[tuple[int, DriftEvent]] | None:
         """:meth:`observe_predictions` of a regular run (:meth:`_columns`): each lone detector
-        fed its whole column (:meth:`_feed_column`), the feature watch prediction by
-        prediction; every firing is published in position order (the key's count and trail
+        fed its whole column (:meth:`_feed_column`), the feature watch the run's rows
+        (:meth:`FeatureWatch.observe_rows <detectors.feature_watch.FeatureWatch.observe_rows>`); every firing is published in position order (the key's count and trail
         brought to the firing prediction first, as the per-prediction path has them), then the
         events are put in per-prediction order (score, features in the prediction's order,
         the feature watch)."""
@@ -518,8 +518,9 @@ class KeyMonitor:
         # Each column's next firing: [position, fired value or watch firings], by column.
         heads: list[list[Any]] = [self._feed_column(w, values, 0, c0) for w, values in watchers]
         watch = self.feature_watch
+        rows = [p.features for _, p, _ in run]
         if watch is not None:
-            heads.append(self._feed_watch(watch, run, 0))
+            heads.append(list(watch.observe_rows(rows, 0)))
         names = ["", *columns]
         found: list[tuple[int, int, int, DriftEvent]] | None = None
         trail_at = c0
@@ -547,7 +548,7 @@ class KeyMonitor:
                 heads[best] = self._feed_column(w, values, j + 1, c0)
             else:
                 events = self._feature_events(payload, prediction, source, None)
-                heads[best] = self._feed_watch(watch, run, j + 1)  # type: ignore[arg-type]
+                heads[best] = list(watch.observe_rows(rows, j + 1))  # type: ignore[union-attr]
             for m, event in enumerate(events or ()):
                 found = found or []
                 found.append((j, best_key[1], m, event))
@@ -611,18 +612,6 @@ class KeyMonitor:
                 w.due = c + w.step
             j += 1
         return [n, None]
-
-    @staticmethod
-    def _feed_watch(watch: FeatureWatch, run: Sequence[tuple[int, InputPrediction, SourceLike]],
-                    start: int) -> list[Any]:
-        """Feed the feature watch the run's features from ``start`` up to a prediction on which
-        something fired: ``[position, its firings]`` (``[len(run), None]`` when none)."""
-        observe = watch.observe_features
-        for j in range(start, len(run)):
-            firings = observe(run[j][1].features)
-            if firings is not None:
-                return [j, firings]
-        return [len(run), None]
 
     def observe_estimate(
         self, prediction: InputPrediction, source: SourceLike
