@@ -8,6 +8,8 @@ at ``max_tracked_keys``, idle keys retired, a label of the wrong type."""
 from __future__ import annotations
 
 import json
+import math
+import pickle
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,8 +21,13 @@ from hypothesis import strategies as st
 
 from detectors.config import DetectionConfig
 from detectors.contracts import DriftEvent, make_source
+from detectors.data_quality import MissingRateSpec, TypeChangeSpec
 from detectors.decoding import EventDecoder, Refusal
+from detectors.feature_signals import FeatureSignalsConfig
+from detectors.feature_watch import FeatureWatch
+from detectors.joint_drift import JointDriftSpec
 from detectors.pipeline import Pipeline
+from detectors.shape_drift import ShapeDriftSpec
 
 BASE_MS = 1_700_000_000_000
 Record = tuple[Any, tuple[str, int, int], bytes]
@@ -43,7 +50,7 @@ def _stream(seed: int, n: int, regular: bool = False) -> list[dict[str, Any]]:
         features: dict[str, Any] = {"amount": rng.gauss(4.0 if shifted else 0.0, 1.0),
                                     "country": rng.choice(["FR", "DE"] if not shifted else ["US"])}
         if regular:
-            pass
+            del features["country"]  # numeric features only (a categorical one has no runs)
         elif rng.random() < 0.2:
             del features["amount"]
         elif rng.random() < 0.05:
@@ -99,6 +106,7 @@ def _config(max_keys: int, regular: bool = False) -> DetectionConfig:
     count = [{"type": "adwin", "delta": 0.05}]
     if not regular:
         count.append({"type": "page_hinkley", "threshold": 5})
+    windows = {"reference_size": 30, "window_size": 20, "stride": 10}
     return DetectionConfig.model_validate({
         "warmup_samples": 5, "cooldown_samples": 20, "max_tracked_keys": max_keys,
         "join_ttl_s": 40.0, "label_wait_ttl_s": 20.0, "idle_key_ttl_s": 60.0,
@@ -109,6 +117,14 @@ def _config(max_keys: int, regular: bool = False) -> DetectionConfig:
             "feature:count": count,
             "error": [{"type": "adwin", "delta": 0.05}, {"type": "ddm"}],
             "residual": [{"type": "adwin", "delta": 0.05}],
+        },
+        # Small windows: the feature watch's runs (and their stretches) start within a batch.
+        "feature_signals": {
+            "numeric": [{"type": "shape_drift", **windows}, {"type": "missing_rate"},
+                        {"type": "type_change"}],
+            "categorical": [{"type": "category_drift", **windows}, {"type": "new_category"},
+                            {"type": "missing_rate"}, {"type": "type_change"}],
+            "joint": {"sample_every": 2, "reference_size": 40, "window_size": 20},
         },
     })
 
@@ -180,3 +196,55 @@ def test_per_key_batches_equal_one_record_at_a_time(seed: int, n: int, max_keys:
     got, batched = _batched(records, config, sizes)
     assert got == expected
     assert _state(batched) == _state(one)
+
+
+# -- the feature watch's stretches against observe_features row by row ----------------------------
+
+def _watch_config() -> FeatureSignalsConfig:
+    window = {"reference_size": 30, "window_size": 20, "false_alarms_per_100k": 5000}
+    quality = [MissingRateSpec(**window), TypeChangeSpec(**window)]
+    return FeatureSignalsConfig(
+        numeric=[ShapeDriftSpec(stride=7, bins=4, **window), *quality],
+        joint=JointDriftSpec(sample_every=2, **window), cbpe=None)
+
+
+def _numeric_row(rng: random.Random, rho: float, odd: float) -> dict[str, Any]:
+    a = rng.gauss(0, 1)
+    row: dict[str, Any] = {"a": a, "b": rho * a + rng.gauss(0, 0.3), "c": rng.randint(0, 4)}
+    if rng.random() < odd:  # a row of another shape: fed one by one
+        row[rng.choice(["a", "b", "c"])] = rng.choice([None, math.nan, "x", True, 1e6])
+    return row
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32), n=st.integers(0, 1500), odd=st.sampled_from([0.0, 0.01, 0.2]),
+       cuts=st.lists(st.integers(1, 300), min_size=1, max_size=20))
+def test_feature_watch_rows_are_observe_features_row_by_row(seed: int, n: int, odd: float,
+                                                            cuts: list[int]) -> None:
+    rng = random.Random(seed)
+    rows = [_numeric_row(rng, 0.9 if i < n // 2 else -0.9, odd) for i in range(n)]
+    by_row = FeatureWatch(_watch_config(), warmup=0, cooldown=0)
+    by_rows = FeatureWatch(_watch_config(), warmup=0, cooldown=0)
+
+    def log(fired: list[Any] | None, i: int) -> list[Any]:
+        return [(i, w.signal, w.label, repr(w.detector.evidence()), w.detector.change_lag)
+                for w in fired or ()]
+
+    expected: list[Any] = []
+    for i, row in enumerate(rows):
+        expected += log(by_row.observe_features(row), i)
+    got: list[Any] = []
+    start = 0
+    k = 0
+    while start < n:  # the monitor's runs: a batch's rows, resumed after each firing
+        end = min(n, start + cuts[k % len(cuts)])
+        k += 1
+        j = start
+        while j < end:
+            j, fired = by_rows.observe_rows(rows[start:end], j - start)
+            j += start
+            got += log(fired, j)
+            j += 1
+        start = end
+    assert got == expected
+    assert pickle.dumps(by_rows) == pickle.dumps(by_row)
