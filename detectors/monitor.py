@@ -589,7 +589,7 @@ class KeyMonitor:
                 stop = min(n, due - c0 - 1) if due > c else n
                 part = values[j:stop]
                 fed = len(list(takewhile(not_, map(
-                    d._helper.update, map(clip.clip, part) if clip is not None else part))))
+                    d._helper.update, clip.clip_run(part) if clip is not None else part))))
                 if fed < len(part):  # pragma: no cover - River's ADWIN cuts only at its clock
                     raise RuntimeError(f"ADWIN cut between its checks (sample {c + fed})")
                 j = stop

@@ -27,6 +27,7 @@ from detectors.feature_signals import FeatureSignalsConfig
 from detectors.feature_watch import FeatureWatch
 from detectors.joint_drift import JointDriftSpec
 from detectors.pipeline import Pipeline
+from detectors.running_clip import RunningClip
 from detectors.shape_drift import ShapeDriftSpec
 
 BASE_MS = 1_700_000_000_000
@@ -248,3 +249,29 @@ def test_feature_watch_rows_are_observe_features_row_by_row(seed: int, n: int, o
         start = end
     assert got == expected
     assert pickle.dumps(by_rows) == pickle.dumps(by_row)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), cuts=st.lists(st.integers(1, 400), min_size=1, max_size=12),
+       restarts=st.sets(st.integers(0, 1500), max_size=4))
+def test_clip_run_is_clip_per_value(seed: int, cuts: list[int], restarts: set[int]) -> None:
+    """What a column feeds a feature's ADWIN between its checks: the same values and state."""
+    rng = random.Random(seed)
+    values = [rng.choice([rng.gauss(0, 1), rng.gauss(0, 1), 50.0, -80.0, math.nan, 3])
+              for _ in range(1500)]
+    one, runs = RunningClip(), RunningClip()
+    expected = [one.clip(x) for x in values[:0]]
+    got: list[float] = []
+    start = k = 0
+    while start < len(values):
+        end = min(len(values), start + cuts[k % len(cuts)])
+        k += 1
+        for x in values[start:end]:
+            expected.append(one.clip(x))
+        got += runs.clip_run(values[start:end])
+        if start in restarts:
+            one.restart(kept=7)
+            runs.restart(kept=7)
+        start = end
+    assert repr(got) == repr(expected)
+    assert pickle.dumps(runs) == pickle.dumps(one)
