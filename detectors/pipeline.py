@@ -120,7 +120,9 @@ def _index_of(item: tuple[int, Output]) -> int:
 
 
 class _KeyRun:
-    """A key's operations in one batch: its predictions, and every operation in record order."""
+    """A key's operations in one batch: its predictions, and every operation in record order.
+    Runs are kept by monitor (``id``; the run holds it): a key retired and made again within a
+    batch is two runs."""
 
     __slots__ = ("monitor", "ops", "predictions")
 
@@ -456,15 +458,6 @@ class Pipeline:
             model_id,
         )
 
-    @staticmethod
-    def _run_of(runs: dict[int, _KeyRun], monitor: KeyMonitor) -> _KeyRun:
-        """The key's operations in this batch (by monitor: a key retired and made again
-        within the batch is two runs)."""
-        run = runs.get(id(monitor))
-        if run is None:
-            run = runs[id(monitor)] = _KeyRun(monitor)
-        return run
-
     def _on_prediction(
         self,
         i: int,
@@ -494,7 +487,9 @@ class Pipeline:
             return
         self._dirty.add(model_id)
         self.counters.processed += 1
-        run = self._run_of(runs, monitor)
+        run = runs.get(id(monitor))
+        if run is None:
+            run = runs[id(monitor)] = _KeyRun(monitor)
         run.predictions.append((i, prediction, source))
         run.ops.append((i, prediction, source, None, None))
         if waiting is not None:
@@ -537,7 +532,10 @@ class Pipeline:
                 model_id, prediction.model_version, prediction.segment, source, raw
             )))
             return
-        self._run_of(runs, monitor).ops.append((i, prediction, source, label, raw))
+        run = runs.get(id(monitor))
+        if run is None:
+            run = runs[id(monitor)] = _KeyRun(monitor)
+        run.ops.append((i, prediction, source, label, raw))
 
     def _run_key(self, run: _KeyRun) -> list[tuple[int, Output]]:
         """Phase 2 of :meth:`process_batch` for one key: its outputs, by record index."""
