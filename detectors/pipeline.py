@@ -65,6 +65,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from detectors.config import DetectionConfig
@@ -115,8 +116,8 @@ def _unstamped() -> datetime:
     return _UNSTAMPED
 
 
-def _index_of(item: tuple[int, Output]) -> int:
-    return item[0]
+#: The record index of a tagged output (C-level, for the phase-3 sort).
+_index_of = itemgetter(0)
 
 
 class _KeyRun:
