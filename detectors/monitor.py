@@ -507,10 +507,10 @@ class KeyMonitor:
     ) -> list[tuple[int, DriftEvent]] | None:
         """:meth:`observe_predictions` of a regular run (:meth:`_columns`): each lone detector
         fed its whole column (:meth:`_feed_column`), the feature watch the run's rows
-        (:meth:`FeatureWatch.observe_rows <detectors.feature_watch.FeatureWatch.observe_rows>`); every firing is published in position order (the key's count and trail
-        brought to the firing prediction first, as the per-prediction path has them), then the
-        events are put in per-prediction order (score, features in the prediction's order,
-        the feature watch)."""
+        (:meth:`~detectors.feature_watch.FeatureWatch.observe_rows`). Every firing is published
+        in position order (the key's count and trail brought to the firing prediction first,
+        as the per-prediction path has them), then the events are put in per-prediction order
+        (score, features in the prediction's order, the feature watch)."""
         c0 = self.seen
         n = len(run)
         watchers = [(self.score[0], scores)]
