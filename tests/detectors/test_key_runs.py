@@ -275,3 +275,25 @@ def test_clip_run_is_clip_per_value(seed: int, cuts: list[int], restarts: set[in
         start = end
     assert repr(got) == repr(expected)
     assert pickle.dumps(runs) == pickle.dumps(one)
+
+
+def test_firings_of_several_columns_in_one_run_keep_the_per_record_order() -> None:
+    """One key, one batch: the score and both features shift together, so several lone ADWINs
+    (and the feature watch) fire within one run, at different and at equal positions."""
+    rng = random.Random(5)
+    events = []
+    for i in range(1200):
+        shift = 3.0 if 400 <= i < 800 else 0.0
+        events.append({
+            "type": "prediction", "prediction_id": f"p{i}", "model_id": "m",
+            "model_version": "v1", "timestamp": BASE_MS + 100 * i, "prediction": True,
+            "score": min(1.0, max(0.0, rng.gauss(0.3 + shift / 6, 0.1))),
+            "features": {"a": rng.gauss(shift, 1.0), "b": rng.randint(0, 3) + int(shift)}})
+    records = _records(events)
+    config = _config(10, regular=True)
+    expected, one = _one_by_one(records, config)
+    got, batched = _batched(records, config, [5, 1195])  # the first makes the key's detectors
+    fired = [(i, o.signal, o.detector) for i, o in expected if isinstance(o, DriftEvent)]
+    assert len({signal for _, signal, _ in fired}) >= 3  # several columns fired in the run
+    assert got == expected
+    assert _state(batched) == _state(one)
