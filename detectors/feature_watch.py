@@ -52,7 +52,7 @@ a restore (as :class:`~detectors.monitor.KeyMonitor` does with its own).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from detectors.estimated_performance import EstimatedPerformance
@@ -238,6 +238,17 @@ class FeatureWatch:
     def observe(self, features: Mapping[str, Any], score: float | None,
                 predicted: Any) -> list[Any] | None:
         """Feed one prediction; the fired watchers and breached CBPE metrics, or None."""
+        out: list[Any] | None = self.observe_features(features)
+        if score is not None:
+            breached = self.observe_estimate(score, predicted)
+            if breached:
+                out = out or []
+                out.extend(breached)
+        return out
+
+    def observe_features(self, features: Mapping[str, Any]) -> list[Watcher] | None:
+        """Feed one prediction's features to the feature and joint watchers (not CBPE, which
+        reads labels: :meth:`observe_estimate`); the fired watchers, or None."""
         out: list[Any] | None = None
         known = self.features
         matched = 0
@@ -297,19 +308,100 @@ class FeatureWatch:
         if joint is not None and joint.feed(features):
             out = out or []
             out.append(joint)
-        if score is not None:
-            cbpe = self.cbpe
-            if cbpe is None:
-                spec = self.signals.cbpe
-                if spec is None or not _binary(predicted):
-                    return out
-                cbpe = self.cbpe = EstimatedPerformance(spec)
-            if (predicted.__class__ is bool or _binary(predicted)) and cbpe.update(
-                score, bool(predicted)
-            ):
-                out = out or []
-                out.extend(cbpe.breached)
         return out
+
+    def observe_rows(self, rows: Sequence[Mapping[str, Any]],
+                     start: int) -> tuple[int, list[Watcher] | None]:
+        """:meth:`observe_features` of ``rows[start:]`` in order, up to the first row on which
+        something fired: ``(its position, the fired watchers)``, or ``(len(rows), None)``.
+
+        Stretches of rows that only join the features' runs (each row has exactly the known
+        features, every value of a class the feature's quality detectors are quiet on and of
+        its own kind, within its value detectors' ``budget``) are counted and listed per
+        feature in one pass (:meth:`_quiet_stretch`); the joint signal reads each row. Any other
+        row goes through :meth:`observe_features`. Same counts, runs and firings."""
+        n = len(rows)
+        j = start
+        while j < n:
+            stretch = self._quiet_stretch(rows, j, n)
+            if stretch is None:
+                one = self.observe_features(rows[j])
+                if one is not None:
+                    return j, one
+                j += 1
+                continue
+            end, columns = stretch
+            joint = self.joint
+            fired: list[Watcher] | None = None
+            if joint is not None:
+                feed = joint.feed
+                for k in range(j, end):
+                    if feed(rows[k]):
+                        fired = [joint]
+                        end = k + 1
+                        break
+            count = end - j
+            known = self.features
+            for name, values in columns:
+                entry = known[name]
+                entry.quality_seen += count
+                entry.quiet += count
+                entry.values_seen += count
+                entry.budget -= count
+                entry.run.extend(values[:count])
+            if fired is not None:
+                return end - 1, fired
+            j = end
+        return n, None
+
+    def _quiet_stretch(self, rows: Sequence[Mapping[str, Any]], j: int,
+                       n: int) -> tuple[int, list[tuple[str, list[Any]]]] | None:
+        """The end of the stretch from row ``j`` in which every value only joins its
+        feature's runs, and each feature's values there; None when row ``j`` does not."""
+        known = self.features
+        if not self.joint_checked or not known:
+            return None
+        end = n
+        for entry in known.values():
+            if entry.budget < end - j:
+                end = j + entry.budget
+        if end <= j:
+            return None
+        window = rows[j:end]
+        if set(map(len, window)) != {len(known)}:
+            return None
+        columns = []
+        try:
+            for name, entry in known.items():
+                values = [row[name] for row in window]
+                classes = set(map(type, values))
+                quiet = entry.quiet_classes
+                if not all(c in quiet and c in entry.classes for c in classes):
+                    return None
+                if float in classes:
+                    total = sum(values)
+                    if total != total:  # a NaN (or infinities): fed one by one
+                        return None
+                columns.append((name, values))
+        except (KeyError, OverflowError):
+            return None
+        return end, columns
+
+    def observe_estimate(self, score: float, predicted: Any) -> list[str] | None:
+        """Feed a scored prediction to CBPE (made at the first binary one); the estimated
+        metrics that crossed their thresholds, or None. Its calibration reads the joined labels
+        (:meth:`observe_label`), so a key's predictions and labels reach it in arrival order."""
+        cbpe = self.cbpe
+        if cbpe is None:
+            spec = self.signals.cbpe
+            if spec is None or not _binary(predicted):
+                return None
+            cbpe = self.cbpe = EstimatedPerformance(spec)
+        if (predicted.__class__ is bool or _binary(predicted)) and cbpe.update(
+            score, bool(predicted)
+        ):
+            return list(cbpe.breached)
+        return None
 
     def observe_label(self, score: float | None, predicted: Any, actual: Any) -> None:
         """A joined label: refreshes CBPE's calibration (binary, scored predictions only)."""

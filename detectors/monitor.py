@@ -41,6 +41,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import takewhile
+from operator import not_
 from typing import Any
 
 from river.drift import ADWIN
@@ -76,6 +78,9 @@ def _next_due(watchers: Sequence[Watcher]) -> int:
     return min((w.due for w in watchers if w.due >= 0), default=_NEVER)
 
 
+#: The value classes the River detectors of a feature read.
+_NUMBERS = frozenset({float, int})
+
 _CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
 #: The order thresholds are checked (and their events published) in, whatever the config's.
 _METRIC_ORDER = (*_CLASSIFICATION_METRICS, "mae")
@@ -97,6 +102,17 @@ _MS = timedelta(milliseconds=1)
 
 def _epoch_ms(when: datetime) -> int:
     return (when - _EPOCH) // _MS
+
+
+def _rank(prediction: InputPrediction, k: int, names: list[str]) -> int:
+    """Where column ``k``'s events go among the prediction's (see
+    :meth:`KeyMonitor._observe_columns`): the score's (column 0) first, then each feature's
+    (``names[k]``) in the order of the prediction's features, then the feature watch's."""
+    if k == 0:
+        return 0
+    if k >= len(names):
+        return 1 << 30
+    return 1 + list(prediction.features).index(names[k])
 
 
 def _per_update(w: Watcher) -> bool:
@@ -427,7 +443,194 @@ class KeyMonitor:
     def observe_prediction(
         self, prediction: InputPrediction, source: SourceLike
     ) -> Sequence[DriftEvent]:
-        """Feed the prediction's score and numeric features; return the published events.
+        """Feed the prediction's score and features; return the published events
+        (:meth:`observe_predictions` of a one-prediction run, then :meth:`observe_estimate`)."""
+        out = self._predict(prediction, source, None)
+        estimated = self.observe_estimate(prediction, source)
+        if estimated:
+            out = out or []
+            out.extend(estimated)
+        return out or _NO_EVENTS
+
+    def observe_predictions(
+        self, run: Sequence[tuple[int, InputPrediction, SourceLike]]
+    ) -> list[tuple[int, DriftEvent]] | None:
+        """Feed a run of this key's predictions ``(index, prediction, source)``, in order, to
+        every prediction detector but CBPE (which reads labels: :meth:`observe_estimate`, fed
+        in arrival order with :meth:`observe_label`); the published events with their
+        prediction's index, in order, or None. Nothing the label path writes is read here."""
+        columns = self._columns(run) if len(run) > 1 else None
+        if columns is not None:
+            return self._observe_columns(run, *columns)
+        out: list[tuple[int, DriftEvent]] | None = None
+        predict = self._predict
+        for i, prediction, source in run:
+            events = predict(prediction, source, None)
+            if events:
+                out = out or []
+                out.extend([(i, e) for e in events])
+        return out
+
+    def _columns(
+        self, run: Sequence[tuple[int, InputPrediction, SourceLike]]
+    ) -> tuple[list[Any], dict[str, list[Any]]] | None:
+        """The run's scores and each watched feature's values, when the run is *regular*: every
+        prediction has a score and a number for each of the key's numeric features, each
+        watched by a lone detector (``score_solo``, ``solo``), and no number for any other
+        feature; else None (fed prediction by prediction)."""
+        solo = self.solo
+        if self.score_solo is None or len(solo) != len(self.features):
+            return None
+        scores = [p.score for _, p, _ in run]
+        if None in scores:
+            return None
+        feats = [p.features for _, p, _ in run]
+        if set(map(len, feats)) != {len(solo)} and not all(
+            name in solo or v.__class__ not in _NUMBERS for f in feats for name, v in f.items()
+        ):
+            return None  # a numeric value of a feature not watched yet (a new group)
+        columns: dict[str, list[Any]] = {}
+        try:
+            for name in solo:
+                values = columns[name] = [f[name] for f in feats]
+                if not set(map(type, values)) <= _NUMBERS:
+                    return None
+        except KeyError:
+            return None
+        return scores, columns
+
+    def _observe_columns(
+        self,
+        run: Sequence[tuple[int, InputPrediction, SourceLike]],
+        scores: list[Any],
+        columns: dict[str, list[Any]],
+    ) -> list[tuple[int, DriftEvent]] | None:
+        """:meth:`observe_predictions` of a regular run (:meth:`_columns`): each lone detector
+        fed its whole column (:meth:`_feed_column`), the feature watch the run's rows
+        (:meth:`~detectors.feature_watch.FeatureWatch.observe_rows`). Every firing is published
+        in position order (the key's count and trail brought to the firing prediction first,
+        as the per-prediction path has them), then the events are put in per-prediction order
+        (score, features in the prediction's order, the feature watch)."""
+        c0 = self.seen
+        n = len(run)
+        watchers = [(self.score[0], scores)]
+        watchers.extend((self.features[name][0], values) for name, values in columns.items())
+        # Each column's next firing: [position, fired value or watch firings], by column.
+        heads: list[list[Any]] = [self._feed_column(w, values, 0, c0) for w, values in watchers]
+        watch = self.feature_watch
+        rows = [p.features for _, p, _ in run]
+        if watch is not None:
+            heads.append(list(watch.observe_rows(rows, 0)))
+        names = ["", *columns]
+        found: list[tuple[int, int, int, DriftEvent]] | None = None
+        trail_at = c0
+        while True:
+            best = -1
+            best_key = (n, 0)
+            for k, head in enumerate(heads):
+                j = head[0]
+                if j < n:
+                    key = (j, _rank(run[j][1], k, names))
+                    if key < best_key:
+                        best, best_key = k, key
+            if best < 0:
+                break
+            j, payload = heads[best]
+            c = c0 + j + 1
+            trail_at = self._trail_to(run, c0, trail_at, c)
+            self.seen = c
+            _, prediction, source = run[j]
+            if best < len(watchers):
+                w, values = watchers[best]
+                events = self._fired(w, c, payload, prediction, source, None)
+                if w.due == c:
+                    w.due = c + w.step
+                heads[best] = self._feed_column(w, values, j + 1, c0)
+            else:
+                events = self._feature_events(payload, prediction, source, None)
+                heads[best] = list(watch.observe_rows(rows, j + 1))  # type: ignore[union-attr]
+            for m, event in enumerate(events or ()):
+                found = found or []
+                found.append((j, best_key[1], m, event))
+        self._trail_to(run, c0, trail_at, c0 + n)
+        self.seen = c0 + n
+        self.next_due = _next_due(self._prediction_watchers())
+        if found is None:
+            return None
+        found.sort(key=lambda item: item[:3])
+        return [(run[j][0], event) for j, _, _, event in found]
+
+    def _trail_to(self, run: Sequence[tuple[int, InputPrediction, SourceLike]], c0: int,
+                  done: int, c: int) -> int:
+        """Record the trail's samples among predictions ``done + 1 .. c`` of the run; ``c``."""
+        first = (done // TRAIL_EVERY + 1) * TRAIL_EVERY
+        trail = self.prediction_trail
+        for count in range(first, c + 1, TRAIL_EVERY):
+            _, prediction, source = run[count - c0 - 1]
+            trail.record(count, _epoch_ms(prediction.timestamp), source)
+        return c
+
+    def _feed_column(self, w: Watcher, values: list[Any], start: int, c0: int) -> list[Any]:
+        """Feed a lone prediction watcher's detector ``values[start:]`` (position ``j`` is the
+        key's prediction ``c0 + j + 1``) up to its next firing: ``[position, value fed]``
+        (``[len(values), None]`` when none). ADWIN's window total is read before each update at
+        which it can cut (``due``); between those, ADWIN cannot cut, so the values go to its
+        Rust window in one C-level pass (River's ``update`` minus its Python frame, as
+        :meth:`observe_prediction` does one by one)."""
+        d = w.detector
+        clip = w.clip
+        n = len(values)
+        j = start
+        adwin = d.__class__ is ADWIN
+        while j < n:
+            c = c0 + j + 1
+            due = w.due
+            if adwin and c != due and not d._drift_detected:
+                stop = min(n, due - c0 - 1) if due > c else n
+                part = values[j:stop]
+                fed = len(list(takewhile(not_, map(
+                    d._helper.update, clip.clip_run(part) if clip is not None else part))))
+                if fed < len(part):  # pragma: no cover - River's ADWIN cuts only at its clock
+                    raise RuntimeError(f"ADWIN cut between its checks (sample {c + fed})")
+                j = stop
+                continue
+            if c == due:
+                w.read_total()
+            x = values[j]
+            if clip is not None:
+                x = clip.clip(x)
+            if adwin and not d._drift_detected:
+                fired = d._helper.update(x)
+                if fired:
+                    d._drift_detected = True
+            else:
+                d.update(x)
+                fired = d._drift_detected
+            if fired:
+                return [j, x]
+            if c == due:
+                w.due = c + w.step
+            j += 1
+        return [n, None]
+
+    def observe_estimate(
+        self, prediction: InputPrediction, source: SourceLike
+    ) -> list[DriftEvent] | None:
+        """Feed a prediction's score to CBPE (estimated performance); its events, or None."""
+        watch = self.feature_watch
+        score = prediction.score
+        if watch is None or score is None:
+            return None
+        breached = watch.observe_estimate(score, prediction.prediction)
+        if breached is None:
+            return None
+        return self._feature_events(breached, prediction, source, None)
+
+    def _predict(
+        self, prediction: InputPrediction, source: SourceLike, out: list[DriftEvent] | None
+    ) -> list[DriftEvent] | None:
+        """Feed the prediction's score and numeric features (and its features to the feature
+        watch but CBPE); the published events, or None.
 
         Hot path: per detector update, River's ``update`` and a read of River's drift flag
         (without the property call; for a lone River ADWIN, the two lines of its ``update``,
@@ -445,7 +648,6 @@ class KeyMonitor:
         :mod:`detectors.config`), so no warning edge is checked here. Nothing is allocated
         unless a detector fires.
         """
-        out: list[DriftEvent] | None = None
         c = self.seen + 1
         self.seen = c
         if not c & _TRAIL_MASK:
@@ -504,10 +706,10 @@ class KeyMonitor:
             self._advance(c)
         watch = self.feature_watch
         if watch is not None:
-            firings = watch.observe(prediction.features, score, prediction.prediction)
+            firings = watch.observe_features(prediction.features)
             if firings is not None:
                 out = self._feature_events(firings, prediction, source, out)
-        return out or _NO_EVENTS
+        return out
 
     def _feature_events(
         self,

@@ -64,6 +64,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from detectors.config import DetectionConfig
@@ -99,6 +101,36 @@ InputEvent = InputPrediction | InputLabel | Prediction | Label
 
 
 Counts = tuple[int, int, int]  # firings suppressed by warm-up, cooldown, direction
+
+
+#: One operation of a key in a batch: ``(index, prediction, source, label, raw)``: a
+#: prediction (``label`` None; ``raw`` unused) or a joined pair (the label's source and raw).
+_Op = tuple[int, InputPrediction, SourceLike, InputLabel | None, bytes | None]
+
+#: The clock of a key's monitor while :meth:`Pipeline.process_batch` runs its operations:
+#: drift events are stamped ``published_at`` afterwards, in output order.
+_UNSTAMPED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _unstamped() -> datetime:
+    return _UNSTAMPED
+
+
+#: The record index of a tagged output (C-level, for the phase-3 sort).
+_index_of = itemgetter(0)
+
+
+class _KeyRun:
+    """A key's operations in one batch: its predictions, and every operation in record order.
+    Runs are kept by monitor (``id``; the run holds it): a key retired and made again within a
+    batch is two runs."""
+
+    __slots__ = ("monitor", "ops", "predictions")
+
+    def __init__(self, monitor: KeyMonitor) -> None:
+        self.monitor = monitor
+        self.predictions: list[tuple[int, InputPrediction, SourceLike]] = []
+        self.ops: list[_Op] = []
 
 
 class _LazyKeys:
@@ -294,9 +326,7 @@ class Pipeline:
         self, event: InputEvent, source: SourceLike, raw: bytes | None = None
     ) -> list[Output]:
         """Process one validated prediction or label; see the module docstring."""
-        out: list[Output] = []
-        self._process_into(event, source, raw, out)
-        return out
+        return [o for _, o in self.process_batch(((event, source, raw),))]
 
     def process_batch(
         self, records: Sequence[tuple[InputEvent, SourceLike, bytes | None]]
@@ -308,20 +338,59 @@ class Pipeline:
 
         A source may be given as ``(topic, partition, offset)``: a :class:`Source` is made
         only for the outputs that carry one (drift events, rejections, waiting labels).
+
+        Per key, in three phases (keys are independent of each other; a key's own operations
+        keep their order):
+
+        1. in record order, every decision shared by the keys: watermark, join expiry and
+           idle-key sweeps, key lookup (``last_seen``) or refusal, the join's duplicate and
+           waiting decisions, counters; refusals, duplicates and orphans are output here, and
+           each accepted record becomes an operation of its key (a prediction; a joined pair);
+        2. per key, its operations (:class:`_KeyRun`): its predictions' detectors over the
+           whole run (:meth:`KeyMonitor.observe_predictions`), then in record order each
+           prediction's estimated performance and each joined pair
+           (:meth:`KeyMonitor.observe_label`: labels feed CBPE's calibration, which the next
+           predictions read);
+        3. the outputs merged by record index (a record's phase-1 outputs before its key's),
+           and each drift event stamped ``published_at`` from the clock in that order (the
+           clock is called once per event, in output order, as record by record).
         """
         tagged: list[tuple[int, Output]] = []
-        out: list[Output] = []
-        process = self._process_into
+        runs: dict[int, _KeyRun] = {}
+        admit = self._admit
         for i, (event, source, raw) in enumerate(records):
-            process(event, source, raw, out)
-            if out:
-                tagged.extend([(i, o) for o in out])
-                out.clear()
+            admit(i, event, source, raw, tagged, runs)
+        if not runs:
+            return tagged
+        events = self.counters.drift_events
+        key_outputs = [self._run_key(run) for run in runs.values()]
+        key_outputs = [o for o in key_outputs if o]
+        if not key_outputs:
+            return tagged
+        if tagged or len(key_outputs) > 1:
+            for o in key_outputs:
+                tagged.extend(o)
+            tagged.sort(key=_index_of)  # stable: a record's phase-1 outputs stay first
+        else:
+            tagged = key_outputs[0]
+        if self.counters.drift_events == events:
+            return tagged
+        clock = self.clock
+        for k, (i, out) in enumerate(tagged):
+            if out.__class__ is DriftEvent:
+                tagged[k] = (i, out.model_copy(update={"published_at": clock()}))
         return tagged
 
-    def _process_into(
-        self, event: InputEvent, source: SourceLike, raw: bytes | None, out: list[Output]
+    def _admit(
+        self,
+        i: int,
+        event: InputEvent,
+        source: SourceLike,
+        raw: bytes | None,
+        out: list[tuple[int, Output]],
+        runs: dict[int, _KeyRun],
     ) -> None:
+        """Phase 1 of :meth:`process_batch` for record ``i``."""
         self.counters.consumed += 1
         cls = event.__class__
         if cls is not InputPrediction and cls is not InputLabel:
@@ -329,16 +398,14 @@ class Pipeline:
             cls = event.__class__
         model_id = event.model_id
         if self._known is not None and model_id not in self._known:
-            out.append(
-                self._reject(
-                    "validate",
-                    "UnknownModel",
-                    f"model {model_id!r} is not in detection.known_models",
-                    source,
-                    raw,
-                    model_id,
-                )
-            )
+            out.append((i, self._reject(
+                "validate",
+                "UnknownModel",
+                f"model {model_id!r} is not in detection.known_models",
+                source,
+                raw,
+                model_id,
+            )))
             return
         ts = event.timestamp.timestamp()
         if ts > self.watermark:
@@ -346,13 +413,13 @@ class Pipeline:
             if ts >= self.join.next_deadline:
                 for orphan in self.join.expire(ts):
                     self._count_rejection(orphan)
-                    out.append(orphan)
+                    out.append((i, orphan))
             if ts >= self._next_sweep:
                 self._sweep_idle_keys()
         if cls is InputPrediction:
-            self._on_prediction(event, source, raw, out)  # type: ignore[arg-type]
+            self._on_prediction(i, event, source, raw, out, runs)  # type: ignore[arg-type]
         else:
-            self._on_label(event, source, raw, out)  # type: ignore[arg-type]
+            self._on_label(i, event, source, raw, out, runs)  # type: ignore[arg-type]
 
     def _monitor(self, model_id: str, version: str, segment: str | None) -> KeyMonitor | None:
         keys = self._models.get(model_id)
@@ -393,99 +460,136 @@ class Pipeline:
         )
 
     def _on_prediction(
-        self, prediction: InputPrediction, source: SourceLike, raw: bytes | None, out: list[Output]
+        self,
+        i: int,
+        prediction: InputPrediction,
+        source: SourceLike,
+        raw: bytes | None,
+        out: list[tuple[int, Output]],
+        runs: dict[int, _KeyRun],
     ) -> None:
         model_id = prediction.model_id
         monitor = self._monitor(model_id, prediction.model_version, prediction.segment)
         if monitor is None:
-            out.append(
-                self._refuse_key(
-                    model_id, prediction.model_version, prediction.segment, source, raw
-                )
-            )
+            out.append((i, self._refuse_key(
+                model_id, prediction.model_version, prediction.segment, source, raw
+            )))
             return
         status, waiting = self.join.add_prediction(prediction, source, self.watermark)
         if status == "duplicate":
-            out.append(
-                self._reject(
-                    "join",
-                    "DuplicatePrediction",
-                    f"prediction {prediction.prediction_id!r} of model {model_id!r} seen before",
-                    source,
-                    raw,
-                    model_id,
-                )
-            )
+            out.append((i, self._reject(
+                "join",
+                "DuplicatePrediction",
+                f"prediction {prediction.prediction_id!r} of model {model_id!r} seen before",
+                source,
+                raw,
+                model_id,
+            )))
             return
         self._dirty.add(model_id)
         self.counters.processed += 1
-        events = monitor.observe_prediction(prediction, source)
-        if events:
-            self.counters.drift_events += len(events)
-            out.extend(events)
+        run = runs.get(id(monitor))
+        if run is None:
+            run = runs[id(monitor)] = _KeyRun(monitor)
+        run.predictions.append((i, prediction, source))
+        run.ops.append((i, prediction, source, None, None))
         if waiting is not None:
-            self._joined(prediction, waiting.label, waiting.source, waiting.raw, monitor, out)
+            run.ops.append((i, prediction, waiting.source, waiting.label, waiting.raw))
 
     def _on_label(
-        self, label: InputLabel, source: SourceLike, raw: bytes | None, out: list[Output]
+        self,
+        i: int,
+        label: InputLabel,
+        source: SourceLike,
+        raw: bytes | None,
+        out: list[tuple[int, Output]],
+        runs: dict[int, _KeyRun],
     ) -> None:
         model_id = label.model_id
         status, found = self.join.add_label(label, source, raw, self.watermark)
         if status == "duplicate":
-            out.append(
-                self._reject(
-                    "join",
-                    "DuplicateLabel",
-                    f"second label for prediction {label.prediction_id!r} of model {model_id!r}",
-                    source,
-                    raw,
-                    model_id,
-                )
-            )
+            out.append((i, self._reject(
+                "join",
+                "DuplicateLabel",
+                f"second label for prediction {label.prediction_id!r} of model {model_id!r}",
+                source,
+                raw,
+                model_id,
+            )))
             return
         self._dirty.add(model_id)
         if status == "waiting":
             if found:
                 for orphan in found:
                     self._count_rejection(orphan)
-                    out.append(orphan)
+                    out.append((i, orphan))
             return
         entry: PendingPrediction = found
         prediction = entry.prediction
         assert prediction is not None
         monitor = self._monitor(model_id, prediction.model_version, prediction.segment)
         if monitor is None:
-            out.append(
-                self._refuse_key(
-                    model_id, prediction.model_version, prediction.segment, source, raw
-                )
-            )
+            out.append((i, self._refuse_key(
+                model_id, prediction.model_version, prediction.segment, source, raw
+            )))
             return
-        self._joined(prediction, label, source, raw, monitor, out)
+        run = runs.get(id(monitor))
+        if run is None:
+            run = runs[id(monitor)] = _KeyRun(monitor)
+        run.ops.append((i, prediction, source, label, raw))
+
+    def _run_key(self, run: _KeyRun) -> list[tuple[int, Output]]:
+        """Phase 2 of :meth:`process_batch` for one key: its outputs, by record index."""
+        monitor = run.monitor
+        out: list[tuple[int, Output]] = []
+        events = 0
+        monitor.clock = _unstamped  # published_at is stamped in phase 3
+        try:
+            fired = monitor.observe_predictions(run.predictions)
+            if fired is not None:
+                events += len(fired)
+            k = 0
+            for i, prediction, source, label, raw in run.ops:
+                if label is None:
+                    while fired is not None and k < len(fired) and fired[k][0] == i:
+                        out.append(fired[k])
+                        k += 1
+                    estimated = monitor.observe_estimate(prediction, source)
+                    if estimated:
+                        events += len(estimated)
+                        out.extend([(i, e) for e in estimated])
+                else:
+                    events += self._joined(i, prediction, label, source, raw, monitor, out)
+        finally:
+            monitor.clock = self.clock
+        self.counters.drift_events += events
+        return out
 
     def _joined(
         self,
+        i: int,
         prediction: InputPrediction,
         label: InputLabel,
         source: SourceLike,
         raw: bytes | None,
         monitor: KeyMonitor,
-        out: list[Output],
-    ) -> None:
+        out: list[tuple[int, Output]],
+    ) -> int:
+        """A joined pair through the key's label path; how many drift events it output."""
         result = monitor.observe_label(
             prediction.prediction, label.label, label.timestamp, source, prediction.timestamp,
             score=prediction.score,
         )
         if isinstance(result, str):
-            out.append(
-                self._reject("process", "LabelTypeMismatch", result, source, raw, label.model_id)
-            )
-            return
+            out.append((i, self._reject(
+                "process", "LabelTypeMismatch", result, source, raw, label.model_id
+            )))
+            return 0
         self.counters.processed += 1
-        out.append(labelled_record(prediction, label))
+        out.append((i, labelled_record(prediction, label)))
         if result:
-            self.counters.drift_events += len(result)
-            out.extend(result)
+            out.extend([(i, e) for e in result])
+        return len(result)
 
     def drain(self) -> list[Output]:
         """End of input: reject every label still waiting for its prediction (as orphans)."""

@@ -47,6 +47,7 @@ get the excess back (ADWIN's mean of the 2 kept values was (6.92 + 2) / 2).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["CLIP_AFTER", "CLIP_SD", "LOG_CAPACITY", "RunningClip", "clip_for"]
@@ -110,6 +111,30 @@ class RunningClip:
         if low <= x <= high:
             return x
         return self._clipped(x, high if x > high else low)
+
+    def clip_run(self, xs: Sequence[float]) -> list[float]:
+        """``[self.clip(x) for x in xs]``: the same arithmetic in the same order, the state
+        kept in locals between values (written back when a value is clipped and at the end)."""
+        n, mean, m2, low, high = self.n, self.mean, self.m2, self.low, self.high
+        out: list[float] = []
+        append = out.append
+        sqrt = math.sqrt
+        for x in xs:
+            n += 1
+            d = x - mean
+            mean = mean + d / n
+            m2 += d * (x - mean)
+            if low <= x <= high:
+                append(x)
+            else:
+                self.n = n
+                append(self._clipped(x, high if x > high else low))
+            if n >= CLIP_AFTER:
+                half = CLIP_SD * sqrt(m2 / (n - 1))
+                low = mean - half
+                high = mean + half
+        self.n, self.mean, self.m2, self.low, self.high = n, mean, m2, low, high
+        return out
 
     def _clipped(self, x: float, bound: float) -> float:
         if bound != bound:  # a NaN bound (an overflowed variance): the value passes unchanged
