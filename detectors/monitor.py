@@ -823,7 +823,7 @@ class KeyMonitor:
             group = self.residuals
             if group is None:
                 group = self.residuals = self._watchers("residual")
-            value: float = residual
+            value: float | int = residual
             window: Any = self.reg_window
             if window is None:
                 window = self.reg_window = RegressionWindow(
