@@ -671,9 +671,11 @@ def latency_producer(bootstrap: str, topic: str, warm_up_topic: str,
 
 
 def run_latency(bootstrap: str, rate: float, seconds: float,
-                consumer: dict[str, Any] | None = None) -> dict[str, Any]:
+                consumer: dict[str, Any] | None = None,
+                detection: dict[str, Any] | None = None) -> dict[str, Any]:
     """Latency at ``rate`` events/s for ``seconds``; ``consumer``: ``consumer.*`` settings of
-    the service (besides the bench's own), to compare settings side by side."""
+    the service (besides the bench's own), to compare settings side by side; ``detection``:
+    ``detection.*`` settings over the pass's own."""
     topics = make_topics(bootstrap, "latency")
     n = int(rate * seconds)
     models = 10
@@ -685,8 +687,9 @@ def run_latency(bootstrap: str, rate: float, seconds: float,
     )
     items = [(e.model_id.encode(), e.model_dump_json().encode())
              for e in simulate(scenario, seed=3)]
-    detection = {"cooldown_samples": 100, "warmup_samples": 50}
-    service = _service(bootstrap, topics, detection, consumer)
+    service = _service(bootstrap, topics,
+                       {"cooldown_samples": 100, "warmup_samples": 50, **(detection or {})},
+                       consumer)
     timeline = Timeline().__enter__()
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
@@ -774,7 +777,7 @@ def run_latency(bootstrap: str, rate: float, seconds: float,
              timeline.consumes)))
     commits_ms = [1000 * (c["ended"] - c["began"]) for c in timeline.commits]
     return {"rate": rate, "achieved_rate": len(items) / producing_s, "events": len(items),
-            "consumer": consumer or {},
+            "consumer": consumer or {}, "detection": detection or {},
             "cpu_us_per_event": round(cpu_s / len(items) * 1e6, 2),
             "drift_events": len(drift_ms),
             "drift_p50_ms": pct(drift_ms, 50), "drift_p99_ms": pct(drift_ms, 99),
@@ -1000,6 +1003,9 @@ def main() -> int:
                         metavar="JSON",
                         help="also run the latency part with these consumer.* settings, e.g. "
                              "'{\"commit_interval_ms\": 50}' (repeatable; the defaults run first)")
+    parser.add_argument("--latency-detection", type=json.loads, default=None, metavar="JSON",
+                        help="detection.* settings of the latency passes, e.g. "
+                             "'{\"join_ttl_s\": 5}'")
     parser.add_argument("--driftline-consumer", action="append", type=json.loads, default=[],
                         metavar="JSON",
                         help="also run the Driftline reader with these consumer.* settings "
@@ -1160,7 +1166,8 @@ def _scale_and_latency(args: argparse.Namespace, bootstrap: str,
                   f"measurement): drift events p50={warm['drift_p50_ms']:.0f} ms "
                   f"p99={warm['drift_p99_ms']:.0f} ms", flush=True)
         for consumer in [None, *args.latency_consumer]:
-            latency = run_latency(bootstrap, args.latency_rate, args.latency_seconds, consumer)
+            latency = run_latency(bootstrap, args.latency_rate, args.latency_seconds, consumer,
+                                  args.latency_detection)
             if consumer is None:
                 results["latency"] = latency
             else:
