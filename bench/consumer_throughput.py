@@ -95,7 +95,8 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
 from consumer.config import ConsumerServiceConfig, TopicLayout, TopicNames
-from consumer.service import ConsumerService, tune_gc
+from consumer.gc_policy import tune_gc
+from consumer.service import ConsumerService
 from consumer.topics import create_topics
 from detectors.config import DetectionConfig
 from detectors.contracts import InputEvent, Label, Prediction
@@ -803,9 +804,11 @@ def _rss() -> int:
     return 0
 
 
-def scale_records(keys: int, rounds: int = 3) -> list[tuple[Any, tuple[str, int, int], None]]:
+def scale_records(keys: int, rounds: int = 3, first_round: int = 0,
+                  ) -> list[tuple[Any, tuple[str, int, int], None]]:
     """``rounds`` × (a prediction for every key, then its label); keys are (model, v1, segment),
-    100 segments per model; each prediction has one numeric feature and a score."""
+    100 segments per model; each prediction has one numeric feature and a score. Rounds are
+    numbered from ``first_round`` (a long stream in pieces: ids, offsets and times go on)."""
     from datetime import UTC, datetime, timedelta
 
     from detectors.events import InputLabel, InputPrediction
@@ -813,8 +816,8 @@ def scale_records(keys: int, rounds: int = 3) -> list[tuple[Any, tuple[str, int,
     models = max(1, keys // 100)
     base = datetime(2024, 1, 1, tzinfo=UTC)
     records: list[tuple[Any, tuple[str, int, int], None]] = []
-    n = 0
-    for r in range(rounds):
+    n = 2 * keys * first_round
+    for r in range(first_round, first_round + rounds):
         for k in range(keys):
             records.append((InputPrediction(
                 prediction_id=f"{k}-{r}", model_id=f"m{k % models}", model_version="v1",

@@ -20,14 +20,17 @@ Contract:
 * SIGTERM/SIGINT: finish the batch, commit, close, exit 0, all within
   ``consumer.shutdown_timeout_s`` (else exit 5). No broker for ``consumer.broker_timeout_s``:
   ``/healthz`` reports it meanwhile, then exit 3. Exit codes: :mod:`consumer.exceptions`.
-* At start the young-generation GC threshold is raised for the process (:func:`tune_gc`).
+* Garbage collection (:mod:`consumer.gc_policy`): at start the young-generation threshold is
+  raised for the process; after commits the heap is frozen (at most every few seconds), so the
+  collector's full collections walk what is new, not the whole detection state; every
+  ``consumer.gc_full_sweep_interval_s`` one full sweep reclaims any cycle frozen meanwhile.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException
@@ -46,11 +49,12 @@ from consumer.exceptions import (
     TransactionError,
 )
 from consumer.gauges import GaugeRefresher
+from consumer.gc_policy import HeapPolicy, tune_gc
 from consumer.health import HealthServer, HealthState, start_health_server
 from consumer.instance import Instance, claim_instance
 from consumer.metrics import Metrics
 from consumer.offset_reset import OffsetResets
-from consumer.partition import PipelineFactory
+from consumer.partition import PartitionTask, PipelineFactory
 from consumer.process import exit_after, exit_on_stuck, install_stop_signals
 from consumer.processing import BatchProcessor
 from consumer.rebalance import PartitionOwner
@@ -59,23 +63,6 @@ from consumer.state_store import StateStore
 from consumer.transactions import CallGuard, Transactor
 
 log = logging.getLogger(__name__)
-
-#: Allocations between two young-generation garbage collections while the service runs. The hot
-#: path allocates a few short-lived objects per record (no reference cycles); with Python's
-#: default (700) the collector ran every few dozen records, ~15 % of the loop's CPU.
-GC_GEN0_THRESHOLD = 50_000
-
-
-def tune_gc() -> None:
-    """Raise the young-generation GC threshold to :data:`GC_GEN0_THRESHOLD` (never lower it).
-
-    Process-wide. Cyclic garbage is found later (the hot path makes little of it); nothing else
-    changes.
-    """
-    gen0, gen1, gen2 = gc.get_threshold()
-    if 0 < gen0 < GC_GEN0_THRESHOLD:
-        gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
-
 
 def default_pipeline_factory(config: ConsumerServiceConfig) -> PipelineFactory:
     from detectors.pipeline import Pipeline
@@ -115,6 +102,7 @@ class ConsumerService:
                                 accept_unaddressed=self.settings.accept_unaddressed)
         self._broker = BrokerWatch(self._client_conf, self.settings, self.health)
         self._gauges = GaugeRefresher(self.metrics, self.settings)
+        self._heap = HeapPolicy(full_sweep_interval_s=self.settings.gc_full_sweep_interval_s)
         self._server: HealthServer | None = None
         self._consumer: Consumer | None = None
         self._tx: Transactor | None = None
@@ -196,9 +184,14 @@ class ConsumerService:
             return self._fail(exc, f"{type(exc).__name__}: {exc}; exiting with code "
                                    f"{exc.exit_code}")
         finally:
+            self._heap.release()
             if self._server is not None:
                 self._server.stop()
             self._instance.release()
+
+    def _after_commit(self, tasks: Sequence[PartitionTask]) -> None:
+        self._gauges.after_commit(tasks)
+        self._heap.after_commit()
 
     def _fail(self, exc: ServiceError, line: str) -> int:
         log.critical("fatal: %s", line)
@@ -257,7 +250,7 @@ class ConsumerService:
             commit_interval_s=self.settings.commit_interval_ms / 1000,
             snapshot_interval_s=self.settings.snapshot_interval_ms / 1000,
             abort_timeout_s=self.settings.revoke_timeout_s,
-            after_commit=self._gauges.after_commit,
+            after_commit=self._after_commit,
             commit_on_catch_up=self.settings.commit_on_catch_up)
         restorer = PartitionRestorer(
             store=store, pipeline_factory=self._factory, metrics=self.metrics,
@@ -336,4 +329,4 @@ def run_service(config: ConsumerServiceConfig, **kwargs: Any) -> int:
     return ConsumerService(config, **kwargs).run()
 
 
-__all__ = ["ConsumerService", "default_pipeline_factory", "run_service", "tune_gc"]
+__all__ = ["ConsumerService", "default_pipeline_factory", "run_service"]
