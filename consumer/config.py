@@ -179,12 +179,13 @@ class ConsumerSettings(BaseModel):
     #: Accept records without a Kafka key; by default they are dead-lettered, since producers
     #: must key by ``model_id``.
     accept_unaddressed: bool = False
-    #: How often the heap is swept whole by the garbage collector (0: never). Between sweeps
-    #: the detection state is frozen out of the collector's walks (:mod:`consumer.gc_policy`):
-    #: a full walk stalls the processing thread ~1 s per 100 000 keys with three detectors,
-    #: ~3.7 s with the default detection. A sweep reclaims reference cycles that became
-    #: garbage while frozen (the detection core makes none).
-    gc_full_sweep_interval_s: float = Field(default=3600.0, ge=0)
+    #: How often the heap is swept whole by the garbage collector; 0 (the default): never.
+    #: Between sweeps the detection state is frozen out of the collector's walks
+    #: (:mod:`consumer.gc_policy`), so garbage reference cycles are not reclaimed. The service
+    #: makes none per record (bench/results/gc_pauses.md: the same 8 unreachable objects after
+    #: 21 000 and 105 000 records, 5 % of them bad); set this if its memory grows anyway. A sweep
+    #: stalls the processing thread ~5 s per 100 000 keys with three detectors.
+    gc_full_sweep_interval_s: float = Field(default=0.0, ge=0)
     #: Extra librdkafka properties for the consumer only / the producer only (after ``kafka:``).
     consumer_properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
     producer_properties: dict[str, str | int | float | bool] = Field(default_factory=dict)

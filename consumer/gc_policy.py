@@ -19,12 +19,13 @@ Contract:
   since the last freeze (seconds of allocations, not the whole state). ``gc.freeze()`` is a
   constant-time list splice. Frozen objects are still freed by reference counting when dropped
   (a swept key, a revoked partition's pipeline).
-* A reference cycle that becomes garbage while frozen is not reclaimed until the next
-  *full sweep*: every ``full_sweep_interval_s`` (``consumer.gc_full_sweep_interval_s``; 0 turns
-  it off), ``gc.unfreeze()``, one full collection, ``gc.freeze()``, right after a commit (the
-  outputs are already visible). It is one stall the size of a full collection, at a known time
-  instead of whenever the heuristic fires; it is logged with its duration and what it found.
-  ``sweeps``, ``last_sweep_s`` and ``last_sweep_found`` report it.
+* A reference cycle that becomes garbage while frozen is not reclaimed (the detection core and
+  the service make none per record: ``bench/gc_pauses.py`` and its results). When
+  ``full_sweep_interval_s`` (``consumer.gc_full_sweep_interval_s``) is set, every that many
+  seconds, right after a commit (the outputs are already visible): ``gc.unfreeze()``, one full
+  collection, ``gc.freeze()``: one stall the size of a full collection, at a known time, logged
+  with its duration and what it found (``sweeps``, ``last_sweep_s``, ``last_sweep_found``).
+* :meth:`HeapPolicy.release` (the service stops): everything unfrozen.
 
 >>> import gc
 >>> clock = iter([0.0, 0.0, 0.2, 0.6]).__next__  # seconds: start, then three commits

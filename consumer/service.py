@@ -22,8 +22,8 @@ Contract:
   ``/healthz`` reports it meanwhile, then exit 3. Exit codes: :mod:`consumer.exceptions`.
 * Garbage collection (:mod:`consumer.gc_policy`): at start the young-generation threshold is
   raised for the process; after commits the heap is frozen (at most every few seconds), so the
-  collector's full collections walk what is new, not the whole detection state; every
-  ``consumer.gc_full_sweep_interval_s`` one full sweep reclaims any cycle frozen meanwhile.
+  collector's full collections walk what is new, not the whole detection state (and, when
+  ``consumer.gc_full_sweep_interval_s`` is set, one full sweep that often).
 """
 
 from __future__ import annotations

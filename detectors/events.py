@@ -15,6 +15,9 @@ what the contract would have accepted.
 ...                     timestamp=datetime(2024, 5, 1, tzinfo=UTC), prediction=True)
 >>> p.type, p.schema_version, p.features, p.score, p.segment
 ('prediction', 1, {}, None, None)
+>>> import gc
+>>> gc.is_tracked(p)
+False
 """
 
 from __future__ import annotations
@@ -52,8 +55,14 @@ FeatureValue = bool | int | float | str | None
 Target = bool | int | float | TargetStr
 
 
-class _Input(msgspec.Struct, kw_only=True, tag_field="type"):
-    """What a prediction and a label both carry."""
+class _Input(msgspec.Struct, kw_only=True, tag_field="type", gc=False):
+    """What a prediction and a label both carry.
+
+    ``gc=False``: the collector never tracks an event (its values are JSON's: strings,
+    numbers, a flat mapping, a datetime, so it cannot be part of a reference cycle). A
+    prediction waits in the join until its label comes; untracked, it costs the collector's
+    walks nothing (``bench/gc_pauses.py``).
+    """
 
     schema_version: int = SCHEMA_VERSION
     prediction_id: NonEmptyStr
