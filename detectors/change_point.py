@@ -65,6 +65,7 @@ __all__ = [
     "estimator_for",
     "known_estimator",
     "mean_shift_change_point",
+    "shared_estimator",
 ]
 
 
@@ -210,6 +211,7 @@ _BY_CLASS: dict[str, type] = {
     "HDDMA": HDDMACut,
     "HDDMW": HDDMWCut,
     "ADWIN": ADWINCut,
+    "SlottedADWIN": ADWINCut,
     "PageHinkley": PageHinkleyExtremum,
     "KSWIN": KSWINWindow,
 }
@@ -223,10 +225,24 @@ def estimator_for(detector: Any) -> ChangePointEstimator:
     return found
 
 
+#: The estimators without state of their own: one instance of each, shared by every watcher.
+_SHARED: dict[type, Any] = {make: make() for make in (ADWINCut, HDDMACut, KSWINWindow)}
+
+
 def known_estimator(detector: Any) -> ChangePointEstimator | None:
-    """A fresh estimator for this detector, or None for a detector without one."""
+    """A fresh estimator for this detector (the shared one when it keeps no state), or None for
+    a detector without one."""
     make = _BY_CLASS.get(type(detector).__name__)
-    return None if make is None else make()
+    if make is None:
+        return None
+    found: ChangePointEstimator = _SHARED.get(make) or make()
+    return found
+
+
+def shared_estimator(estimator: Any) -> Any:
+    """``estimator``, or the shared instance of its class when it keeps no state (for one
+    restored from a snapshot)."""
+    return _SHARED.get(estimator.__class__, estimator)
 
 
 def mean_shift_change_point(values: Sequence[float], direction: str = "both") -> int:

@@ -94,13 +94,16 @@ and rises to 40% at 4,000 (published):
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakValueDictionary
 
-from detectors.change_point import ChangePointEstimator, known_estimator
-from detectors.river_detectors import build, evidence, has_warning
+from river.drift import ADWIN
+
+from detectors.change_point import ChangePointEstimator, known_estimator, shared_estimator
+from detectors.river_detectors import SlottedADWIN, build, evidence, has_warning
 from detectors.running_clip import RunningClip, clip_for
 from detectors.streaming import StreamingDetector
 
-__all__ = ["Watcher", "signal_kind"]
+__all__ = ["Watcher", "WatcherPlan", "plan_for", "signal_kind"]
 
 
 def signal_kind(signal: str) -> str:
@@ -114,38 +117,95 @@ def signal_kind(signal: str) -> str:
     return "data"
 
 
+class WatcherPlan:
+    """What a watcher is, as opposed to where it is: its spec and the settings read from it,
+    the same for every key whose watcher was made from the same spec object with the same
+    settings (one object shared by all of them, :func:`plan_for`; never written after it is
+    made)."""
+
+    __slots__ = ("__weakref__", "cooldown", "direction", "kind", "label", "signal", "spec",
+                 "step", "streaming", "warmup", "warns")
+
+    def __init__(self, spec: Any, signal: str, warmup: int, cooldown: int, kind: str,
+                 streaming: bool) -> None:
+        self.spec = spec
+        self.signal = signal
+        self.kind = kind
+        self.label: str = spec.label
+        self.warns = has_warning(spec)
+        self.warmup = warmup
+        self.cooldown = cooldown
+        self.direction: str = getattr(spec, "direction", "both")
+        self.step = _check_step(spec)
+        self.streaming = streaming
+
+
+#: The plans in use, by the identity of their spec object and their settings: the keys of one
+#: configuration share them, and so do the keys restored from one snapshot (whose specs are
+#: one set of objects); a plan no watcher uses any more is dropped. By identity, not equality,
+#: so a watcher's spec is the very object its snapshot and its detector were made with.
+_PLANS: WeakValueDictionary[tuple[Any, ...], WatcherPlan] = WeakValueDictionary()
+
+
+def plan_for(spec: Any, signal: str, warmup: int, cooldown: int, kind: str | None = None,
+             streaming: bool = False) -> WatcherPlan:
+    """The shared :class:`WatcherPlan` of these settings (``kind`` None: the signal's)."""
+    kind = signal_kind(signal) if kind is None else kind
+    key = (id(spec), signal, warmup, cooldown, kind, streaming)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = WatcherPlan(spec, signal, warmup, cooldown, kind, streaming)
+    return plan
+
+
+def _plan_field(name: str) -> Any:
+    def read(self: Watcher) -> Any:
+        return getattr(self.plan, name)
+
+    read.__name__ = name
+    read.__doc__ = f"The plan's ``{name}`` (:class:`WatcherPlan`)."
+    return property(read)
+
+
 class Watcher:
-    """One River detector on one signal of one key, with its alert lifecycle."""
+    """One River detector on one signal of one key, with its alert lifecycle.
+
+    What the watcher is (spec, signal, kind, label, warm-up, cooldown, ...) is its
+    :class:`WatcherPlan`, shared by every key watching that signal that way, and read through
+    attributes of the same names; the slots below are the key's own. A snapshot holds every
+    field by name, as it always did (:data:`_STATE`)."""
 
     __slots__ = (
         "base",
         "clip",
-        "cooldown",
         "detector",
-        "direction",
         "due",
         "estimator",
         "fired_samples",
         "fired_total",
         "in_warning",
-        "kind",
-        "label",
         "n",
+        "plan",
         "quiet_until",
         "reset_at",
         "severity",
-        "signal",
-        "spec",
-        "step",
-        "streaming",
         "suppressed_cooldown",
         "suppressed_direction",
         "suppressed_warmup",
         "total",
-        "warmup",
         "warn_quiet_until",
-        "warns",
     )
+
+    cooldown = _plan_field("cooldown")
+    direction = _plan_field("direction")
+    kind = _plan_field("kind")
+    label = _plan_field("label")
+    signal = _plan_field("signal")
+    spec = _plan_field("spec")
+    step = _plan_field("step")
+    streaming = _plan_field("streaming")
+    warmup = _plan_field("warmup")
+    warns = _plan_field("warns")
 
     def __init__(
         self,
@@ -159,15 +219,9 @@ class Watcher:
     ) -> None:
         """``detector``: a streaming detector built for ``spec`` (None: River's, built here);
         ``kind``: the drift kind of its events (None: :func:`signal_kind` of ``signal``)."""
-        self.spec = spec
-        self.streaming = detector is not None
+        streaming = detector is not None
+        self.plan = plan_for(spec, signal, warmup, cooldown, kind, streaming)
         self.detector: Any = build(spec) if detector is None else detector
-        self.signal = signal
-        self.kind = signal_kind(signal) if kind is None else kind
-        self.label: str = spec.label
-        self.warns = has_warning(spec)
-        self.warmup = warmup
-        self.cooldown = cooldown
         self.n = 0
         self.reset_at = 0
         self.fired_samples = 0
@@ -180,40 +234,44 @@ class Watcher:
         self.suppressed_cooldown = 0
         self.suppressed_direction = 0
         self.suppressed_warmup = 0
-        self.direction: str = getattr(spec, "direction", "both")
         #: Where the new regime began, read from the detector's own state (None: no estimator
         #: for this detector); see :mod:`detectors.change_point`.
         self.estimator: ChangePointEstimator | None = known_estimator(self.detector)
-        self.step = _check_step(spec)
         self.base = 0
         self.due = -1
         #: What the caller feeds the detector instead of a value (``clip.clip(x)``): None, or
         #: for a feature's ADWIN the value within its running mean ± 6 sd
         #: (:mod:`detectors.running_clip`); restarted when the detector fires.
-        self.clip: RunningClip | None = None if self.streaming else clip_for(signal, spec)
+        self.clip: RunningClip | None = None if streaming else clip_for(signal, spec)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in _STATE}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        streaming = state.pop("streaming", False)  # False: from before streaming detectors
+        self.plan = plan_for(state.pop("spec"), state.pop("signal"), state.pop("warmup"),
+                             state.pop("cooldown"), state.pop("kind"), streaming)
+        for name in _DERIVED:
+            state.pop(name, None)
+        detector = state.get("detector")
+        if detector.__class__ is ADWIN:  # River's (pickled so): the same window, two slots
+            state["detector"] = SlottedADWIN.adopt(detector)
         for name, value in state.items():
             setattr(self, name, value)
         if "total" not in state:  # a snapshot from before the running sum existed
             self.fired_total = 0.0
             self.total = _window_total(self.detector)
-        if "direction" not in state:  # a snapshot from before ADWIN's direction
-            self.direction = getattr(self.spec, "direction", "both")
+        if "suppressed_direction" not in state:  # a snapshot from before ADWIN's direction
             self.suppressed_direction = 0
         if "estimator" not in state:  # a snapshot from before change points
             self.estimator = known_estimator(self.detector)
+        else:
+            self.estimator = shared_estimator(self.estimator)
         if "base" not in state:  # a snapshot from before shared counts (see KeyMonitor)
-            self.step = _check_step(self.spec)
             self.base = 0
             self.due = -1
-        if "streaming" not in state:  # a snapshot from before streaming detectors
-            self.streaming = False
         if "clip" not in state:  # a snapshot from before clipping: a fresh clip
-            self.clip = None if self.streaming else clip_for(self.signal, self.spec)
+            self.clip = None if streaming else clip_for(self.signal, self.spec)
 
     def feed(self, value: Any) -> bool:
         """Feed a streaming detector one sample and count it; True when it fires."""
@@ -312,6 +370,16 @@ class Watcher:
                 return self.clip.evidence(int(self.detector.width), self.fired_samples, stats)
             return stats
         return evidence(self.spec, self.detector)
+
+
+#: A snapshot's fields of a watcher, by name (the plan's and the key's own, as before plans).
+_STATE = ("base", "clip", "cooldown", "detector", "direction", "due", "estimator",
+          "fired_samples", "fired_total", "in_warning", "kind", "label", "n", "quiet_until",
+          "reset_at", "severity", "signal", "spec", "step", "streaming", "suppressed_cooldown",
+          "suppressed_direction", "suppressed_warmup", "total", "warmup", "warn_quiet_until",
+          "warns")
+#: Fields of a snapshot the plan derives from its spec (ignored on restore).
+_DERIVED = ("direction", "label", "step", "warns")
 
 
 def _check_step(spec: Any) -> int:

@@ -15,9 +15,7 @@ Drift events: ``detected_at`` and ``source`` are the triggering event's (the pre
 :func:`~detectors.contracts.drift_event_id`, so a replay publishes the same ids.
 
 >>> import random
->>> from river.drift import ADWIN
-
-from detectors.config import DetectionConfig
+>>> from detectors.config import DetectionConfig
 >>> from detectors.contracts import Prediction, Source
 >>> config = DetectionConfig(warmup_samples=50, metric_thresholds={})
 >>> monitor = KeyMonitor(config, "fraud", "v1", None)
@@ -45,8 +43,6 @@ from itertools import takewhile
 from operator import not_
 from typing import Any
 
-from river.drift import ADWIN
-
 from detectors.change_point import RecentBits, SampleTrail
 from detectors.config import DetectionConfig
 from detectors.contracts import ChangePoint, DriftEvent, SourceLike, as_source, drift_event_id
@@ -55,7 +51,7 @@ from detectors.feature_signals import FeatureSignalsConfig
 from detectors.feature_watch import FeatureWatch
 from detectors.lifecycle import Watcher
 from detectors.performance import ClassificationWindow, PerformanceAlerts, RegressionWindow
-from detectors.river_detectors import evidence
+from detectors.river_detectors import SlottedADWIN, evidence
 from detectors.signals import is_regression, residual_value
 from detectors.views import DetectorView, finite_statistics
 
@@ -581,7 +577,7 @@ class KeyMonitor:
         clip = w.clip
         n = len(values)
         j = start
-        adwin = d.__class__ is ADWIN
+        adwin = d.__class__ is SlottedADWIN
         while j < n:
             c = c0 + j + 1
             due = w.due
@@ -659,7 +655,7 @@ class KeyMonitor:
         if score is not None:
             d = self.score_solo
             if d is not None:
-                if d.__class__ is ADWIN and not d._drift_detected:
+                if d.__class__ is SlottedADWIN and not d._drift_detected:
                     fired = d._helper.update(score)  # ADWIN.update without its Python frame
                     if fired:
                         d._drift_detected = True
@@ -688,7 +684,7 @@ class KeyMonitor:
                     d, clip = lone
                     if clip is not None:
                         value = clip.clip(value)
-                    if d.__class__ is ADWIN and not d._drift_detected:
+                    if d.__class__ is SlottedADWIN and not d._drift_detected:
                         fired = d._helper.update(value)  # type: ignore[arg-type]  # as for the score
                         if fired:
                             d._drift_detected = True

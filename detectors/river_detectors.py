@@ -44,11 +44,13 @@ before the change:
 
 from __future__ import annotations
 
+import copyreg
 import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from river import drift
+from river._river_rust.drift import AdaptiveWindowing
 from river.drift import binary
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "HDDMASpec",
     "KSWINSpec",
     "PageHinkleySpec",
+    "SlottedADWIN",
     "build",
     "evidence",
     "has_warning",
@@ -154,17 +157,134 @@ BINARY_DETECTORS = frozenset({"ddm", "eddm", "hddm_a"})
 _WARNING_DETECTORS = frozenset({"ddm", "eddm", "hddm_a"})
 
 
+class SlottedADWIN:
+    """River's ADWIN in two slots: the same Rust window (River's ``AdaptiveWindowing``, what
+    :class:`river.drift.ADWIN` keeps in ``_helper``) driven by the same two lines as River's
+    ``update``, without River's per-instance ``__dict__`` (about 200 bytes of Python objects
+    per detector; River's own window, the Rust part, is unchanged).
+
+    The parameters live in the window (read back with its ``__getnewargs__``, as River's own
+    pickling does), so nothing else is kept. Every flag, width, total, variance and detection
+    count equals River's ADWIN fed the same values (``tests/detectors/test_slotted_adwin.py``
+    checks each update on random streams). It pickles as River's ADWIN (snapshot bytes as
+    before); a River ADWIN (unpickled, or from an older snapshot) becomes one with :meth:`adopt`,
+    keeping its window.
+
+    >>> import random
+    >>> rng = random.Random(12345)
+    >>> adwin = SlottedADWIN()
+    >>> for i, x in enumerate(rng.choices([0, 1], k=1000) + rng.choices(range(4, 8), k=1000)):
+    ...     adwin.update(x)
+    ...     if adwin.drift_detected:
+    ...         print(f"Change detected at index {i}, input value: {x}")
+    Change detected at index 1023, input value: 4
+    >>> adwin.delta, adwin.clock, adwin.width, adwin.n_detections
+    (0.002, 32, 976.0, 0)
+    """
+
+    __slots__ = ("_drift_detected", "_helper")
+
+    def __init__(self, delta: float = 0.002, clock: int = 32, max_buckets: int = 5,
+                 min_window_length: int = 5, grace_period: int = 10) -> None:
+        self._drift_detected = False
+        self._helper = AdaptiveWindowing(delta=delta, clock=clock, max_buckets=max_buckets,
+                                         min_window_length=min_window_length,
+                                         grace_period=grace_period)
+
+    @classmethod
+    def adopt(cls, river_adwin: Any) -> SlottedADWIN:
+        """The same detector (River's window itself, not a copy) from a River ADWIN."""
+        adwin = cls.__new__(cls)
+        adwin._drift_detected = bool(river_adwin._drift_detected)
+        adwin._helper = river_adwin._helper
+        return adwin
+
+    def _reset(self) -> None:
+        self._helper = AdaptiveWindowing(*self._helper.__getnewargs__())
+
+    def update(self, x: float) -> None:
+        """River's ``ADWIN.update``: reset after a drift, then feed the window."""
+        if self._drift_detected:
+            self._reset()
+        self._drift_detected = self._helper.update(x)
+
+    @property
+    def drift_detected(self) -> bool:
+        return self._drift_detected
+
+    def _params(self) -> tuple[float, int, int, int, int]:
+        args: tuple[float, int, int, int, int] = self._helper.__getnewargs__()
+        return args
+
+    @property
+    def delta(self) -> float:
+        return self._params()[0]
+
+    @property
+    def clock(self) -> int:
+        return self._params()[1]
+
+    @property
+    def max_buckets(self) -> int:
+        return self._params()[2]
+
+    @property
+    def min_window_length(self) -> int:
+        return self._params()[3]
+
+    @property
+    def grace_period(self) -> int:
+        return self._params()[4]
+
+    @property
+    def width(self) -> float:
+        """Window size (a float, as River's own ``width`` returns it)."""
+        return self._helper.get_width()
+
+    @property
+    def n_detections(self) -> int:
+        return self._helper.get_n_detections()
+
+    @property
+    def variance(self) -> float:
+        return self._helper.get_variance()
+
+    @property
+    def total(self) -> float:
+        return self._helper.get_total()
+
+    @property
+    def estimation(self) -> float:
+        width = self.width
+        return 0.0 if width == 0 else self.total / width
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        """Pickled as River's own ADWIN, so a snapshot reads the same in a build without this
+        class; :meth:`adopt` makes it this class again."""
+        delta, clock, max_buckets, min_window_length, grace_period = self._params()
+        state = {"_drift_detected": self._drift_detected, "delta": delta, "clock": clock,
+                 "max_buckets": max_buckets, "min_window_length": min_window_length,
+                 "grace_period": grace_period, "_helper": self._helper}
+        return copyreg._reconstructor, (drift.ADWIN, object, None), state  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return "ADWIN ({})".format(", ".join(
+            f"{name}={value}" for name, value in zip(
+                ("delta", "clock", "max_buckets", "min_window_length", "grace_period"),
+                self._params(), strict=True)))
+
+
 def has_warning(spec: Any) -> bool:
     """Whether the detector raises warnings as well as drifts."""
     return spec.type in _WARNING_DETECTORS
 
 
 def build(spec: Any) -> Any:
-    """A fresh River detector for ``spec``."""
+    """A fresh River detector for ``spec`` (ADWIN: River's window in :class:`SlottedADWIN`)."""
     params = spec.model_dump(exclude={"type", "name", "direction"})
     kind = spec.type
     if kind == "adwin":
-        return drift.ADWIN(**params)
+        return SlottedADWIN(**params)
     if kind == "page_hinkley":
         return drift.PageHinkley(**params)
     if kind == "kswin":
