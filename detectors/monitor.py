@@ -168,8 +168,9 @@ class KeyMonitor:
         self.alerts: PerformanceAlerts | None = None
         self.seen = 0
         self.labels = 0
-        self.prediction_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
-        self.label_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
+        #: Made at the first sample kept (the ``TRAIL_EVERY``-th): None until then.
+        self.prediction_trail: SampleTrail | None = None
+        self.label_trail: SampleTrail | None = None
         self.recent_errors: RecentBits | None = None
         self.feature_watch: FeatureWatch | None = None
         self.attach(config, clock)
@@ -223,11 +224,15 @@ class KeyMonitor:
             setattr(self, name, value)
         if "alerts" not in state:  # a snapshot from before baselines: its threshold watchers
             self.alerts = PerformanceAlerts.restored(legacy) if legacy else None
-        if "labels" not in state:  # a snapshot from before change points: empty trails
+        if "labels" not in state:  # a snapshot from before change points: no trails
             self.labels = 0
-            self.prediction_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
-            self.label_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
+            self.prediction_trail = self.label_trail = None
             self.recent_errors = None
+        else:  # a snapshot from before lazy trails: an empty trail is none
+            if self.prediction_trail is not None and not self.prediction_trail.counts:
+                self.prediction_trail = None
+            if self.label_trail is not None and not self.label_trail.counts:
+                self.label_trail = None
         if "seen" not in state:  # a snapshot from before the shared prediction count
             self.seen = 0
             found = self._prediction_watchers()
@@ -381,7 +386,8 @@ class KeyMonitor:
             lag = self.feature_watch.change_lag(w)  # predictions before this one
             if lag is None:
                 return None
-            found = self.prediction_trail.locate(self.seen - lag)
+            trail = self.prediction_trail
+            found = trail.locate(self.seen - lag) if trail is not None else None
             if found is None:
                 return None
             return ChangePoint(at=found[0], source=found[1], samples=lag + 1,
@@ -389,9 +395,10 @@ class KeyMonitor:
         else:
             return None
         if label_fed:
-            found = self.label_trail.locate(self.labels - (n - point))
+            trail, count = self.label_trail, self.labels - (n - point)
         else:
-            found = self.prediction_trail.locate(self.seen - (n - point))
+            trail, count = self.prediction_trail, self.seen - (n - point)
+        found = trail.locate(count) if trail is not None else None
         if found is None:
             return None
         at, where = found
@@ -560,11 +567,17 @@ class KeyMonitor:
                   done: int, c: int) -> int:
         """Record the trail's samples among predictions ``done + 1 .. c`` of the run; ``c``."""
         first = (done // TRAIL_EVERY + 1) * TRAIL_EVERY
-        trail = self.prediction_trail
         for count in range(first, c + 1, TRAIL_EVERY):
             _, prediction, source = run[count - c0 - 1]
-            trail.record(count, _epoch_ms(prediction.timestamp), source)
+            self._prediction_trail().record(count, _epoch_ms(prediction.timestamp), source)
         return c
+
+    def _prediction_trail(self) -> SampleTrail:
+        """The prediction trail, made at its first sample."""
+        trail = self.prediction_trail
+        if trail is None:
+            trail = self.prediction_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
+        return trail
 
     def _feed_column(self, w: Watcher, values: list[Any], start: int, c0: int) -> list[Any]:
         """Feed a lone prediction watcher's detector ``values[start:]`` (position ``j`` is the
@@ -647,7 +660,7 @@ class KeyMonitor:
         c = self.seen + 1
         self.seen = c
         if not c & _TRAIL_MASK:
-            self.prediction_trail.record(c, _epoch_ms(prediction.timestamp), source)
+            self._prediction_trail().record(c, _epoch_ms(prediction.timestamp), source)
         due = self.next_due
         if c == due:
             self._read_totals(c)
@@ -845,7 +858,10 @@ class KeyMonitor:
         count = self.labels + 1
         self.labels = count
         if not count & _TRAIL_MASK:
-            self.label_trail.record(count, _epoch_ms(predicted_at or when), source)
+            trail = self.label_trail
+            if trail is None:
+                trail = self.label_trail = SampleTrail(TRAIL_EVERY, TRAIL_CAPACITY)
+            trail.record(count, _epoch_ms(predicted_at or when), source)
         for w in group:
             det = w.detector
             det.update(value)

@@ -119,6 +119,8 @@ def _dec(counts: dict[Any, int], key: Any) -> None:
         del counts[key]
 
 
+#: Kinds of pairs a window finds by searching its list; from the next on, by a dict.
+_FEW_KINDS = 8
 #: :attr:`ClassificationWindow.classes_read` before the window's classes are read again.
 _UNREAD = object()
 
@@ -149,7 +151,9 @@ class ClassificationWindow(_SlotState):
         self.codes: bytearray | array[int] = bytearray()
         self.start = 0
         self.kinds: list[tuple[Any, Any]] = []
-        self.kind_of: dict[tuple[Any, Any], int] = {}
+        #: Code of each kind, once there are more than :data:`_FEW_KINDS` (None: ``kinds`` is
+        #: searched, which finds the same code: kinds are distinct under ``==``).
+        self.kind_of: dict[tuple[Any, Any], int] | None = None
         self.correct = 0
         self.tp: dict[Any, int] = {}
         self.predicted: dict[Any, int] = {}
@@ -169,13 +173,12 @@ class ClassificationWindow(_SlotState):
         self.classes_read = _UNREAD
         if pairs is not None:  # a snapshot from before the codes: the same pairs, coded
             self.codes, self.start, self.kinds = bytearray(), 0, []
-            self.kind_of = {}
+            self.kind_of = None
             for pair in pairs:
-                self._code_of(pair)
-            for pair in pairs:
-                self._append(self.kind_of[pair])
+                self._append(self._code_of(pair))
         else:
-            self.kind_of = {pair: code for code, pair in enumerate(self.kinds)}
+            self.kind_of = (None if len(self.kinds) <= _FEW_KINDS
+                            else {pair: code for code, pair in enumerate(self.kinds)})
 
     @property
     def pairs(self) -> list[tuple[Any, Any]]:
@@ -191,12 +194,22 @@ class ClassificationWindow(_SlotState):
         return len(self.codes) >= self.size
 
     def _code_of(self, pair: tuple[Any, Any]) -> int:
-        code = self.kind_of.get(pair)
-        if code is None:
-            code = self.kind_of[pair] = len(self.kinds)
-            self.kinds.append(pair)
-            if code == 256 and self.codes.__class__ is bytearray:  # wider codes from now on
-                self.codes = array("L", list(self.codes))
+        """The code of ``pair``'s kind, a new one (the next) when it is new."""
+        kinds, kind_of = self.kinds, self.kind_of
+        if kind_of is not None:
+            code = kind_of.get(pair)
+            if code is not None:
+                return code
+        elif pair in kinds:
+            return kinds.index(pair)
+        code = len(kinds)
+        kinds.append(pair)
+        if kind_of is not None:
+            kind_of[pair] = code
+        elif code >= _FEW_KINDS:  # from now on a dict finds the code
+            self.kind_of = {kind: c for c, kind in enumerate(kinds)}
+        if code == 256 and self.codes.__class__ is bytearray:  # wider codes from now on
+            self.codes = array("L", list(self.codes))
         return code
 
     def _append(self, code: int) -> None:
@@ -208,9 +221,17 @@ class ClassificationWindow(_SlotState):
             self.start = (self.start + 1) % self.size
 
     def update(self, predicted: Any, actual: Any) -> None:
-        code = self.kind_of.get((predicted, actual))
-        if code is None:
-            code = self._code_of((predicted, actual))
+        pair = (predicted, actual)
+        kind_of = self.kind_of
+        if kind_of is None:
+            try:
+                code = self.kinds.index(pair)
+            except ValueError:
+                code = self._code_of(pair)
+        else:
+            code = kind_of.get(pair)  # type: ignore[assignment]
+            if code is None:
+                code = self._code_of(pair)
         codes = self.codes
         counts_p, counts_a = self.predicted, self.actual
         if len(codes) >= self.size:

@@ -60,6 +60,11 @@ CLIP_AFTER = 100
 LOG_CAPACITY = 128
 
 
+#: The bounds before ``CLIP_AFTER`` values (one float object each, shared by every clip).
+_NO_LOW = -math.inf
+_NO_HIGH = math.inf
+
+
 class RunningClip:
     """Welford's running mean and variance of a feature, and its values clipped to ± 6 sd."""
 
@@ -79,12 +84,13 @@ class RunningClip:
         self.n = 0
         self.mean = 0.0
         self.m2 = 0.0
-        self.low = -math.inf
-        self.high = math.inf
+        self.low = _NO_LOW
+        self.high = _NO_HIGH
         self.excess = 0.0
         self.clipped = 0
-        #: (position since the restart, value - clipped value) of the latest clipped values.
-        self.log: list[tuple[int, float]] = []
+        #: (position since the restart, value - clipped value) of the latest clipped values (a
+        #: list from the first one on; until then the empty tuple every clip shares).
+        self.log: list[tuple[int, float]] | tuple[()] = ()
         #: Every clipped value after this position is in ``log``.
         self.placed_after = 0
 
@@ -143,6 +149,8 @@ class RunningClip:
         self.excess += excess
         self.clipped += 1
         log = self.log
+        if not isinstance(log, list):
+            log = self.log = []
         log.append((self.n, excess))
         if len(log) > LOG_CAPACITY:
             drop = len(log) - LOG_CAPACITY // 2
