@@ -123,62 +123,126 @@ def _dec(counts: dict[Any, int], key: Any) -> None:
 _FEW_KINDS = 8
 #: :attr:`ClassificationWindow.classes_read` before the window's classes are read again.
 _UNREAD = object()
+#: The kinds of a window of bits (every prediction and label a bool, 0 or 1): the code of
+#: (p, a) is ``2 * p + a``. Shared by every such window (never written).
+_BIT_KINDS: tuple[tuple[bool, bool], ...] = ((False, False), (False, True), (True, False),
+                                             (True, True))
+#: The fields of a window of bits (:meth:`ClassificationWindow.__getstate__`).
+_BIT_STATE = ("actual_ones", "codes", "correct", "positive", "predicted_ones", "size", "start",
+              "tp_ones")
+
+
+def _is_bit(value: Any) -> bool:
+    """A bool, or an int 0 or 1 (the classes :meth:`ClassificationWindow.metric` reads as
+    binary)."""
+    cls = value.__class__
+    return cls is bool or (cls is int and (value == 0 or value == 1))
 
 
 class ClassificationWindow(_SlotState):
     """Accuracy, precision, recall and F1 over the last ``size`` (prediction, label) pairs.
 
     The pairs are kept as one byte each (``codes``, a ring once ``size`` long, oldest at
-    ``start``): the index of the pair's kind, a distinct (prediction, label) in first-seen order
-    (``kinds``; a window that meets more than 255 kinds keeps 4-byte codes). The per-class
-    counts are dicts updated exactly as they always were (same keys, same order), so every
-    metric is the same float. A snapshot from before (a ``pairs`` deque) restores into this
-    layout (:meth:`__setstate__`).
+    ``start``): the index of the pair's kind. While every prediction and label has been a bit (a
+    bool, 0 or 1) the kinds are the four of :data:`_BIT_KINDS` (code ``2 * p + a``), shared, and
+    the counts are four integers: correct pairs, predicted ones, actual ones and true positives
+    (the positive class is 1 unless another is configured; the 0 class's counts are the rest).
+    From the first other class on, the kinds are the window's own list (first-seen order after
+    the four; a window that meets more than 255 kinds keeps 4-byte codes) and the per-class
+    counts are dicts (``tp``, ``predicted``, ``actual``, made from the four integers then), as
+    they always were. Every metric is the same float either way: the binary metrics read the
+    same integers, and the macro averages' class order (the set of both dicts' keys) does not
+    depend on the order the two bit classes, which take their own slots 0 and 1, came in.
+    A snapshot from before (a ``pairs`` deque, or kinds with dicts) restores into this layout
+    (:meth:`__setstate__`).
 
     >>> window = ClassificationWindow(size=2)
     >>> for predicted, actual in [(True, True), (True, False), (False, False)]:
     ...     window.update(predicted, actual)
-    >>> window.pairs, window.kinds, list(window.codes), window.start
-    ([(True, False), (False, False)], [(True, True), (True, False), (False, False)], [2, 1], 1)
+    >>> window.pairs, list(window.codes), window.start, window.predicted_ones, window.correct
+    ([(True, False), (False, False)], [0, 2], 1, 1, 1)
+    >>> window.update("a", False)  # a class that is not a bit: per-class counts from now on
+    >>> window.pairs, window.predicted, window.actual, window.tp
+    ([(False, False), ('a', False)], {False: 1, 'a': 1}, {False: 2}, {False: 1})
     """
 
-    __slots__ = ("actual", "classes_read", "codes", "correct", "kind_of", "kinds", "positive",
-                 "predicted", "size", "start", "tp")
+    __slots__ = ("actual", "actual_ones", "classes_read", "codes", "correct", "kind_of",
+                 "kinds", "positive", "predicted", "predicted_ones", "size", "start", "tp",
+                 "tp_ones")
 
     def __init__(self, size: int, positive: Any = None) -> None:
         self.size = size
         self.positive = positive
         self.codes: bytearray | array[int] = bytearray()
         self.start = 0
-        self.kinds: list[tuple[Any, Any]] = []
+        self.correct = 0
+        #: The kinds: :data:`_BIT_KINDS` while the window holds bits, then its own list.
+        self.kinds: Sequence[tuple[Any, Any]] = _BIT_KINDS
+        #: Bits: the pairs predicting 1, labelled 1, both (None once classes are counted).
+        self.predicted_ones: int | None = 0
+        self.actual_ones: int | None = 0
+        self.tp_ones: int | None = 0
         #: Code of each kind, once there are more than :data:`_FEW_KINDS` (None: ``kinds`` is
         #: searched, which finds the same code: kinds are distinct under ``==``).
         self.kind_of: dict[tuple[Any, Any], int] | None = None
-        self.correct = 0
-        self.tp: dict[Any, int] = {}
-        self.predicted: dict[Any, int] = {}
-        self.actual: dict[Any, int] = {}
+        #: Per-class counts, once a class is not a bit (None until then).
+        self.tp: dict[Any, int] | None = None
+        self.predicted: dict[Any, int] | None = None
+        self.actual: dict[Any, int] | None = None
         #: :meth:`_positive` of the current classes (:data:`_UNREAD` once a class came or went).
         self.classes_read: Any = _UNREAD
 
+    @property
+    def bits(self) -> bool:
+        """Whether every prediction and label so far was a bit (four integers count them)."""
+        return self.kinds is _BIT_KINDS
+
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        del state["kind_of"]  # derived from ``kinds``
-        del state["classes_read"]  # derived from the count dicts
-        return state
+        if self.kinds is _BIT_KINDS:
+            return {name: getattr(self, name) for name in _BIT_STATE}
+        return {name: getattr(self, name) for name in (
+            "actual", "codes", "correct", "kinds", "positive", "predicted", "size", "start", "tp")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         pairs = state.pop("pairs", None)
+        self.kind_of = self.tp = self.predicted = self.actual = None
+        self.predicted_ones = self.actual_ones = self.tp_ones = None
         super().__setstate__(state)
         self.classes_read = _UNREAD
+        if "predicted_ones" in state:  # a window of bits
+            self.kinds = _BIT_KINDS
+            return
         if pairs is not None:  # a snapshot from before the codes: the same pairs, coded
             self.codes, self.start, self.kinds = bytearray(), 0, []
-            self.kind_of = None
             for pair in pairs:
                 self._append(self._code_of(pair))
-        else:
-            self.kind_of = (None if len(self.kinds) <= _FEW_KINDS
-                            else {pair: code for code, pair in enumerate(self.kinds)})
+        elif len(self.kinds) > _FEW_KINDS:
+            self.kind_of = {pair: code for code, pair in enumerate(self.kinds)}
+        if all(_is_bit(p) and _is_bit(a) for p, a in self.kinds):  # bits: four integers
+            self._to_bits()
+
+    def _to_bits(self) -> None:
+        """Per-class counts of bits (a snapshot's) to the four integers and bit codes."""
+        assert self.predicted is not None and self.actual is not None and self.tp is not None
+        recode = bytes(2 * bool(p) + bool(a) for p, a in self.kinds).ljust(256, b"\0")
+        self.codes = bytearray(self.codes).translate(recode)
+        self.predicted_ones = self.predicted.get(1, 0)
+        self.actual_ones = self.actual.get(1, 0)
+        self.tp_ones = self.tp.get(1, 0)
+        self.kinds, self.kind_of = _BIT_KINDS, None
+        self.tp = self.predicted = self.actual = None
+
+    def _to_classes(self) -> None:
+        """A class that is not a bit came: the four integers become per-class counts."""
+        n, correct = len(self.codes), self.correct
+        ones_p, ones_a, ones_tp = self.predicted_ones, self.actual_ones, self.tp_ones
+        assert ones_p is not None and ones_a is not None and ones_tp is not None
+        self.predicted = {c: k for c, k in ((False, n - ones_p), (True, ones_p)) if k}
+        self.actual = {c: k for c, k in ((False, n - ones_a), (True, ones_a)) if k}
+        self.tp = {c: k for c, k in ((False, correct - ones_tp), (True, ones_tp)) if k}
+        self.kinds = list(_BIT_KINDS)
+        self.predicted_ones = self.actual_ones = self.tp_ones = None
+        self.classes_read = _UNREAD
 
     @property
     def pairs(self) -> list[tuple[Any, Any]]:
@@ -196,6 +260,7 @@ class ClassificationWindow(_SlotState):
     def _code_of(self, pair: tuple[Any, Any]) -> int:
         """The code of ``pair``'s kind, a new one (the next) when it is new."""
         kinds, kind_of = self.kinds, self.kind_of
+        assert isinstance(kinds, list)
         if kind_of is not None:
             code = kind_of.get(pair)
             if code is not None:
@@ -221,6 +286,47 @@ class ClassificationWindow(_SlotState):
             self.start = (self.start + 1) % self.size
 
     def update(self, predicted: Any, actual: Any) -> None:
+        if self.kinds is _BIT_KINDS:
+            cls_p, cls_a = predicted.__class__, actual.__class__
+            if ((cls_p is bool or (cls_p is int and (predicted == 0 or predicted == 1)))
+                    and (cls_a is bool or (cls_a is int and (actual == 0 or actual == 1)))):
+                self._update_bits(predicted, actual)
+                return
+            self._to_classes()
+        self._update_classes(predicted, actual)
+
+    def _update_bits(self, predicted: Any, actual: Any) -> None:
+        """:meth:`update` of a window of bits with a bit pair: the four integers."""
+        code = (2 if predicted else 0) + (1 if actual else 0)
+        codes = self.codes
+        if len(codes) >= self.size:
+            i = self.start
+            old = codes[i]
+            codes[i] = code
+            i += 1
+            self.start = 0 if i == self.size else i
+            if old >= 2:
+                self.predicted_ones -= 1  # type: ignore[operator]
+            if old & 1:
+                self.actual_ones -= 1  # type: ignore[operator]
+            if old == 3:
+                self.tp_ones -= 1  # type: ignore[operator]
+                self.correct -= 1
+            elif not old:
+                self.correct -= 1
+        else:
+            codes.append(code)
+        if predicted:
+            self.predicted_ones += 1  # type: ignore[operator]
+        if actual:
+            self.actual_ones += 1  # type: ignore[operator]
+        if predicted == actual:
+            self.correct += 1
+            if actual:
+                self.tp_ones += 1  # type: ignore[operator]
+
+    def _update_classes(self, predicted: Any, actual: Any) -> None:
+        """:meth:`update` with per-class counts."""
         pair = (predicted, actual)
         kind_of = self.kind_of
         if kind_of is None:
@@ -234,6 +340,7 @@ class ClassificationWindow(_SlotState):
                 code = self._code_of(pair)
         codes = self.codes
         counts_p, counts_a = self.predicted, self.actual
+        assert counts_p is not None and counts_a is not None
         if len(codes) >= self.size:
             i = self.start
             old_p, old_a = self.kinds[codes[i]]
@@ -254,7 +361,7 @@ class ClassificationWindow(_SlotState):
                 self.classes_read = _UNREAD
             if old_p == old_a:
                 self.correct -= 1
-                _dec(self.tp, old_a)
+                _dec(self.tp, old_a)  # type: ignore[arg-type]
         else:
             codes.append(code)
         n = counts_p.get(predicted, 0)
@@ -268,11 +375,36 @@ class ClassificationWindow(_SlotState):
         if predicted == actual:
             self.correct += 1
             tp = self.tp
-            tp[actual] = tp.get(actual, 0) + 1
+            tp[actual] = tp.get(actual, 0) + 1  # type: ignore[index, union-attr]
+
+    def counts(self, positive: Any) -> tuple[int, int, int]:
+        """(true positives, predicted, actual) of class ``positive`` in the window."""
+        if self.kinds is _BIT_KINDS:
+            ones_p, ones_a, ones_tp = self.predicted_ones, self.actual_ones, self.tp_ones
+            assert ones_p is not None and ones_a is not None and ones_tp is not None
+            if not isinstance(positive, str):  # as a dict of bool keys finds it (1.0 is 1)
+                if positive == 1:
+                    return ones_tp, ones_p, ones_a
+                if positive == 0:
+                    n = len(self.codes)
+                    return self.correct - ones_tp, n - ones_p, n - ones_a
+            return 0, 0, 0
+        assert self.tp is not None and self.predicted is not None and self.actual is not None
+        return (self.tp.get(positive, 0), self.predicted.get(positive, 0),
+                self.actual.get(positive, 0))
+
+    def class_counts(self) -> tuple[dict[Any, int], dict[Any, int], dict[Any, int]]:
+        """(true positives, predicted, actual) per class present (bits: keys False, True)."""
+        if self.kinds is not _BIT_KINDS:
+            return dict(self.tp or {}), dict(self.predicted or {}), dict(self.actual or {})
+        found = [{c: k for c in (False, True) if (k := self.counts(c)[i])} for i in range(3)]
+        return found[0], found[1], found[2]
 
     def _positive(self) -> Any:
         if self.positive is not None:
             return self.positive
+        if self.kinds is _BIT_KINDS:  # every class a bit: binary
+            return True
         found = self.classes_read
         if found is _UNREAD:  # read once per change of the classes in the window
             found = self.classes_read = self._binary_positive()
@@ -280,7 +412,7 @@ class ClassificationWindow(_SlotState):
 
     def _binary_positive(self) -> bool | None:
         """True when every class in the window is a boolean or 0/1, else None (macro)."""
-        for counts in (self.predicted, self.actual):
+        for counts in (self.predicted or {}, self.actual or {}):
             for c in counts:
                 if c is True or c is False:
                     continue
@@ -295,17 +427,17 @@ class ClassificationWindow(_SlotState):
             return self.correct / n if n else 0.0
         positive = self._positive()
         if positive is not None:  # one class: the loop below once, the same float operations
-            tp = self.tp.get(positive, 0)
+            tp, predicted, actual = self.counts(positive)
             if name == "f1":
-                denominator = self.predicted.get(positive, 0) + self.actual.get(positive, 0)
+                denominator = predicted + actual
                 return (0.0 + (2 * tp / denominator if denominator else 0.0)) / 1
             if name == "precision":
-                denominator = self.predicted.get(positive, 0)
-                return (0.0 + (tp / denominator if denominator else 0.0)) / 1
+                return (0.0 + (tp / predicted if predicted else 0.0)) / 1
             if name == "recall":
-                denominator = self.actual.get(positive, 0)
-                return (0.0 + (tp / denominator if denominator else 0.0)) / 1
-        classes = [positive] if positive is not None else self.predicted.keys() | self.actual.keys()
+                return (0.0 + (tp / actual if actual else 0.0)) / 1
+            raise ValueError(f"unknown classification metric {name!r}")
+        assert self.tp is not None and self.predicted is not None and self.actual is not None
+        classes = self.predicted.keys() | self.actual.keys()
         total = 0.0
         for c in classes:
             tp = self.tp.get(c, 0)
@@ -613,9 +745,9 @@ class BaselineWatcher(_SlotState):
         if positive is None:
             self.confusion = None
         else:
-            tp = counts.tp.get(positive, 0)
-            fp = counts.predicted.get(positive, 0) - tp
-            fn = counts.actual.get(positive, 0) - tp
+            tp, predicted, actual = counts.counts(positive)
+            fp = predicted - tp
+            fn = actual - tp
             self.confusion = (tp, fp, fn, n - tp - fp - fn)
             self.seen = list(self.confusion)
         self.counts = None
@@ -651,9 +783,9 @@ class BaselineWatcher(_SlotState):
         if window is None:
             return seen
         positive = True if self.positive is None else self.positive
-        tp = window.tp.get(positive, 0)
-        fp = window.predicted.get(positive, 0) - tp
-        fn = window.actual.get(positive, 0) - tp
+        tp, predicted, actual = window.counts(positive)
+        fp = predicted - tp
+        fn = actual - tp
         tn = len(window.codes) - tp - fp - fn
         s_tp, s_fp, s_fn, s_tn = seen
         older = [s_tp - tp, s_fp - fp, s_fn - fn, s_tn - tn]
