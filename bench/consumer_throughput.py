@@ -859,6 +859,43 @@ def _detectors(monitor: Any) -> int:
             + (len(alerts.baselines) if alerts is not None else 0))
 
 
+def deep_size(root: Any) -> int:
+    """Bytes of the Python objects reachable from ``root`` (containers, slots, ``__dict__``),
+    each counted once; classes, modules and functions are not walked."""
+    seen: set[int] = set()
+    stack = [root]
+    total = 0
+    skip = (type, type(sys), type(deep_size), type(len))
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend(obj)
+        else:
+            for cls in type(obj).__mro__:
+                for name in getattr(cls, "__slots__", ()):
+                    if hasattr(obj, name) and name not in ("__weakref__", "__dict__"):
+                        stack.append(getattr(obj, name))
+            if hasattr(obj, "__dict__"):
+                stack.append(vars(obj))
+    return total
+
+
+def _join_bytes(pipeline: Any) -> int:
+    """Bytes of the join's entries (pending predictions and their tombstones, waiting labels,
+    and their per-model indexes): what the join keeps, which scales with the predictions within
+    ``join_ttl_s``, not with the keys."""
+    join = pipeline.join
+    return deep_size([join._pending, join._waiting, join._pending_by_model,
+                      join._waiting_by_model])
+
+
 def scale_child(keys: int, bootstrap: str | None,
                 detection: str = "three_detectors") -> dict[str, Any]:
     """One scale point, in a fresh process (so the resident-set growth is this state's).
@@ -885,6 +922,7 @@ def scale_child(keys: int, bootstrap: str | None,
     gc.collect()
     grown = _rss() - before
     tombstones = len(pipeline.join._pending)
+    join_bytes = _join_bytes(pipeline)
     del records
     busy = Pipeline(config)
     records = scale_records(keys, max(MEMORY_ROUNDS, 100_000 // keys))
@@ -899,9 +937,13 @@ def scale_child(keys: int, bootstrap: str | None,
         "keys": len(pipeline.keys()), "events": n, "events_per_s": round(n / wall),
         "cpu_us_per_event": round(cpu / n * 1e6, 2),
         "rss_bytes_per_key": round(grown / keys), "join_tombstones": tombstones,
+        "join_bytes_per_key": round(join_bytes / keys),
+        "rss_bytes_per_key_without_join": round((grown - join_bytes) / keys),
         "snapshot_bytes_per_key": round(sum(map(len, snapshots.values())) / keys),
         "models": len(snapshots), "detection": detection,
-        "detectors_per_key": sum(map(_detectors, _monitors(pipeline))) / keys}
+        "detectors_per_key": sum(map(_detectors, _monitors(pipeline))) / keys,
+        "code": str(Path(sys.modules["detectors"].__file__ or "").parent.parent)}
+    out.update(decode_figures(snapshots, config))
     if bootstrap is not None:
         topics = make_topics(bootstrap, f"state{keys}")
         store = StateStore({"bootstrap.servers": bootstrap}, topic=topics.state,
@@ -916,6 +958,19 @@ def scale_child(keys: int, bootstrap: str | None,
         gc.collect()
         out.update(restore_figures(bootstrap, topics.state, config, models))
     return out
+
+
+def decode_figures(snapshots: dict[str, bytes], config: Any) -> dict[str, Any]:
+    """In memory, no broker: CPU seconds to restore every model's snapshot eagerly (every key
+    decoded) into a fresh pipeline."""
+    from detectors.pipeline import Pipeline
+
+    fresh = Pipeline(config)
+    gc.collect()
+    began = time.process_time()
+    for model_id, payload in snapshots.items():
+        fresh.restore_model(model_id, payload)
+    return {"decode_cpu_s": round(time.process_time() - began, 3)}
 
 
 def restore_figures(bootstrap: str, state_topic: str, config: Any, models: int

@@ -189,9 +189,7 @@ class Watcher:
         "quiet_until",
         "reset_at",
         "severity",
-        "suppressed_cooldown",
-        "suppressed_direction",
-        "suppressed_warmup",
+        "suppressed",
         "total",
         "warn_quiet_until",
     )
@@ -231,9 +229,9 @@ class Watcher:
         self.warn_quiet_until = warmup
         self.in_warning = False
         self.severity = "drift"
-        self.suppressed_cooldown = 0
-        self.suppressed_direction = 0
-        self.suppressed_warmup = 0
+        #: Firings suppressed by warm-up, cooldown and direction: None (none yet, the common
+        #: case: no list per watcher), then ``[warmup, cooldown, direction]``.
+        self.suppressed: list[int] | None = None
         #: Where the new regime began, read from the detector's own state (None: no estimator
         #: for this detector); see :mod:`detectors.change_point`.
         self.estimator: ChangePointEstimator | None = known_estimator(self.detector)
@@ -245,7 +243,7 @@ class Watcher:
         self.clip: RunningClip | None = None if streaming else clip_for(signal, spec)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _STATE}
+        return {name: getattr(self, name) for name in _STATE}  # the suppressed counts by name
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         streaming = state.pop("streaming", False)  # False: from before streaming detectors
@@ -253,6 +251,9 @@ class Watcher:
                              state.pop("cooldown"), state.pop("kind"), streaming)
         for name in _DERIVED:
             state.pop(name, None)
+        counts = [state.pop("suppressed_warmup", 0), state.pop("suppressed_cooldown", 0),
+                  state.pop("suppressed_direction", 0)]  # none: from before ADWIN's direction
+        self.suppressed = counts if any(counts) else None
         detector = state.get("detector")
         if detector.__class__ is ADWIN:  # River's (pickled so): the same window, two slots
             state["detector"] = SlottedADWIN.adopt(detector)
@@ -261,8 +262,6 @@ class Watcher:
         if "total" not in state:  # a snapshot from before the running sum existed
             self.fired_total = 0.0
             self.total = _window_total(self.detector)
-        if "suppressed_direction" not in state:  # a snapshot from before ADWIN's direction
-            self.suppressed_direction = 0
         if "estimator" not in state:  # a snapshot from before change points
             self.estimator = known_estimator(self.detector)
         else:
@@ -318,7 +317,7 @@ class Watcher:
         if self.warns:
             self.in_warning = bool(getattr(self.detector, "warning_detected", False))
         if self.direction != "both" and not self._moved_as_wanted():
-            self.suppressed_direction += 1
+            self._count_suppressed(2)
             return False
         if n <= self.quiet_until:
             self._suppress(n)
@@ -353,10 +352,29 @@ class Watcher:
         return True
 
     def _suppress(self, n: int) -> None:
-        if n <= self.warmup:
-            self.suppressed_warmup += 1
-        else:
-            self.suppressed_cooldown += 1
+        self._count_suppressed(0 if n <= self.warmup else 1)
+
+    def _count_suppressed(self, reason: int) -> None:
+        """One more firing suppressed by warm-up (0), cooldown (1) or direction (2)."""
+        counts = self.suppressed
+        if counts is None:
+            counts = self.suppressed = [0, 0, 0]
+        counts[reason] += 1
+
+    @property
+    def suppressed_warmup(self) -> int:
+        """Firings suppressed by the warm-up."""
+        return self.suppressed[0] if self.suppressed is not None else 0
+
+    @property
+    def suppressed_cooldown(self) -> int:
+        """Firings suppressed by the cooldown."""
+        return self.suppressed[1] if self.suppressed is not None else 0
+
+    @property
+    def suppressed_direction(self) -> int:
+        """ADWIN cuts the other way than its ``direction`` (not published)."""
+        return self.suppressed[2] if self.suppressed is not None else 0
 
     def evidence(self) -> dict[str, Any]:
         """The detector's evidence for the current firing."""

@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import takewhile
 from operator import not_
 from typing import Any
+from weakref import WeakValueDictionary
 
 from detectors.change_point import RecentBits, SampleTrail
 from detectors.config import DetectionConfig
@@ -116,6 +117,35 @@ def _per_update(w: Watcher) -> bool:
     return w.estimator is not None and w.estimator.per_update
 
 
+class KeySettings:
+    """What the configuration says for one model's keys, read once and shared by them (never
+    written): the configuration itself, warm-up, cooldown, task and metric thresholds."""
+
+    __slots__ = ("__weakref__", "config", "cooldown", "metric_thresholds", "task", "warmup")
+
+    def __init__(self, config: DetectionConfig, model_id: str) -> None:
+        self.config = config
+        self.warmup: int = config.setting(model_id, "warmup_samples")
+        self.cooldown: int = config.setting(model_id, "cooldown_samples")
+        self.task: str = config.setting(model_id, "task")
+        # The configuration's own (frozen) dict: read, never written.
+        self.metric_thresholds: dict[str, float] = config.setting(model_id, "metric_thresholds")
+
+
+#: The settings in use, by the identity of their configuration and the model (dropped when no
+#: key reads them any more).
+_SETTINGS: WeakValueDictionary[tuple[int, str], KeySettings] = WeakValueDictionary()
+
+
+def settings_for(config: DetectionConfig, model_id: str) -> KeySettings:
+    """The shared :class:`KeySettings` of ``model_id`` under ``config``."""
+    key = (id(config), model_id)
+    found = _SETTINGS.get(key)
+    if found is None:
+        found = _SETTINGS[key] = KeySettings(config, model_id)
+    return found
+
+
 class KeyMonitor:
     """Detectors, windows and alert lifecycles of one (model_id, model_version, segment)."""
 
@@ -123,15 +153,12 @@ class KeyMonitor:
         "alerts",
         "class_window",
         "clock",
-        "config",
-        "cooldown",
         "errors",
         "feature_watch",
         "features",
         "label_trail",
         "labels",
         "last_seen",
-        "metric_thresholds",
         "model_id",
         "model_version",
         "next_due",
@@ -143,9 +170,8 @@ class KeyMonitor:
         "score_solo",
         "seen",
         "segment",
+        "settings",
         "solo",
-        "task",
-        "warmup",
     )
 
     def __init__(
@@ -186,14 +212,8 @@ class KeyMonitor:
 
     def attach(self, config: DetectionConfig, clock: Clock) -> None:
         """(Re)bind the configuration and clock, after construction or a restore."""
-        self.config = config
+        self.settings = settings_for(config, self.model_id)
         self.clock = clock
-        self.warmup: int = config.setting(self.model_id, "warmup_samples")
-        self.cooldown: int = config.setting(self.model_id, "cooldown_samples")
-        self.task: str = config.setting(self.model_id, "task")
-        # The configuration's own (frozen) dict, shared by the model's keys: read, never written.
-        self.metric_thresholds: dict[str, float] = config.setting(
-            self.model_id, "metric_thresholds")
         signals: FeatureSignalsConfig = config.setting(self.model_id, "feature_signals")
         watch = self.feature_watch
         if not signals.enabled:
@@ -212,12 +232,35 @@ class KeyMonitor:
         self.score_solo = (self.score[0].detector
                            if len(self.score) == 1 and not _per_update(self.score[0]) else None)
 
+    @property
+    def config(self) -> DetectionConfig:
+        return self.settings.config
+
+    @property
+    def warmup(self) -> int:
+        return self.settings.warmup
+
+    @property
+    def cooldown(self) -> int:
+        return self.settings.cooldown
+
+    @property
+    def task(self) -> str:
+        return self.settings.task
+
+    @property
+    def metric_thresholds(self) -> dict[str, float]:
+        return self.settings.metric_thresholds
+
     def __getstate__(self) -> dict[str, Any]:
         self._sync()
-        skip = {"config", "clock", "metric_thresholds", "score_solo", "solo"}
+        skip = {"clock", "score_solo", "settings", "solo"}
+        # The settings are the configuration's: a restored key reads them again (attach).
         return {name: getattr(self, name) for name in self.__slots__ if name not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in ("config", "cooldown", "metric_thresholds", "task", "warmup"):
+            state.pop(name, None)  # the configuration's (attach), in some snapshots
         legacy = state.pop("metric_watchers", None)
         self.feature_watch = None  # a snapshot from before the feature watch: made by attach()
         for name, value in state.items():
@@ -825,7 +868,8 @@ class KeyMonitor:
         out: list[DriftEvent] | None = None
         if self.feature_watch is not None:
             self.feature_watch.observe_label(score, predicted, actual)
-        if is_regression(predicted, self.task):
+        regression = is_regression(predicted, self.settings.task)
+        if regression:
             residual = residual_value(predicted, actual)
             if residual is None:
                 return f"regression needs numbers: prediction {predicted!r}, label {actual!r}"
@@ -867,11 +911,11 @@ class KeyMonitor:
             det.update(value)
             w.n += 1
             w.total += value
-            if w.signal == "residual" and _per_update(w):
+            if regression and _per_update(w):  # a residual's estimator reads every update
                 w.estimator.observe(det, w.n - w.reset_at)  # type: ignore[union-attr]
             # River's own flags, read without its property calls (as observe_prediction does).
             drift = det._drift_detected
-            if drift or (w.warns and det._warning_detected is not w.in_warning):
+            if drift or (w.plan.warns and det._warning_detected is not w.in_warning):
                 event = self._fire(w, drift, when, source)
                 if event is not None:
                     out = out or []
