@@ -898,12 +898,13 @@ def _join_bytes(pipeline: Any) -> int:
                       join._waiting_by_model], skip=(str,))
 
 
-def scale_child(keys: int, bootstrap: str | None,
-                detection: str = "three_detectors") -> dict[str, Any]:
+def scale_child(keys: int, bootstrap: str | None, detection: str = "three_detectors",
+                rounds: int = MEMORY_ROUNDS) -> dict[str, Any]:
     """One scale point, in a fresh process (so the resident-set growth is this state's).
 
     ``detection`` names the configuration (:data:`SCALE_CONFIGS`). Memory: every key fed
-    :data:`MEMORY_ROUNDS` predictions and their labels (its detectors and windows created),
+    ``rounds`` (:data:`MEMORY_ROUNDS`) predictions and their labels (its detectors and windows
+    created),
     resident-set growth / keys; the joined predictions' tombstones (kept until ``join_ttl_s``)
     are part of it. Throughput: a fresh pipeline fed at least 200 000 events over the same
     keys. With ``bootstrap``, the restore of the state from a state topic too."""
@@ -915,7 +916,7 @@ def scale_child(keys: int, bootstrap: str | None,
     models = max(1, keys // 100)  # as scale_records
     config = DetectionConfig.model_validate({**SCALE_CONFIGS[detection],
                                              "max_tracked_keys": keys + 1})
-    records = scale_records(keys, MEMORY_ROUNDS)
+    records = scale_records(keys, rounds)
     gc.collect()
     before = _rss()
     pipeline = Pipeline(config)
@@ -927,7 +928,7 @@ def scale_child(keys: int, bootstrap: str | None,
     join_bytes = _join_bytes(pipeline)
     del records
     busy = Pipeline(config)
-    records = scale_records(keys, max(MEMORY_ROUNDS, 100_000 // keys))
+    records = scale_records(keys, max(rounds, 100_000 // keys))
     began = (time.perf_counter(), time.process_time())
     for start in range(0, len(records), 1000):
         busy.process_batch(records[start:start + 1000])
@@ -942,7 +943,7 @@ def scale_child(keys: int, bootstrap: str | None,
         "join_bytes_per_key": round(join_bytes / keys),
         "rss_bytes_per_key_without_join": round((grown - join_bytes) / keys),
         "snapshot_bytes_per_key": round(sum(map(len, snapshots.values())) / keys),
-        "models": len(snapshots), "detection": detection,
+        "models": len(snapshots), "detection": detection, "rounds": rounds,
         "detectors_per_key": sum(map(_detectors, _monitors(pipeline))) / keys,
         "code": str(Path(sys.modules["detectors"].__file__ or "").parent.parent)}
     out.update(decode_figures(snapshots, config))
@@ -1073,10 +1074,12 @@ def main() -> int:
     parser.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--scale-detection", default="three_detectors", choices=SCALE_CONFIGS,
                         help=argparse.SUPPRESS)
+    parser.add_argument("--scale-rounds", type=int, default=MEMORY_ROUNDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.scale_child is not None:
-        print(json.dumps(scale_child(args.scale_child, args.bootstrap, args.scale_detection)))
+        print(json.dumps(scale_child(args.scale_child, args.bootstrap, args.scale_detection,
+                                     args.scale_rounds)))
         return 0
     broker = None
     bootstrap = args.bootstrap

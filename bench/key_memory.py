@@ -35,12 +35,12 @@ from bench_env import machine
 BENCH = Path(__file__).resolve().parent
 
 
-def point(tree: str, keys: int, detection: str) -> dict[str, Any]:
+def point(tree: str, keys: int, detection: str, rounds: int) -> dict[str, Any]:
     """One ``scale_child`` run of ``tree``'s detectors in a fresh process."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), str(Path(tree).resolve())])}
     done = subprocess.run(
         [sys.executable, str(BENCH / "consumer_throughput.py"), "--scale-child", str(keys),
-         "--scale-detection", detection],
+         "--scale-detection", detection, "--scale-rounds", str(rounds)],
         cwd=tree, env=env, capture_output=True, text=True, timeout=3600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{tree} {keys} {detection}: {done.stderr[-3000:]}")
@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--after", required=True, help="source tree of the change")
     parser.add_argument("--keys", default="1000,100000")
     parser.add_argument("--configs", default="three_detectors,default")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="predictions (each labelled) per key before memory is measured")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     trees = {"before": args.before, "after": args.after}
@@ -74,10 +76,10 @@ def main() -> None:
             order = ["after", "before"] if flip else ["before", "after"]
             flip = not flip
             began = time.strftime("%H:%M:%S", time.gmtime())
-            runs = {name: point(trees[name], keys, detection) for name in order}
+            runs = {name: point(trees[name], keys, detection, args.rounds) for name in order}
             out["points"].append({"detection": detection, "keys": keys, "began_utc": began,
                                   "load": os.getloadavg(), **runs})
-            print(f"\n{detection}, {keys:,} keys (began {began} UTC, load "
+            print(f"\n{detection}, {keys:,} keys, {args.rounds} rounds (began {began} UTC, load "
                   f"{os.getloadavg()[0]:.1f}):", flush=True)
             for field, title in ROWS:
                 b, a = runs["before"][field], runs["after"][field]
