@@ -1,7 +1,8 @@
 """Alert lifecycle of one (key, detector): warm-up, warning vs drift, cooldown, re-arm.
 
 A :class:`Watcher` owns one detector watching one signal of one key
-(model_id, model_version, segment): a River detector built from its spec, or any
+(model_id, model_version, segment): a River detector built from its spec (an ADWIN in
+:class:`~detectors.river_detectors.SlottedADWIN`, River's own window), or any
 :class:`~detectors.streaming.StreamingDetector` (the windowed feature detectors of
 :mod:`detectors.feature_signals`) handed to it. For a River detector the caller feeds the
 detector (``watcher.detector.update``), counts the sample (``watcher.n += 1``) and adds it to

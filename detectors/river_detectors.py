@@ -4,7 +4,9 @@ Driftline does not reimplement any detector. Each spec below names a River class
 parameters (same names, same meaning as River's), :func:`build` instantiates it, and
 :func:`evidence` reads the detector's own state after a firing, for the ``stats`` of a drift event.
 Because the detector *is* River's, detection positions equal a plain River loop over the same
-sequence of values.
+sequence of values. (An ADWIN is River's own Rust window in :class:`SlottedADWIN`, a two-slot
+object instead of River's ``ADWIN`` with its per-instance ``__dict__``: the same window, the same
+calls, less memory per key.)
 
 Binary detectors (``ddm``, ``eddm``, ``hddm_a``) read a stream of 0/1 values (the ``error``
 signal); the others read any number.
