@@ -94,7 +94,10 @@ class ADWINSpec(_Spec):
     type: Literal["adwin"] = "adwin"
     delta: float = Field(default=0.002, gt=0, lt=1)
     clock: int = Field(default=32, ge=1)
-    max_buckets: int = Field(default=5, ge=1)
+    #: At least 2: River 0.26's ADWIN panics on some streams with 1 (``slice index starts at 1
+    #: but ends at 0``, a Rust panic no ``except Exception`` catches), so 1 is refused here, at
+    #: start-up, rather than met on data.
+    max_buckets: int = Field(default=5, ge=2)
     min_window_length: int = Field(default=5, ge=1)
     grace_period: int = Field(default=10, ge=1)
     #: Publish cuts where the mean rose (``up``), fell (``down``) or either (Driftline's policy).

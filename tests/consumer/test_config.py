@@ -122,3 +122,14 @@ def test_env_overrides_and_errors_name_the_field(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"field_mapping": {"prediction": {"nope": "/x"}}}))
     with pytest.raises(ConfigError, match=r"field_mapping\.prediction"):
         load_config(ConsumerServiceConfig, path, environ={})
+
+
+def test_an_adwin_with_one_bucket_is_refused_at_start_up(tmp_path: Path) -> None:
+    """River's ADWIN panics on some streams with max_buckets 1 (a Rust panic, past every
+    ``except Exception``): refused when the configuration loads, naming the field."""
+    path = tmp_path / "driftline.yaml"
+    path.write_text("detection:\n  signals:\n    score: [{type: adwin, max_buckets: 1}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(ConsumerServiceConfig, path, environ={})
+    assert "detection.signals.score.0.adwin.max_buckets: Input should be greater than or " \
+           "equal to 2" in str(info.value)
