@@ -158,7 +158,7 @@ def test_a_restored_model_without_events_is_not_rewritten_and_kill_9_after_loses
     assert restored.checkpoint == {topics.predictions: at}
     from_topic = Pipeline()
     for model_id, snap in restored.models.items():
-        from_topic.restore_model(model_id, snap.payload)
+        from_topic.restore_model(model_id, snap.payload, segments=snap.segments)
     uninterrupted = Pipeline()
     for record in read_topic(kafka_bootstrap, topics.predictions):
         if record.offset < at:
