@@ -1,16 +1,23 @@
-"""What a checkpoint costs as the join's tombstones pile up (the latency bench's stream).
+"""What a checkpoint costs as the join's tombstones pile up: whole snapshots against segments.
 
 A joined prediction stays in the label join as a tombstone until ``join_ttl_s`` (a day by
 default; bounded by ``max_pending_joins``, 1,000,000) so that a second label or a repeated
-prediction is refused as a duplicate. Every checkpoint exports each model's join state, the
-tombstones included (:meth:`detectors.join.LabelJoin.export_model`), so a snapshot grows with
-the predictions joined within the TTL, not with the model's detectors. This prints, at points
-along the latency bench's stream (10 models, labels 500 ms after their predictions, default
-detection but warm-up 50 and cooldown 100 as there), the join's entries, the bytes of every
-model's snapshot and the CPU milliseconds to take them (``snapshot_model`` of every model, as
-a checkpoint does).
+prediction is refused as a duplicate. Until this change every checkpoint wrote each dirty
+model's *whole* snapshot (``StateStore.snapshot(…, Pipeline.snapshot_model(m))``: the join's
+every entry embedded), so a checkpoint grew with the predictions joined within the TTL. Now it
+writes each dirty model's head and only the join segments that changed
+(``StateStore.checkpoint(…, Pipeline.checkpoint_model(m))``, :mod:`detectors.join`).
 
-    .venv/bin/python bench/join_tombstones_cost.py [--events 150000] [--every 25000]
+This feeds the latency bench's stream (10 models, 100 predictions/s each, labels 500 ms after
+their predictions; default detection but warm-up 50 and cooldown 100 as there) and, every
+``--checkpoint-every`` events (20,000 = 10 s of the stream's event time, the default
+``snapshot_interval_ms``), takes both checkpoints of the same state side by side: the records'
+bytes (keys and values, as produced to the state topic) and the CPU milliseconds to make them
+(process time: snapshot + records). At the end it restores the last state from both topics
+(in memory: ``StateStore.assemble`` + lazy ``restore_model``, as ``PartitionRestorer`` does)
+and checks that they give the same join.
+
+    .venv/bin/python bench/join_tombstones_cost.py [--events 300000] [--json FILE]
 """
 
 from __future__ import annotations
@@ -20,21 +27,73 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
 from bench_env import machine  # noqa: E402
 
 from consumer.batch import Decoder  # noqa: E402
+from consumer.state_store import StateStore  # noqa: E402
 from detectors.config import DetectionConfig  # noqa: E402
 from detectors.pipeline import Pipeline  # noqa: E402
 from driftline.dev.simulator import Drift, Scenario, simulate  # noqa: E402
 
+CONFIG = {"cooldown_samples": 100, "warmup_samples": 50}
+
+
+def _store() -> StateStore:
+    return StateStore({}, topic="state", group_id="bench", state_partitions=1)
+
+
+def _bytes(records: list[tuple[bytes, bytes | None]]) -> int:
+    return sum(len(key) + len(value or b"") for key, value in records)
+
+
+def checkpoint_both(pipeline: Pipeline, whole: StateStore, segmented: StateStore,
+                    topics: tuple[dict[bytes, Any], dict[bytes, Any]], offset: int
+                    ) -> dict[str, float]:
+    """One checkpoint of every dirty model, the way before and the way now; then clean."""
+    dirty = sorted(pipeline.dirty_models())
+    offsets = {"bench": offset}
+    began = time.process_time()
+    before: list[tuple[bytes, bytes | None]] = []
+    for model_id in dirty:
+        before += whole.snapshot(0, model_id, pipeline.snapshot_model(model_id), offsets)
+    middle = time.process_time()
+    after: list[tuple[bytes, bytes | None]] = []
+    for model_id in dirty:
+        after += segmented.checkpoint(0, model_id, pipeline.checkpoint_model(model_id), offsets)
+    end = time.process_time()
+    pipeline.mark_clean()
+    topics[0].update(before)
+    topics[1].update(after)
+    return {"models": len(dirty),
+            "whole_bytes": _bytes(before), "whole_cpu_ms": round(1000 * (middle - began), 2),
+            "segmented_bytes": _bytes(after), "segmented_cpu_ms": round(1000 * (end - middle), 2),
+            "segmented_records": len(after)}
+
+
+def restore_from(topic: dict[bytes, Any]) -> tuple[Pipeline, float]:
+    """A pipeline restored from a state topic's latest records, and the CPU seconds it took."""
+    began = time.process_time()
+    restored = _store().assemble(0, topic)
+    pipeline = Pipeline(DetectionConfig.model_validate(CONFIG))
+    for model_id, snap in restored.models.items():
+        pipeline.restore_model(model_id, snap.payload, lazy=True, persisted=True,
+                               segments=snap.segments)
+    return pipeline, time.process_time() - began
+
+
+def _joins(pipeline: Pipeline) -> dict[str, Any]:
+    return {m: pipeline.join.export_model(m)["pending"] for m in sorted(pipeline.model_ids())}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=150_000)
-    parser.add_argument("--every", type=int, default=25_000)
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--checkpoint-every", type=int, default=20_000)
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     models = 10
     scenario = Scenario(
@@ -43,10 +102,12 @@ def main() -> int:
         drifts=(Drift(kind="seasonal", start=100, width=400, feature_shift=4.0),))
     items = [(e.model_id.encode(), e.model_dump_json().encode())
              for e in simulate(scenario, seed=3)]
-    pipeline = Pipeline(DetectionConfig.model_validate(
-        {"cooldown_samples": 100, "warmup_samples": 50}))
+    pipeline = Pipeline(DetectionConfig.model_validate(CONFIG))
     decode = Decoder().decode
-    print(json.dumps(machine()), flush=True)
+    where = machine()
+    print(json.dumps(where), flush=True)
+    whole, segmented = _store(), _store()
+    topics: tuple[dict[bytes, Any], dict[bytes, Any]] = ({}, {})
     rows = []
     for start in range(0, len(items), 1000):
         records = []
@@ -55,17 +116,41 @@ def main() -> int:
             records.append((decode(value, key, "bench", 0, offset), ("bench", 0, offset), value))
         pipeline.process_batch(records)  # type: ignore[arg-type]
         done = start + len(records)
-        if done % args.every == 0 or done == len(items):
-            began = time.process_time()
-            size = sum(len(pipeline.snapshot_model(m)) for m in pipeline.model_ids())
-            cpu_ms = 1000 * (time.process_time() - began)
-            entries = len(pipeline.join._pending)
-            rows.append({"events": done, "join_entries": entries, "snapshot_bytes": size,
-                         "snapshot_cpu_ms": round(cpu_ms, 1)})
-            print(f"after {done:>8,} events: {entries:>7,} join entries, every model's "
-                  f"snapshot {size / 1e6:6.2f} MB in {cpu_ms:6.1f} ms CPU", flush=True)
-    print(json.dumps(rows))
-    return 0
+        if done % args.checkpoint_every == 0 or done == len(items):
+            row = {"events": done, "join_entries": len(pipeline.join._pending),
+                   **checkpoint_both(pipeline, whole, segmented, topics, done)}
+            rows.append(row)
+            print(f"after {done:>8,} events, {row['join_entries']:>7,} join entries: checkpoint "
+                  f"whole {row['whole_bytes'] / 1e6:6.2f} MB {row['whole_cpu_ms']:7.1f} ms CPU"
+                  f" | segmented {row['segmented_bytes'] / 1e6:6.3f} MB "
+                  f"{row['segmented_cpu_ms']:6.1f} ms CPU ({row['segmented_records']} records)"
+                  f" | x{row['whole_bytes'] / row['segmented_bytes']:.1f} bytes, "
+                  f"x{row['whole_cpu_ms'] / max(row['segmented_cpu_ms'], 0.01):.1f} CPU",
+                  flush=True)
+    from_whole, whole_s = restore_from(topics[0])
+    from_segments, segments_s = restore_from(topics[1])
+    same = _joins(from_whole) == _joins(from_segments) == _joins(pipeline)
+    totals = {"whole_bytes": sum(r["whole_bytes"] for r in rows),
+              "segmented_bytes": sum(r["segmented_bytes"] for r in rows),
+              "whole_cpu_ms": round(sum(r["whole_cpu_ms"] for r in rows), 1),
+              "segmented_cpu_ms": round(sum(r["segmented_cpu_ms"] for r in rows), 1),
+              "topic_bytes_whole": _bytes(list(topics[0].items())),
+              "topic_bytes_segmented": _bytes(list(topics[1].items())),
+              "restore_cpu_s_whole": round(whole_s, 3),
+              "restore_cpu_s_segmented": round(segments_s, 3),
+              "restored_joins_equal": same}
+    print(f"all {len(rows)} checkpoints: whole {totals['whole_bytes'] / 1e6:.1f} MB "
+          f"{totals['whole_cpu_ms']:.0f} ms CPU, segmented {totals['segmented_bytes'] / 1e6:.1f}"
+          f" MB {totals['segmented_cpu_ms']:.0f} ms CPU; latest records on the topic "
+          f"{totals['topic_bytes_whole'] / 1e6:.2f} vs {totals['topic_bytes_segmented'] / 1e6:.2f}"
+          f" MB; restore from them {whole_s:.3f} vs {segments_s:.3f} s CPU; restored joins "
+          f"equal each other and the live one: {same}", flush=True)
+    out = {"machine": where, "events": len(items), "checkpoint_every": args.checkpoint_every,
+           "rows": rows, "totals": totals}
+    print(json.dumps(out))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ labelled records, dead letters) into the open transaction as they are computed. 
    segments of its label join that changed since its last checkpoint (records of their own:
    :meth:`~consumer.state_store.StateStore.checkpoint`; the segments not written are still
    current, by the argument below); then the partition's checkpoint marker (key
-   ``<group>/<partition>/``) with the same offsets. With
+   ``<group>/<partition>/``) with the same offsets and the partition's watermark. With
    ``snapshot_interval_ms`` at or below the commit interval, every commit is a checkpoint.
    Between checkpoints, restore replays the inputs from the checkpoint to the committed offsets
    (:mod:`consumer.catchup`).
@@ -111,7 +111,7 @@ class Checkpointer:
             self._tx.produce(
                 self._store.topic,
                 encode_envelope(b"", partition=task.partition, model_id=CHECKPOINT,
-                                offsets=offsets),
+                                offsets=offsets, **_watermark(task.pipeline.watermark)),
                 key=self._store.key(task.partition, CHECKPOINT),
                 partition=state_partition,
             )
@@ -134,6 +134,11 @@ class Checkpointer:
         self._metrics.transactions.labels("committed").inc()
         self._metrics.commit_seconds.observe(time.monotonic() - began)
         return True
+
+
+def _watermark(watermark: float) -> dict[str, float]:
+    """The marker's ``watermark`` field (none before the first event: JSON has no infinity)."""
+    return {"watermark": watermark} if watermark != float("-inf") else {}
 
 
 __all__ = ["Checkpointer"]

@@ -8,7 +8,9 @@ Contract (:meth:`PartitionRestorer.restore`):
    (:meth:`detectors.pipeline.Pipeline.restore_model`, ``lazy=True``), so the partition is
    ready long before 100 000 keys would be decoded; each key's per-key gauges read the view its
    snapshot kept until then. The model's label join comes back whole, from its head and the join
-   segments stored for it (:meth:`consumer.state_store.StateStore.checkpoint`). A restored model is not dirty: its snapshot is the state topic's
+   segments stored for it (:meth:`consumer.state_store.StateStore.checkpoint`). The pipeline's
+   watermark is the checkpoint marker's (an event refused, e.g. a duplicate, may have advanced
+   it without changing any model's head). A restored model is not dirty: its snapshot is the state topic's
    latest record for its key, so the next checkpoint writes only the models that change after
    the restore (catch-up included). A snapshot the pipeline refuses
    (:class:`~detectors.exceptions.SnapshotError`: another River version, corrupt) is logged
@@ -73,6 +75,8 @@ class PartitionRestorer:
             except SnapshotError as exc:
                 log.error("partition %d model %s: snapshot refused (%s); the model starts fresh",
                           p, model_id, exc)
+        if restored.watermark is not None:
+            pipeline.restore_watermark(restored.watermark)
         checkpoint = restored.checkpoint or {}
         ahead = {t: o for t, o in checkpoint.items() if o > committed.get(t, -1)}
         if ahead:

@@ -28,7 +28,8 @@ Contract:
   its current state.
 * Snapshots are written at *checkpoints* (every ``consumer.snapshot_interval_ms``, and on revoke
   and shutdown); each checkpoint also writes a marker, key ``<group>/<partition>/`` (empty model
-  id), recording the input offsets the partition's snapshots reflect. Records between the
+  id), recording the input offsets the partition's snapshots reflect and the partition's
+  watermark (event time) then. Records between the
   checkpoint and the committed offsets are replayed on restore (:mod:`consumer.catchup`).
 * :meth:`StateStore.restore` reads the state partition from the beginning to its end
   (:func:`consumer.topic_reader.read_to_end`, ``read_committed``), keeps the last record per key of the asked input partition
@@ -97,7 +98,7 @@ def segment_key(group_id: str, partition: int, model_id: str, segment: int) -> s
 
 def encode_envelope(
     payload: bytes, *, partition: int, model_id: str, offsets: Mapping[str, int],
-    **extra: int,
+    **extra: int | float,
 ) -> bytes:
     header = {
         "v": ENVELOPE_VERSION,
@@ -171,6 +172,9 @@ class RestoredPartition:
     #: Input offsets of the last checkpoint (state snapshots reflect them); None: never
     #: checkpointed.
     checkpoint: dict[str, int] | None
+    #: The partition's watermark at that checkpoint (a marker from before: None). A rejected
+    #: event can advance it without changing any model, so no head need hold it.
+    watermark: float | None = None
 
 
 class StateStore:
@@ -277,6 +281,7 @@ class StateStore:
         # (model, segment or None for the head, chunk) → (header, payload)
         pieces: dict[tuple[str, int | None, int], tuple[dict[str, Any], memoryview]] = {}
         checkpoint: dict[str, int] | None = None
+        watermark: float | None = None
         for value in latest.values():
             if value is None:
                 continue
@@ -285,6 +290,8 @@ class StateStore:
             segment = int(header["segment"]) if "segment" in header else None
             if model_id == CHECKPOINT and segment is None and "chunk" not in header:
                 checkpoint = _offsets(header)
+                if header.get("watermark") is not None:
+                    watermark = float(header["watermark"])
             else:
                 pieces[(model_id, segment, int(header.get("chunk", 0)))] = (header, payload)
         for model_id, segment, index in pieces:  # every record on the topic, current or not
@@ -312,7 +319,7 @@ class StateStore:
                 segments.setdefault(model_id, {})[segment] = whole
         for model_id, model in restored.items():
             model.segments.update(segments.get(model_id, {}))
-        return RestoredPartition(restored, checkpoint)
+        return RestoredPartition(restored, checkpoint, watermark)
 
 
 def _whole(pieces: Mapping[tuple[str, int | None, int], tuple[dict[str, Any], memoryview]],

@@ -122,7 +122,8 @@ class _ModelJoin:
     """One model's segments (ascending ids, the open one last), which sealed ones changed since
     its last checkpoint, and the FIFO position of the last entry popped from each FIFO."""
 
-    __slots__ = ("dirty", "open", "open_count", "popped_pending", "popped_waiting", "segments")
+    __slots__ = ("dirty", "open", "open_count", "popped_pending", "popped_waiting", "segments",
+                 "seq")
 
     def __init__(self, open_id: int = 0) -> None:
         self.open = _Segment(open_id)
@@ -132,6 +133,9 @@ class _ModelJoin:
         self.dirty: set[int] = set()
         self.popped_pending: tuple[float, int] = _NOTHING_POPPED
         self.popped_waiting: tuple[float, int] = _NOTHING_POPPED
+        #: Restored from a head: the join's arrival counter when it was written (entries that
+        #: arrived since may all be gone; counting on from the highest restored is not enough).
+        self.seq = 0
 
     def empty(self) -> bool:
         return len(self.segments) == 1 and not self.open.pending and not self.open.waiting
@@ -335,10 +339,11 @@ class LabelJoin:
             model = self._models[model_id] = _ModelJoin()
         model.open_count += 1
         if model.open_count > self.segment_entries:
-            sealed = model.open
-            model.dirty.add(sealed.id)
-            model.open = model.segments[sealed.id + 1] = _Segment(sealed.id + 1)
             model.open_count = 1
+            full = model.open
+            if full.pending or full.waiting:  # sealed (an emptied one takes new entries)
+                model.dirty.add(full.id)
+                model.open = model.segments[full.id + 1] = _Segment(full.id + 1)
         return model.open
 
     def _changed(self, model: _ModelJoin, segment: _Segment) -> None:
@@ -567,6 +572,7 @@ class LabelJoin:
             "open_id": model.open.id,
             "open_count": model.open_count,
             "popped": [list(model.popped_pending), list(model.popped_waiting)],
+            "seq": self._seq,
             **_segment_state(model.open),
         }
         return head, {i: _segment_state(model.segments[i]) for i in sorted(model.dirty)}
@@ -610,6 +616,7 @@ class LabelJoin:
         model = _ModelJoin(int(state["open_id"]))
         model.open_count = int(state["open_count"])
         model.popped_pending, model.popped_waiting = popped_pending, popped_waiting
+        model.seq = int(state.get("seq", 0))
         model.segments = {}
         for segment_id in join_segment_ids(state):
             if segments is None or segment_id not in segments:
@@ -637,7 +644,7 @@ class LabelJoin:
                     del self._waiting[(model_id, pid)]
         if not persisted:
             model.dirty = {i for i in model.segments if i != model.open.id}
-        seqs = [self._seq]
+        seqs = [self._seq, model.seq]
         for segment in model.segments.values():
             for pid, entry in segment.pending.items():
                 entry.segment = segment

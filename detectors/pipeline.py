@@ -835,6 +835,14 @@ class Pipeline:
         else:
             self._dirty.add(model_id)
 
+    def restore_watermark(self, watermark: float) -> None:
+        """Raise the watermark to a persisted one (the partition's at its last checkpoint:
+        events refused there may have advanced it without changing any model). Nothing
+        expires: an uninterrupted run already expired what that watermark passed, which
+        changed those models, so their restored heads are as of then or later."""
+        if watermark > self.watermark:
+            self.watermark = watermark
+
     @staticmethod
     def _segment_states(model_id: str, join_state: dict[str, Any],
                         segments: Mapping[int, bytes | memoryview] | None
