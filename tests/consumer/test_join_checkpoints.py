@@ -242,3 +242,26 @@ def test_a_state_topic_written_by_the_whole_snapshot_format_restores_and_carries
     drained = [_encoded(o) for o in run.pipeline.drain()]
     produced = [o for o in run.outputs + drained if isinstance(o, bytes)]
     assert produced == _golden_after_split()
+
+
+def test_a_head_whose_listed_segment_is_not_stored_is_refused_whole() -> None:
+    """A segment the head lists but the store lacks (or holds another one under its key):
+    :class:`SnapshotError`, the pipeline unchanged (the restorer logs it; the model starts
+    fresh), never a join restored without its entries."""
+    import pytest
+
+    from detectors.exceptions import SnapshotError
+
+    run = Run(SMALL, 2, 100_000)
+    run.process([(_prediction("a", f"p{i}", float(i), i), ("t", 0, i), None) for i in range(7)])
+    state = run.pipeline.checkpoint_model("a")
+    assert sorted(state.segments) == [0, 1, 2] and state.live == {0, 1, 2}
+    target = _pipeline(SMALL, 2)
+    before = _join_state(target)
+    for segments in ({0: state.segments[0], 2: state.segments[2]},
+                     {0: state.segments[0], 1: state.segments[2], 2: state.segments[2]}):
+        with pytest.raises(SnapshotError, match="segment 1 of its label join"):
+            target.restore_model("a", state.head, segments=segments)
+        assert _join_state(target) == before
+    target.restore_model("a", state.head, segments=state.segments)
+    assert _join_state(target) == _join_state(run.pipeline)
