@@ -18,6 +18,17 @@ bytes (keys and values, as produced to the state topic) and the CPU milliseconds
 and checks that they give the same join.
 
     .venv/bin/python bench/join_tombstones_cost.py [--events 300000] [--json FILE]
+
+``--memory`` instead measures the join's memory per entry with ``tracemalloc``: 100,000
+predictions of 10 models through ``LabelJoin`` alone, then the same joined (tombstones). It uses
+only the join's event API, so the file can be copied into another checkout and run there for a
+before/after.
+
+``--restore-scale KEYS --bootstrap HOST:PORT`` instead times the restore of the consumer bench's
+scale state (``bench/consumer_throughput.py``'s ``scale_records``: KEYS keys in KEYS/100 models,
+three predictions per key, each labelled, so three tombstones per key) from a real state topic,
+written both ways (whole snapshots; head + segments), each read back as ``PartitionRestorer``
+does (``StateStore.restore``, then every model restored lazily): seconds until ready.
 """
 
 from __future__ import annotations
@@ -89,12 +100,114 @@ def _joins(pipeline: Pipeline) -> dict[str, Any]:
     return {m: pipeline.join.export_model(m)["pending"] for m in sorted(pipeline.model_ids())}
 
 
+def join_memory(n: int = 100_000) -> dict[str, float]:
+    """Bytes per pending entry and per tombstone held by a :class:`LabelJoin` (tracemalloc)."""
+    import gc
+    import tracemalloc
+    from datetime import UTC, datetime
+
+    from detectors.contracts import Source
+    from detectors.events import InputLabel, InputPrediction
+    from detectors.join import LabelJoin
+
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    predictions = [InputPrediction(prediction_id=f"pred-{i:08d}", model_id=f"model-{i % 10}",
+                                   model_version="v1", timestamp=when, prediction=True,
+                                   features={"x": 1.0}) for i in range(n)]
+    labels = [InputLabel(prediction_id=p.prediction_id, model_id=p.model_id, timestamp=when,
+                         label=True) for p in predictions]
+    source = Source(topic="t", partition=0, offset=0)
+    gc.collect()
+    tracemalloc.start()
+    join = LabelJoin(join_ttl=86_400, label_wait_ttl=3_600, max_pending=10 * n, max_waiting=n)
+    base = tracemalloc.get_traced_memory()[0]
+    for p in predictions:
+        join.add_prediction(p, source, 0.0)
+    gc.collect()
+    pending = tracemalloc.get_traced_memory()[0] - base
+    for label in labels:
+        join.add_label(label, source, None, 1.0)
+    del labels
+    gc.collect()
+    # The predictions themselves are the caller's (held by ``predictions``): not counted.
+    tombstones = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return {"entries": n, "bytes_per_pending_entry": round(pending / n, 1),
+            "bytes_per_tombstone": round(tombstones / n, 1)}
+
+
+def restore_scale(keys: int, bootstrap: str) -> dict[str, Any]:
+    """The scale state written whole and in segments to two state topics, each restored."""
+    import gc
+
+    from confluent_kafka import Producer
+    from consumer_throughput import SCALE_DETECTION, make_topics, produce_one, scale_records
+
+    config = DetectionConfig.model_validate({**SCALE_DETECTION, "max_tracked_keys": keys + 1})
+    pipeline = Pipeline(config)
+    records = scale_records(keys, 3)
+    for start in range(0, len(records), 1000):
+        pipeline.process_batch(records[start:start + 1000])
+    del records
+    out: dict[str, Any] = {"keys": keys, "models": len(pipeline.model_ids()),
+                           "join_entries": len(pipeline.join._pending)}
+    for way in ("whole", "segmented"):
+        topic = make_topics(bootstrap, f"joinstate{keys}{way}").state
+        store = StateStore({"bootstrap.servers": bootstrap}, topic=topic, group_id="bench",
+                           state_partitions=1, timeout_s=300)
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
+                             "message.max.bytes": 1_000_000, "enable.idempotence": True})
+        written = 0
+        for model_id in sorted(pipeline.model_ids()):
+            state = (store.snapshot(0, model_id, pipeline.snapshot_model(model_id), {"b": 0})
+                     if way == "whole" else
+                     store.checkpoint(0, model_id, pipeline.checkpoint_model(model_id), {"b": 0}))
+            for key, value in state:
+                written += len(key) + len(value or b"")
+                produce_one(producer, topic, value, key, 0)
+        producer.flush(120)
+        gc.collect()
+        reader = StateStore({"bootstrap.servers": bootstrap}, topic=topic, group_id="bench",
+                            state_partitions=1, timeout_s=300)
+        fresh = Pipeline(config)
+        began = (time.perf_counter(), time.process_time())
+        restored = reader.restore(0)
+        read = time.perf_counter()
+        for model_id, snap in restored.models.items():
+            fresh.restore_model(model_id, snap.payload, lazy=True, persisted=True,
+                                segments=snap.segments)
+        ready = (time.perf_counter(), time.process_time())
+        assert _joins(fresh) == _joins(pipeline)
+        out[way] = {"bytes": written, "restore_s": round(ready[0] - began[0], 2),
+                    "restore_cpu_s": round(ready[1] - began[1], 2),
+                    "restore_read_s": round(read - began[0], 2)}
+        print(f"{keys:,} keys, {way}: {written / 1e6:.1f} MB on the state topic; restore ready "
+              f"in {out[way]['restore_s']} s ({out[way]['restore_cpu_s']} s CPU, topic read "
+              f"{out[way]['restore_read_s']} s)", flush=True)
+        del fresh, restored
+        gc.collect()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--checkpoint-every", type=int, default=20_000)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--restore-scale", type=int, metavar="KEYS")
+    parser.add_argument("--bootstrap", help="the broker for --restore-scale")
+    parser.add_argument("--memory", action="store_true")
     args = parser.parse_args()
+    if args.memory:
+        print(json.dumps({"machine": machine(), **join_memory()}))
+        return 0
+    if args.restore_scale:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        result = {"machine": machine(), **restore_scale(args.restore_scale, args.bootstrap)}
+        print(json.dumps(result))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        return 0
     models = 10
     scenario = Scenario(
         models=tuple(f"model-{i}" for i in range(models)), samples=args.events // (2 * models),

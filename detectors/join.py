@@ -463,27 +463,26 @@ class LabelJoin:
     def _pop_pending(self, key: JoinKey, entry: PendingPrediction) -> None:
         """Remove the head of the pending FIFO (expired or evicted)."""
         del self._pending[key]
-        model_id = key[0]
-        model = self._models[model_id]
+        model = self._models[key[0]]
+        model.popped_pending = (entry.deadline, entry.seq)
         segment = entry.segment
         assert segment is not None
         del segment.pending[key[1]]
-        model.popped_pending = (entry.deadline, entry.seq)
-        if not segment.pending and not segment.waiting:
-            self._emptied(model, segment)
-            if model.empty():
-                del self._models[model_id]
-        self.touched.add(model_id)
+        self._popped(key[0], model, segment)
 
     def _pop_waiting(self, key: JoinKey, entry: WaitingLabel) -> None:
         """Remove the head of the waiting FIFO (expired, evicted or drained)."""
         del self._waiting[key]
-        model_id = key[0]
-        model = self._models[model_id]
+        model = self._models[key[0]]
+        model.popped_waiting = (entry.deadline, entry.seq)
         segment = entry.segment
         assert segment is not None
         del segment.waiting[key[1]]
-        model.popped_waiting = (entry.deadline, entry.seq)
+        self._popped(key[0], model, segment)
+
+    def _popped(self, model_id: str, model: _ModelJoin, segment: _Segment) -> None:
+        """An entry left ``segment`` by a FIFO pop: the segment is not rewritten for it (the
+        head's FIFO positions leave it out on restore), unless the segment or model empties."""
         if not segment.pending and not segment.waiting:
             self._emptied(model, segment)
             if model.empty():

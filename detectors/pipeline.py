@@ -30,6 +30,10 @@ this contract:
    gives), suppressed counts — then its keys);
    :meth:`Pipeline.dirty_models` says which changed since :meth:`Pipeline.mark_clean` (or since
    their restore with ``persisted=True``: the snapshot is the one the store already holds).
+   A checkpoint takes :meth:`Pipeline.checkpoint_model` instead: the same head, but the label
+   join's sealed segments apart, only those changed since the model's last checkpoint
+   (:mod:`detectors.join`), so its cost follows the join's changes, not the entries it holds;
+   ``restore_model(..., segments=...)`` reads both back.
 6. **Lazy restore.** ``restore_model(..., lazy=True)`` decodes the head only and keeps the keys'
    bytes; the keys are decoded when first needed: an event of the model, an idle-key sweep that
    would retire one of them, :meth:`Pipeline.monitor`. Until then joins, expiry, counters,
