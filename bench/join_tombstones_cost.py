@@ -47,6 +47,7 @@ from bench_env import machine  # noqa: E402
 from consumer.batch import Decoder  # noqa: E402
 from consumer.state_store import StateStore  # noqa: E402
 from detectors.config import DetectionConfig  # noqa: E402
+from detectors.join import SEGMENT_ENTRIES  # noqa: E402
 from detectors.pipeline import Pipeline  # noqa: E402
 from driftline.dev.simulator import Drift, Scenario, simulate  # noqa: E402
 
@@ -85,11 +86,17 @@ def checkpoint_both(pipeline: Pipeline, whole: StateStore, segmented: StateStore
             "segmented_records": len(after)}
 
 
-def restore_from(topic: dict[bytes, Any]) -> tuple[Pipeline, float]:
+def _pipeline(config: DetectionConfig, segment_entries: int) -> Pipeline:
+    pipeline = Pipeline(config)
+    pipeline.join.segment_entries = segment_entries
+    return pipeline
+
+
+def restore_from(topic: dict[bytes, Any], segment_entries: int) -> tuple[Pipeline, float]:
     """A pipeline restored from a state topic's latest records, and the CPU seconds it took."""
     began = time.process_time()
     restored = _store().assemble(0, topic)
-    pipeline = Pipeline(DetectionConfig.model_validate(CONFIG))
+    pipeline = _pipeline(DetectionConfig.model_validate(CONFIG), segment_entries)
     for model_id, snap in restored.models.items():
         pipeline.restore_model(model_id, snap.payload, lazy=True, persisted=True,
                                segments=snap.segments)
@@ -136,7 +143,7 @@ def join_memory(n: int = 100_000) -> dict[str, float]:
             "bytes_per_tombstone": round(tombstones / n, 1)}
 
 
-def restore_scale(keys: int, bootstrap: str) -> dict[str, Any]:
+def restore_scale(keys: int, bootstrap: str, segment_entries: int) -> dict[str, Any]:
     """The scale state written whole and in segments to two state topics, each restored."""
     import gc
 
@@ -144,12 +151,13 @@ def restore_scale(keys: int, bootstrap: str) -> dict[str, Any]:
     from consumer_throughput import SCALE_DETECTION, make_topics, produce_one, scale_records
 
     config = DetectionConfig.model_validate({**SCALE_DETECTION, "max_tracked_keys": keys + 1})
-    pipeline = Pipeline(config)
+    pipeline = _pipeline(config, segment_entries)
     records = scale_records(keys, 3)
     for start in range(0, len(records), 1000):
         pipeline.process_batch(records[start:start + 1000])
     del records
-    out: dict[str, Any] = {"keys": keys, "models": len(pipeline.model_ids()),
+    out: dict[str, Any] = {"keys": keys, "segment_entries": segment_entries,
+                           "models": len(pipeline.model_ids()),
                            "join_entries": len(pipeline.join._pending)}
     for way in ("whole", "segmented"):
         topic = make_topics(bootstrap, f"joinstate{keys}{way}").state
@@ -169,7 +177,7 @@ def restore_scale(keys: int, bootstrap: str) -> dict[str, Any]:
         gc.collect()
         reader = StateStore({"bootstrap.servers": bootstrap}, topic=topic, group_id="bench",
                             state_partitions=1, timeout_s=300)
-        fresh = Pipeline(config)
+        fresh = _pipeline(config, segment_entries)
         began = (time.perf_counter(), time.process_time())
         restored = reader.restore(0)
         read = time.perf_counter()
@@ -197,13 +205,16 @@ def main() -> int:
     parser.add_argument("--restore-scale", type=int, metavar="KEYS")
     parser.add_argument("--bootstrap", help="the broker for --restore-scale")
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--segment-entries", type=int, default=SEGMENT_ENTRIES,
+                        help="entries per join segment (detectors.join.SEGMENT_ENTRIES)")
     args = parser.parse_args()
     if args.memory:
         print(json.dumps({"machine": machine(), **join_memory()}))
         return 0
     if args.restore_scale:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        result = {"machine": machine(), **restore_scale(args.restore_scale, args.bootstrap)}
+        result = {"machine": machine(),
+                  **restore_scale(args.restore_scale, args.bootstrap, args.segment_entries)}
         print(json.dumps(result))
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
@@ -215,7 +226,7 @@ def main() -> int:
         drifts=(Drift(kind="seasonal", start=100, width=400, feature_shift=4.0),))
     items = [(e.model_id.encode(), e.model_dump_json().encode())
              for e in simulate(scenario, seed=3)]
-    pipeline = Pipeline(DetectionConfig.model_validate(CONFIG))
+    pipeline = _pipeline(DetectionConfig.model_validate(CONFIG), args.segment_entries)
     decode = Decoder().decode
     where = machine()
     print(json.dumps(where), flush=True)
@@ -240,8 +251,8 @@ def main() -> int:
                   f" | x{row['whole_bytes'] / row['segmented_bytes']:.1f} bytes, "
                   f"x{row['whole_cpu_ms'] / max(row['segmented_cpu_ms'], 0.01):.1f} CPU",
                   flush=True)
-    from_whole, whole_s = restore_from(topics[0])
-    from_segments, segments_s = restore_from(topics[1])
+    from_whole, whole_s = restore_from(topics[0], args.segment_entries)
+    from_segments, segments_s = restore_from(topics[1], args.segment_entries)
     same = _joins(from_whole) == _joins(from_segments) == _joins(pipeline)
     totals = {"whole_bytes": sum(r["whole_bytes"] for r in rows),
               "segmented_bytes": sum(r["segmented_bytes"] for r in rows),
@@ -259,6 +270,7 @@ def main() -> int:
           f" MB; restore from them {whole_s:.3f} vs {segments_s:.3f} s CPU; restored joins "
           f"equal each other and the live one: {same}", flush=True)
     out = {"machine": where, "events": len(items), "checkpoint_every": args.checkpoint_every,
+           "segment_entries": args.segment_entries,
            "rows": rows, "totals": totals}
     print(json.dumps(out))
     if args.json:

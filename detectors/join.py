@@ -133,8 +133,8 @@ class _ModelJoin:
         self.dirty: set[int] = set()
         self.popped_pending: tuple[float, int] = _NOTHING_POPPED
         self.popped_waiting: tuple[float, int] = _NOTHING_POPPED
-        #: Restored from a head: the join's arrival counter when it was written (entries that
-        #: arrived since may all be gone; counting on from the highest restored is not enough).
+        #: When restored: the highest arrival number of its entries, or the join's arrival
+        #: counter its head recorded if higher (the entries that arrived since may all be gone).
         self.seq = 0
 
     def empty(self) -> bool:
@@ -607,7 +607,9 @@ class LabelJoin:
                 model.segments[segment.id] = segment
                 model.open = segment
                 model.open_count = min(size, len(entries) - start)
-                _fill(segment, entries[start:start + size], _NOTHING_POPPED, _NOTHING_POPPED)
+                top = _fill(segment, entries[start:start + size], _NOTHING_POPPED,
+                            _NOTHING_POPPED)
+                model.seq = max(model.seq, top)
             model.dirty = {i for i in model.segments if i != model.open.id}
             return model
         (pd, ps), (wd, ws) = state["popped"]
@@ -621,10 +623,12 @@ class LabelJoin:
             if segments is None or segment_id not in segments:
                 raise KeyError(f"segment {segment_id} of the join is missing")
             segment = _Segment(segment_id)
-            _fill(segment, _entries(segments[segment_id]), popped_pending, popped_waiting)
+            top = _fill(segment, _entries(segments[segment_id]), popped_pending, popped_waiting)
+            model.seq = max(model.seq, top)
             if segment.pending or segment.waiting:
                 model.segments[segment_id] = segment
-        _fill(model.open, _entries(state), popped_pending, popped_waiting)
+        model.seq = max(model.seq, _fill(model.open, _entries(state), popped_pending,
+                                          popped_waiting))
         model.segments[model.open.id] = model.open
         return model
 
@@ -643,22 +647,18 @@ class LabelJoin:
                     del self._waiting[(model_id, pid)]
         if not persisted:
             model.dirty = {i for i in model.segments if i != model.open.id}
-        seqs = [self._seq, model.seq]
+        pending, waiting = self._pending, self._waiting
         for segment in model.segments.values():
             for pid, entry in segment.pending.items():
-                entry.segment = segment
-                self._pending[(model_id, pid)] = entry
+                pending[(model_id, pid)] = entry
                 if entry.prediction is not None:
                     self.live_pending += 1
-                seqs.append(entry.seq)
             for pid, label in segment.waiting.items():
-                label.segment = segment
-                self._waiting[(model_id, pid)] = label
-                seqs.append(label.seq)
+                waiting[(model_id, pid)] = label
         if not model.empty():
             self._models[model_id] = model
         self._unordered = True  # sorted once, when the order is next needed (see _order)
-        self._seq = max(seqs)
+        self._seq = max(self._seq, model.seq)
         self.touched.add(model_id)
         self.next_deadline = float("-inf")  # the caller's next watermark advance calls expire
 
@@ -686,15 +686,26 @@ def _entries(state: Mapping[str, Any]) -> list[_Entry]:
 
 
 def _fill(segment: _Segment, entries: Iterable[_Entry], popped_pending: tuple[float, int],
-          popped_waiting: tuple[float, int]) -> None:
+          popped_waiting: tuple[float, int]) -> int:
     """Put ``entries`` in ``segment``, leaving out those popped from their FIFO (at or before
-    the FIFO position of the model's last entry popped: see the module docstring)."""
+    the FIFO position of the model's last entry popped: see the module docstring); the highest
+    arrival number seen."""
+    pd, ps = popped_pending
+    wd, ws = popped_waiting
+    pending, waiting = segment.pending, segment.waiting
+    top = 0
     for pid, entry in entries:
-        if isinstance(entry, PendingPrediction):
-            if (entry.deadline, entry.seq) > popped_pending:
-                segment.pending[pid] = entry
-        elif (entry.deadline, entry.seq) > popped_waiting:
-            segment.waiting[pid] = entry
+        deadline, seq = entry.deadline, entry.seq
+        if seq > top:
+            top = seq
+        if entry.__class__ is PendingPrediction:
+            if deadline > pd or (deadline == pd and seq > ps):
+                pending[pid] = entry
+                entry.segment = segment
+        elif deadline > wd or (deadline == wd and seq > ws):
+            waiting[pid] = entry  # type: ignore[assignment]
+            entry.segment = segment
+    return top
 
 
 def _runs(ids: list[int]) -> list[list[int]]:
