@@ -86,6 +86,7 @@ sealed ones) and the sealed segments that changed; what it wrote restores the sa
 from __future__ import annotations
 
 import pickle
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -281,6 +282,12 @@ class LabelJoin:
         self.segment_entries = segment_entries
         self._pending: dict[JoinKey, PendingPrediction] = {}
         self._waiting: dict[JoinKey, WaitingLabel] = {}
+        # The FIFOs, oldest first: popping the first item of a dict is O(deleted slots before
+        # it) in CPython, a deque's is O(1). Pending entries leave only from the head (or
+        # by install, which reorders); waiting labels also leave by joining (stale items,
+        # skipped by _waiting_head).
+        self._pending_fifo: deque[JoinKey] = deque()
+        self._waiting_fifo: deque[tuple[JoinKey, WaitingLabel]] = deque()
         self._models: dict[str, _ModelJoin] = {}
         self._seq = 0
         self.live_pending = 0
@@ -319,15 +326,28 @@ class LabelJoin:
         if self._unordered:
             self._pending = dict(sorted(self._pending.items(), key=_fifo_order))
             self._waiting = dict(sorted(self._waiting.items(), key=_fifo_order))
+            self._pending_fifo = deque(self._pending)
+            self._waiting_fifo = deque(self._waiting.items())
             self._unordered = False
+
+    def _waiting_head(self) -> tuple[JoinKey, WaitingLabel] | None:
+        """The oldest waiting label (dropping the FIFO's items of labels that joined)."""
+        fifo, waiting = self._waiting_fifo, self._waiting
+        while fifo:
+            key, label = fifo[0]
+            if waiting.get(key) is label:
+                return key, label
+            fifo.popleft()
+        return None
 
     def _refresh_deadline(self) -> None:
         self._order()
         head = float("inf")
-        if self._pending:
-            head = next(iter(self._pending.values())).deadline
-        if self._waiting:
-            head = min(head, next(iter(self._waiting.values())).deadline)
+        if self._pending_fifo:
+            head = self._pending[self._pending_fifo[0]].deadline
+        oldest = self._waiting_head()
+        if oldest is not None:
+            head = min(head, oldest[1].deadline)
         self.next_deadline = head
 
     # -- segments --------------------------------------------------------------------------------
@@ -386,6 +406,7 @@ class LabelJoin:
             self.live_pending += 1
         was_empty = not self._pending
         self._pending[key] = entry
+        self._pending_fifo.append(key)
         segment = entry.segment = self._open_segment(model_id)
         segment.pending[key[1]] = entry
         if len(self._pending) > self.max_pending:
@@ -430,6 +451,7 @@ class LabelJoin:
             label, as_source(source), raw, watermark + self.label_wait_ttl, self._seq
         )
         self._waiting[key] = waiting
+        self._waiting_fifo.append((key, waiting))
         segment = waiting.segment = self._open_segment(model_id)
         segment.waiting[key[1]] = waiting
         orphans = None
@@ -444,7 +466,8 @@ class LabelJoin:
     def _evict_pending(self) -> None:
         self._order()
         while len(self._pending) > self.max_pending:
-            key, entry = next(iter(self._pending.items()))
+            key = self._pending_fifo[0]
+            entry = self._pending[key]
             self._pop_pending(key, entry)
             if entry.prediction is not None:
                 self.live_pending -= 1
@@ -454,7 +477,9 @@ class LabelJoin:
         self._order()
         orphans = []
         while len(self._waiting) > self.max_waiting:
-            key, entry = next(iter(self._waiting.items()))
+            oldest = self._waiting_head()
+            assert oldest is not None
+            key, entry = oldest
             self._pop_waiting(key, entry)
             self.orphaned += 1
             orphans.append(_orphan(entry, f"evicted: more than {self.max_waiting} labels waiting"))
@@ -463,6 +488,7 @@ class LabelJoin:
     def _pop_pending(self, key: JoinKey, entry: PendingPrediction) -> None:
         """Remove the head of the pending FIFO (expired or evicted)."""
         del self._pending[key]
+        self._pending_fifo.popleft()
         model = self._models[key[0]]
         model.popped_pending = (entry.deadline, entry.seq)
         segment = entry.segment
@@ -471,8 +497,10 @@ class LabelJoin:
         self._popped(key[0], model, segment)
 
     def _pop_waiting(self, key: JoinKey, entry: WaitingLabel) -> None:
-        """Remove the head of the waiting FIFO (expired, evicted or drained)."""
+        """Remove the head of the waiting FIFO (expired, evicted or drained: after
+        :meth:`_waiting_head`)."""
         del self._waiting[key]
+        self._waiting_fifo.popleft()
         model = self._models[key[0]]
         model.popped_waiting = (entry.deadline, entry.seq)
         segment = entry.segment
@@ -494,9 +522,10 @@ class LabelJoin:
         if watermark < self.next_deadline:
             return []
         self._order()
-        pending = self._pending
-        while pending:
-            key, entry = next(iter(pending.items()))
+        pending, fifo = self._pending, self._pending_fifo
+        while fifo:
+            key = fifo[0]
+            entry = pending[key]
             if entry.deadline > watermark:
                 break
             self._pop_pending(key, entry)
@@ -504,9 +533,8 @@ class LabelJoin:
                 self.live_pending -= 1
                 self.expired += 1
         orphans = []
-        waiting = self._waiting
-        while waiting:
-            key, label = next(iter(waiting.items()))
+        while (oldest := self._waiting_head()) is not None:
+            key, label = oldest
             if label.deadline > watermark:
                 break
             self._pop_waiting(key, label)
@@ -519,8 +547,8 @@ class LabelJoin:
         """End of input: reject every waiting label as an orphan (replay calls this)."""
         self._order()
         orphans = []
-        for key in list(self._waiting):
-            entry = self._waiting[key]
+        while (oldest := self._waiting_head()) is not None:
+            key, entry = oldest
             self._pop_waiting(key, entry)
             self.orphaned += 1
             orphans.append(_orphan(entry, "no prediction before the end of the input"))
