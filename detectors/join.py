@@ -109,29 +109,29 @@ _NOTHING_POPPED = (float("-inf"), -1)
 
 class _Segment:
     """A model's entries that arrived together, in arrival order: pending predictions (and
-    tombstones) and waiting labels, by prediction id."""
+    tombstones) and waiting labels, by prediction id. ``dirty``: changed since the model's last
+    checkpoint (other than by FIFO pops; meaningful once sealed)."""
 
-    __slots__ = ("id", "pending", "waiting")
+    __slots__ = ("dirty", "id", "pending", "waiting")
 
     def __init__(self, segment_id: int) -> None:
         self.id = segment_id
         self.pending: dict[str, PendingPrediction] = {}
         self.waiting: dict[str, WaitingLabel] = {}
+        self.dirty = False
 
 
 class _ModelJoin:
-    """One model's segments (ascending ids, the open one last), which sealed ones changed since
-    its last checkpoint, and the FIFO position of the last entry popped from each FIFO."""
+    """One model's segments (ascending ids, the open one last) and the FIFO position of the
+    last entry popped from each FIFO."""
 
-    __slots__ = ("dirty", "open", "open_count", "popped_pending", "popped_waiting", "segments",
-                 "seq")
+    __slots__ = ("open", "open_count", "popped_pending", "popped_waiting", "segments", "seq")
 
     def __init__(self, open_id: int = 0) -> None:
         self.open = _Segment(open_id)
         self.segments: dict[int, _Segment] = {open_id: self.open}
         #: Entries placed in the open segment (it is sealed when one more arrives at the cap).
         self.open_count = 0
-        self.dirty: set[int] = set()
         self.popped_pending: tuple[float, int] = _NOTHING_POPPED
         self.popped_waiting: tuple[float, int] = _NOTHING_POPPED
         #: When restored: the highest arrival number of its entries, or the join's arrival
@@ -140,6 +140,9 @@ class _ModelJoin:
 
     def empty(self) -> bool:
         return len(self.segments) == 1 and not self.open.pending and not self.open.waiting
+
+    def sealed(self) -> list[_Segment]:
+        return [segment for segment in self.segments.values() if segment is not self.open]
 
 
 class PendingPrediction:
@@ -362,22 +365,21 @@ class LabelJoin:
             model.open_count = 1
             full = model.open
             if full.pending or full.waiting:  # sealed (an emptied one takes new entries)
-                model.dirty.add(full.id)
+                full.dirty = True
                 model.open = model.segments[full.id + 1] = _Segment(full.id + 1)
         return model.open
 
     def _changed(self, model: _ModelJoin, segment: _Segment) -> None:
         """An entry of ``segment`` changed or left it other than by a FIFO pop."""
-        if segment is not model.open:
-            if segment.pending or segment.waiting:
-                model.dirty.add(segment.id)
-            else:
-                self._emptied(model, segment)
+        if segment.pending or segment.waiting:
+            segment.dirty = True
+        else:
+            self._emptied(model, segment)
 
-    def _emptied(self, model: _ModelJoin, segment: _Segment) -> None:
+    @staticmethod
+    def _emptied(model: _ModelJoin, segment: _Segment) -> None:
         if segment is not model.open:
             del model.segments[segment.id]
-            model.dirty.discard(segment.id)
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -436,7 +438,7 @@ class LabelJoin:
             entry.frozen = None
             segment = entry.segment
             assert segment is not None
-            self._changed(self._models[model_id], segment)
+            segment.dirty = True  # still holds the entry, a tombstone now
             self.live_pending -= 1
             self.joined += 1
             self.touched.add(model_id)
@@ -602,7 +604,7 @@ class LabelJoin:
             "seq": self._seq,
             **_segment_state(model.open),
         }
-        return head, {i: _segment_state(model.segments[i]) for i in sorted(model.dirty)}
+        return head, {s.id: _segment_state(s) for s in model.sealed() if s.dirty}
 
     def segment_state(self, model_id: str, segment_id: int) -> dict[str, Any]:
         """One segment of the model: its pending entries (bytes) and waiting labels."""
@@ -613,7 +615,8 @@ class LabelJoin:
         for model_id in model_ids:
             model = self._models.get(model_id)
             if model is not None:
-                model.dirty.clear()
+                for segment in model.segments.values():
+                    segment.dirty = False
 
     def replace_model(self, model_id: str, state: dict[str, Any]) -> None:
         """Replace the model's state with an exported one (:meth:`export_model`)."""
@@ -638,7 +641,8 @@ class LabelJoin:
                 top = _fill(segment, entries[start:start + size], _NOTHING_POPPED,
                             _NOTHING_POPPED)
                 model.seq = max(model.seq, top)
-            model.dirty = {i for i in model.segments if i != model.open.id}
+            for segment in model.sealed():
+                segment.dirty = True
             return model
         (pd, ps), (wd, ws) = state["popped"]
         popped_pending, popped_waiting = (float(pd), int(ps)), (float(wd), int(ws))
@@ -674,7 +678,8 @@ class LabelJoin:
                 for pid in segment.waiting:
                     del self._waiting[(model_id, pid)]
         if not persisted:
-            model.dirty = {i for i in model.segments if i != model.open.id}
+            for segment in model.sealed():
+                segment.dirty = True
         pending, waiting = self._pending, self._waiting
         for segment in model.segments.values():
             for pid, entry in segment.pending.items():
