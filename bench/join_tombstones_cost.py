@@ -90,7 +90,10 @@ def checkpoint_both(pipeline: Pipeline, whole: StateStore, segmented: StateStore
     return {"models": len(dirty),
             "whole_bytes": _bytes(before), "whole_cpu_ms": round(1000 * (middle - began), 2),
             "segmented_bytes": _bytes(after), "segmented_cpu_ms": round(1000 * (end - middle), 2),
-            "segmented_records": len(after)}
+            "segmented_records": len(after),
+            # Of which the join's sealed segments (the rest: heads, the models' detectors and
+            # the open segments, and the marker-free records of each model).
+            "segment_bytes": _bytes([r for r in after if b"~" in r[0]])}
 
 
 def _pipeline(config: DetectionConfig, segment_entries: int) -> Pipeline:
@@ -291,7 +294,8 @@ def main() -> int:
             print(f"after {done:>8,} events, {row['join_entries']:>7,} join entries: checkpoint "
                   f"whole {row['whole_bytes'] / 1e6:6.2f} MB {row['whole_cpu_ms']:7.1f} ms CPU"
                   f" | segmented {row['segmented_bytes'] / 1e6:6.3f} MB "
-                  f"{row['segmented_cpu_ms']:6.1f} ms CPU ({row['segmented_records']} records)"
+                  f"{row['segmented_cpu_ms']:6.1f} ms CPU ({row['segmented_records']} records, "
+                  f"segments {row['segment_bytes'] / 1e6:.3f} MB)"
                   f" | x{row['whole_bytes'] / row['segmented_bytes']:.1f} bytes, "
                   f"x{row['whole_cpu_ms'] / max(row['segmented_cpu_ms'], 0.01):.1f} CPU",
                   flush=True)
