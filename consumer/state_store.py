@@ -29,8 +29,8 @@ Contract:
 * Snapshots are written at *checkpoints* (every ``consumer.snapshot_interval_ms``, and on revoke
   and shutdown); each checkpoint also writes a marker, key ``<group>/<partition>/`` (empty model
   id), recording the input offsets the partition's snapshots reflect and the partition's
-  watermark (event time) then. Records between the
-  checkpoint and the committed offsets are replayed on restore (:mod:`consumer.catchup`).
+  watermark (event time) then. Records between the checkpoint and the committed offsets are
+  replayed on restore (:mod:`consumer.catchup`).
 * :meth:`StateStore.restore` reads the state partition from the beginning to its end
   (:func:`consumer.topic_reader.read_to_end`, ``read_committed``), keeps the last record per key of the asked input partition
   (a tombstone deletes), and returns model → snapshot bytes (heads joined with their chunks)

@@ -591,7 +591,7 @@ class LabelJoin:
     def checkpoint_model(self, model_id: str) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
         """The model's join state as a checkpoint writes it: its head (the open segment, the
         ids of the sealed ones, the last FIFO positions popped) and the sealed segments changed
-        since :meth:`mark_clean` (each as :meth:`segment_state`)."""
+        since :meth:`mark_clean` (each its pending entries, as bytes, and waiting labels)."""
         model = self._models.get(model_id)
         if model is None:
             model = _ModelJoin()
@@ -605,10 +605,6 @@ class LabelJoin:
             **_segment_state(model.open),
         }
         return head, {s.id: _segment_state(s) for s in model.sealed() if s.dirty}
-
-    def segment_state(self, model_id: str, segment_id: int) -> dict[str, Any]:
-        """One segment of the model: its pending entries (bytes) and waiting labels."""
-        return _segment_state(self._models[model_id].segments[segment_id])
 
     def mark_clean(self, model_ids: Iterable[str]) -> None:
         """The models' changed segments are persisted (with their heads)."""
