@@ -2,17 +2,22 @@
 
 Times (CPU and wall) and sizes the snapshots one checkpoint writes (every model dirty), twice:
 right after the predictions arrived, and after one more prediction per model (what every later
-checkpoint pays while the predictions still wait). Run it against another checkout for a
-before/after on the same machine::
+checkpoint pays while the predictions still wait). Each checkpoint is taken both ways on the same
+state: whole snapshots (``Pipeline.snapshot_model``: the join's every entry, what a checkpoint
+wrote before segments) and what a checkpoint writes now (``Pipeline.checkpoint_model``: the head
+with the join's open segment, plus the sealed segments that changed). Run it against another
+checkout for a before/after on the same machine::
 
-    .venv/bin/python bench/snapshot_cost.py
+    .venv/bin/python bench/snapshot_cost.py [--segment-entries N]
     PYTHONPATH=/path/to/other/checkout .venv/bin/python bench/snapshot_cost.py
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
+from typing import Any
 
 from detectors.contracts import Source
 from detectors.pipeline import Pipeline
@@ -26,16 +31,32 @@ def prediction(model: int, pid: str, n: int, i: int) -> bytes:
     }).encode()
 
 
-def checkpoint(pipeline: Pipeline) -> dict[str, float]:
+def checkpoint(pipeline: Pipeline) -> dict[str, Any]:
+    dirty = pipeline.dirty_models()
     wall, cpu = time.perf_counter(), time.process_time()
-    size = sum(len(pipeline.snapshot_model(m)) for m in pipeline.dirty_models())
+    size = sum(len(pipeline.snapshot_model(m)) for m in dirty)
+    whole = {"cpu_ms": round((time.process_time() - cpu) * 1000, 1),
+             "wall_ms": round((time.perf_counter() - wall) * 1000, 1), "bytes": size}
+    if not hasattr(pipeline, "checkpoint_model"):  # a checkout from before segments
+        pipeline.mark_clean()
+        return whole
+    wall, cpu = time.perf_counter(), time.process_time()
+    size = 0
+    for model_id in dirty:
+        state = pipeline.checkpoint_model(model_id)
+        size += len(state.head) + sum(map(len, state.segments.values()))
     pipeline.mark_clean()
-    return {"cpu_ms": round((time.process_time() - cpu) * 1000, 1),
-            "wall_ms": round((time.perf_counter() - wall) * 1000, 1), "bytes": size}
+    return {"whole": whole,
+            "segmented": {"cpu_ms": round((time.process_time() - cpu) * 1000, 1),
+                          "wall_ms": round((time.perf_counter() - wall) * 1000, 1),
+                          "bytes": size}}
 
 
-def main(models: int = 100, pending: int = 200) -> dict[str, dict[str, float]]:
+def main(models: int = 100, pending: int = 200, segment_entries: int | None = None
+         ) -> dict[str, Any]:
     pipeline = Pipeline()
+    if segment_entries is not None:
+        pipeline.join.segment_entries = segment_entries
     n = 0
     for m in range(models):
         for i in range(pending):
@@ -50,4 +71,6 @@ def main(models: int = 100, pending: int = 200) -> dict[str, dict[str, float]]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main()))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--segment-entries", type=int)
+    print(json.dumps(main(segment_entries=parser.parse_args().segment_entries)))

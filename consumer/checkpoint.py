@@ -10,8 +10,11 @@ labelled records, dead letters) into the open transaction as they are computed. 
    model the partition's pipeline marks dirty since its last checkpoint is snapshotted and
    produced to the compacted state topic (key ``<group>/<partition>/<model_id>``, state partition
    ``partition % state_partitions``; a large one in chunks, see :mod:`consumer.state_store`), in
-   an envelope recording the input offsets it reflects and the River version; then the
-   partition's checkpoint marker (key ``<group>/<partition>/``) with the same offsets. With
+   an envelope recording the input offsets it reflects and the River version, with only the
+   segments of its label join that changed since its last checkpoint (records of their own:
+   :meth:`~consumer.state_store.StateStore.checkpoint`; the segments not written are still
+   current, by the argument below); then the partition's checkpoint marker (key
+   ``<group>/<partition>/``) with the same offsets and the partition's watermark. With
    ``snapshot_interval_ms`` at or below the commit interval, every commit is a checkpoint.
    Between checkpoints, restore replays the inputs from the checkpoint to the committed offsets
    (:mod:`consumer.catchup`).
@@ -27,6 +30,9 @@ labelled records, dead letters) into the open transaction as they are computed. 
    compacted, which keeps the latest record per key. So the record on the topic *is* the model's
    current state, as for any model not dirty between two checkpoints; the checkpoint marker
    moves on, and a later restore replays from it (events touch only models they make dirty).
+   The same holds for a join segment a dirty model's checkpoint does not rewrite: its latest
+   committed record is its current state, up to the entries popped since (expired, evicted),
+   which the head's FIFO positions leave out on restore (:mod:`detectors.join`).
    ``tests/consumer/test_restore.py`` kills -9 right after such a checkpoint and reads back the
    state of an uninterrupted run.
 3. **Flush.** Wait until every record of the transaction is acknowledged; any failed delivery
@@ -96,15 +102,16 @@ class Checkpointer:
             offsets = dict(task.positions)
             state_partition = self._store.state_partition(task.partition)
             for model_id in sorted(task.pipeline.dirty_models()):
-                for key, value in self._store.snapshot(
-                        task.partition, model_id, task.pipeline.snapshot_model(model_id), offsets):
+                for key, value in self._store.checkpoint(
+                        task.partition, model_id, task.pipeline.checkpoint_model(model_id),
+                        offsets):
                     self._tx.produce(self._store.topic, value, key=key,
                                      partition=state_partition)
                 snapshots += 1
             self._tx.produce(
                 self._store.topic,
                 encode_envelope(b"", partition=task.partition, model_id=CHECKPOINT,
-                                offsets=offsets),
+                                offsets=offsets, **_watermark(task.pipeline.watermark)),
                 key=self._store.key(task.partition, CHECKPOINT),
                 partition=state_partition,
             )
@@ -127,6 +134,11 @@ class Checkpointer:
         self._metrics.transactions.labels("committed").inc()
         self._metrics.commit_seconds.observe(time.monotonic() - began)
         return True
+
+
+def _watermark(watermark: float) -> dict[str, float]:
+    """The marker's ``watermark`` field (none before the first event: JSON has no infinity)."""
+    return {"watermark": watermark} if watermark != float("-inf") else {}
 
 
 __all__ = ["Checkpointer"]

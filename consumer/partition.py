@@ -17,7 +17,7 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from confluent_kafka import TopicPartition
 from detectors.contracts import Source, Where
 from detectors.events import InputLabel, InputPrediction
 from detectors.pipeline import Counters
+from detectors.snapshot import ModelCheckpoint
 from detectors.views import CounterView, KeyView
 
 
@@ -47,10 +48,18 @@ class PipelineLike(Protocol):
 
     def snapshot_model(self, model_id: str) -> bytes: ...
 
+    def checkpoint_model(self, model_id: str) -> ModelCheckpoint: ...
+
     def restore_model(self, model_id: str, data: bytes | memoryview, *, lazy: bool = False,
-                      persisted: bool = False) -> None: ...
+                      persisted: bool = False,
+                      segments: Mapping[int, bytes | memoryview] | None = None) -> None: ...
 
     def model_ids(self) -> Iterable[str]: ...
+
+    @property
+    def watermark(self) -> float: ...
+
+    def restore_watermark(self, watermark: float) -> None: ...
 
     @property
     def counters(self) -> Counters:

@@ -7,9 +7,12 @@ Contract (:meth:`PartitionRestorer.restore`):
    watermark, counts) now, its keys' detectors when the model's first event needs them
    (:meth:`detectors.pipeline.Pipeline.restore_model`, ``lazy=True``), so the partition is
    ready long before 100 000 keys would be decoded; each key's per-key gauges read the view its
-   snapshot kept until then. A restored model is not dirty: its snapshot is the state topic's
-   latest record for its key, so the next checkpoint writes only the models that change after
-   the restore (catch-up included). A snapshot the pipeline refuses
+   snapshot kept until then. The model's label join comes back whole, from its head and the
+   join segments stored for it (:meth:`consumer.state_store.StateStore.checkpoint`). The
+   pipeline's watermark is the checkpoint marker's (an event refused, e.g. a duplicate, may have
+   advanced it without changing any model's head). A restored model is not dirty: its snapshot
+   is the state topic's latest record for its key, so the next checkpoint writes only the models
+   that change after the restore (catch-up included). A snapshot the pipeline refuses
    (:class:`~detectors.exceptions.SnapshotError`: another River version, corrupt) is logged
    loudly and that model starts fresh; the service does not crash-loop on state (keys' bytes
    found corrupt at their first use: logged, those keys start fresh).
@@ -67,10 +70,13 @@ class PartitionRestorer:
         restored = self._store.restore(p)
         for model_id, snap in restored.models.items():
             try:
-                pipeline.restore_model(model_id, snap.payload, lazy=True, persisted=True)
+                pipeline.restore_model(model_id, snap.payload, lazy=True, persisted=True,
+                                       segments=snap.segments)
             except SnapshotError as exc:
                 log.error("partition %d model %s: snapshot refused (%s); the model starts fresh",
                           p, model_id, exc)
+        if restored.watermark is not None:
+            pipeline.restore_watermark(restored.watermark)
         checkpoint = restored.checkpoint or {}
         ahead = {t: o for t, o in checkpoint.items() if o > committed.get(t, -1)}
         if ahead:

@@ -18,6 +18,18 @@ seconds). Deadlines are ``watermark at arrival + ttl``, so they are non-decreasi
 order and expiry is a FIFO pop: O(1) per event, and deterministic for a given input order.
 Entries are also indexed per model, so one model's join state can be exported and restored.
 
+Per model, entries are kept in *segments* by arrival: the open (newest) segment takes new
+entries until it holds :data:`SEGMENT_ENTRIES`, then it is sealed and a new one opens. A
+checkpoint (:meth:`LabelJoin.checkpoint_model`) exports the open segment and a list of the
+sealed ones (the model's *head*), plus only the sealed segments that changed since the model's
+last checkpoint (:meth:`LabelJoin.mark_clean`): a label that turns an entry into a tombstone, or
+joins a waiting label, dirties its segment; a segment emptied leaves the list. Expiry and
+eviction pop the oldest entries (a FIFO) without dirtying their segment: the head records, per
+model, the FIFO position of the last entry popped, and a restore drops every entry at or before
+it (entries of a model are popped in that order, and every entry added later is behind it), so
+a sealed segment written before some of its entries expired restores exactly. Checkpoints thus
+write O(entries added or changed), not O(entries held).
+
 >>> from detectors.contracts import Label, Prediction, Source
 >>> join = LabelJoin(join_ttl=60, label_wait_ttl=10, max_pending=100, max_waiting=100)
 >>> src = Source(topic="t", partition=0, offset=0)
@@ -38,11 +50,44 @@ Entries are also indexed per model, so one model's join state can be exported an
 ['OrphanLabel']
 >>> join.counters()
 {'pending': 0, 'waiting': 0, 'joined': 1, 'duplicates': 1, 'orphaned': 1, 'expired': 0, 'evicted': 0}
+
+Segments (here of two entries): a checkpoint writes the head (the open segment, the list of
+sealed ones) and the sealed segments that changed; what it wrote restores the same join.
+
+>>> join = LabelJoin(join_ttl=60, label_wait_ttl=10, max_pending=100, max_waiting=100,
+...                  segment_entries=2)
+>>> for i in range(5):
+...     _ = join.add_prediction(Prediction(prediction_id=f"p{i}", model_id="m",
+...         model_version="v1", timestamp=1_000 * i, prediction=True), src, watermark=float(i))
+>>> topic = {}
+>>> def checkpoint():
+...     head, changed = join.checkpoint_model("m")
+...     join.mark_clean({"m"})
+...     topic.update(changed)
+...     return head["segments"], len(head["pending"]), sorted(changed)
+>>> checkpoint()  # sealed [0, 2): segments 0 and 1 written; p4 in the open one (the head)
+([[0, 2]], 1, [0, 1])
+>>> _ = join.add_label(Label(prediction_id="p3", model_id="m", timestamp=9_000, label=True),
+...                    src, None, watermark=9.0)
+>>> checkpoint()  # the tombstone of p3 dirtied segment 1 only
+([[0, 2]], 1, [1])
+>>> join.expire(62.5)  # p0, p1 and p2 expire: segment 0 emptied, segment 1 not rewritten
+[]
+>>> checkpoint()
+([[1, 2]], 1, [])
+>>> restored = LabelJoin(join_ttl=60, label_wait_ttl=10, max_pending=100, max_waiting=100,
+...                      segment_entries=2)
+>>> restored.install("m", restored.prepare("m", join.checkpoint_model("m")[0], topic),
+...                  persisted=True)
+>>> restored.export_model("m") == join.export_model("m"), len(restored.pending_of("m"))
+(True, 2)
 """
 
 from __future__ import annotations
 
 import pickle
+from collections import deque
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -51,19 +96,64 @@ from detectors.contracts import Source, SourceLike, as_source
 from detectors.events import InputLabel, InputPrediction
 from detectors.rejection import Rejection
 
-__all__ = ["LabelJoin", "PendingPrediction", "WaitingLabel"]
+__all__ = ["SEGMENT_ENTRIES", "LabelJoin", "PendingPrediction", "WaitingLabel", "join_segment_ids"]
 
 JoinKey = tuple[str, str]
+
+#: Entries a model's open segment takes before it is sealed (see the module docstring).
+SEGMENT_ENTRIES = 256
+
+#: FIFO position (deadline, seq) before every entry: nothing popped yet.
+_NOTHING_POPPED = (float("-inf"), -1)
+
+
+class _Segment:
+    """A model's entries that arrived together, in arrival order: pending predictions (and
+    tombstones) and waiting labels, by prediction id. ``dirty``: changed since the model's last
+    checkpoint (other than by FIFO pops; meaningful once sealed)."""
+
+    __slots__ = ("dirty", "id", "pending", "waiting")
+
+    def __init__(self, segment_id: int) -> None:
+        self.id = segment_id
+        self.pending: dict[str, PendingPrediction] = {}
+        self.waiting: dict[str, WaitingLabel] = {}
+        self.dirty = False
+
+
+class _ModelJoin:
+    """One model's segments (ascending ids, the open one last) and the FIFO position of the
+    last entry popped from each FIFO."""
+
+    __slots__ = ("open", "open_count", "popped_pending", "popped_waiting", "segments", "seq")
+
+    def __init__(self, open_id: int = 0) -> None:
+        self.open = _Segment(open_id)
+        self.segments: dict[int, _Segment] = {open_id: self.open}
+        #: Entries placed in the open segment (it is sealed when one more arrives at the cap).
+        self.open_count = 0
+        self.popped_pending: tuple[float, int] = _NOTHING_POPPED
+        self.popped_waiting: tuple[float, int] = _NOTHING_POPPED
+        #: When restored: the highest arrival number of its entries, or the join's arrival
+        #: counter its head recorded if higher (the entries that arrived since may all be gone).
+        self.seq = 0
+
+    def empty(self) -> bool:
+        return len(self.segments) == 1 and not self.open.pending and not self.open.waiting
+
+    def sealed(self) -> list[_Segment]:
+        return [segment for segment in self.segments.values() if segment is not self.open]
 
 
 class PendingPrediction:
     """A prediction waiting for its label (or, once joined, a tombstone).
 
     ``frozen`` caches the entry's snapshot bytes (:func:`_freeze`): an entry is serialized at
-    most once while it waits, not at every checkpoint.
+    most once while it waits, not at every checkpoint. ``segment``: the model's segment that
+    holds it (:class:`LabelJoin` sets it; None outside a join).
     """
 
-    __slots__ = ("deadline", "frozen", "prediction", "seq", "source")
+    __slots__ = ("deadline", "frozen", "prediction", "segment", "seq", "source")
 
     def __init__(
         self,
@@ -77,6 +167,7 @@ class PendingPrediction:
         self.deadline = deadline
         self.seq = seq
         self.frozen: bytes | None = None
+        self.segment: _Segment | None = None
 
     def __getstate__(self) -> tuple[Any, ...]:
         return (self.prediction, self.source, self.deadline, self.seq)
@@ -84,6 +175,7 @@ class PendingPrediction:
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.prediction, self.source, self.deadline, self.seq = state
         self.frozen = None
+        self.segment = None
 
 
 _pack = msgspec.msgpack.Encoder().encode
@@ -115,6 +207,8 @@ def _thaw(item: Any) -> tuple[str, PendingPrediction]:
     """An exported pending item: frozen bytes, or a ``(pid, entry)`` pair (older snapshots)."""
     if not isinstance(item, bytes):
         pid, entry = item
+        if not isinstance(entry, PendingPrediction) or not isinstance(pid, str):
+            raise TypeError("pending entries are not (prediction id, PendingPrediction) pairs")
         return pid, entry
     if item[:1] == b"\x80":  # a pickle (see _freeze)
         pid, prediction, where, deadline, seq = pickle.loads(item)
@@ -138,9 +232,10 @@ def _thaw(item: Any) -> tuple[str, PendingPrediction]:
 
 
 class WaitingLabel:
-    """A label that arrived before its prediction."""
+    """A label that arrived before its prediction (``segment`` as for
+    :class:`PendingPrediction`)."""
 
-    __slots__ = ("deadline", "label", "raw", "seq", "source")
+    __slots__ = ("deadline", "label", "raw", "segment", "seq", "source")
 
     def __init__(
         self, label: InputLabel, source: Source, raw: bytes | None, deadline: float, seq: int
@@ -150,12 +245,14 @@ class WaitingLabel:
         self.raw = raw
         self.deadline = deadline
         self.seq = seq
+        self.segment: _Segment | None = None
 
     def __getstate__(self) -> tuple[Any, ...]:
         return (self.label, self.source, self.raw, self.deadline, self.seq)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.label, self.source, self.raw, self.deadline, self.seq = state
+        self.segment = None
 
 
 def _fifo_order(item: tuple[JoinKey, Any]) -> tuple[float, int]:
@@ -178,16 +275,23 @@ class LabelJoin:
     """Pending predictions and waiting labels, by (model_id, prediction_id), bounded in time and size."""
 
     def __init__(
-        self, *, join_ttl: float, label_wait_ttl: float, max_pending: int, max_waiting: int
+        self, *, join_ttl: float, label_wait_ttl: float, max_pending: int, max_waiting: int,
+        segment_entries: int = SEGMENT_ENTRIES,
     ) -> None:
         self.join_ttl = join_ttl
         self.label_wait_ttl = label_wait_ttl
         self.max_pending = max_pending
         self.max_waiting = max_waiting
+        self.segment_entries = segment_entries
         self._pending: dict[JoinKey, PendingPrediction] = {}
         self._waiting: dict[JoinKey, WaitingLabel] = {}
-        self._pending_by_model: dict[str, dict[str, PendingPrediction]] = {}
-        self._waiting_by_model: dict[str, dict[str, WaitingLabel]] = {}
+        # The FIFOs, oldest first: popping the first item of a dict is O(deleted slots before
+        # it) in CPython, a deque's is O(1). Pending entries leave only from the head (or
+        # by install, which reorders); waiting labels also leave by joining (stale items,
+        # skipped by _waiting_head).
+        self._pending_fifo: deque[JoinKey] = deque()
+        self._waiting_fifo: deque[tuple[JoinKey, WaitingLabel]] = deque()
+        self._models: dict[str, _ModelJoin] = {}
         self._seq = 0
         self.live_pending = 0
         self.joined = 0
@@ -199,7 +303,7 @@ class LabelJoin:
         self.touched: set[str] = set()
         #: Smallest deadline at the head of either FIFO (inf when both are empty).
         self.next_deadline = float("inf")
-        #: Entries were added out of FIFO order by :meth:`replace_model`; :meth:`_order` sorts.
+        #: Entries were added out of FIFO order by :meth:`install`; :meth:`_order` sorts.
         self._unordered = False
 
     # -- accounting ------------------------------------------------------------------------------
@@ -225,16 +329,57 @@ class LabelJoin:
         if self._unordered:
             self._pending = dict(sorted(self._pending.items(), key=_fifo_order))
             self._waiting = dict(sorted(self._waiting.items(), key=_fifo_order))
+            self._pending_fifo = deque(self._pending)
+            self._waiting_fifo = deque(self._waiting.items())
             self._unordered = False
+
+    def _waiting_head(self) -> tuple[JoinKey, WaitingLabel] | None:
+        """The oldest waiting label (dropping the FIFO's items of labels that joined)."""
+        fifo, waiting = self._waiting_fifo, self._waiting
+        while fifo:
+            key, label = fifo[0]
+            if waiting.get(key) is label:
+                return key, label
+            fifo.popleft()
+        return None
 
     def _refresh_deadline(self) -> None:
         self._order()
         head = float("inf")
-        if self._pending:
-            head = next(iter(self._pending.values())).deadline
-        if self._waiting:
-            head = min(head, next(iter(self._waiting.values())).deadline)
+        if self._pending_fifo:
+            head = self._pending[self._pending_fifo[0]].deadline
+        oldest = self._waiting_head()
+        if oldest is not None:
+            head = min(head, oldest[1].deadline)
         self.next_deadline = head
+
+    # -- segments --------------------------------------------------------------------------------
+
+    def _open_segment(self, model_id: str) -> _Segment:
+        """The model's segment for a new entry (sealing the open one when it is full)."""
+        model = self._models.get(model_id)
+        if model is None:
+            model = self._models[model_id] = _ModelJoin()
+        model.open_count += 1
+        if model.open_count > self.segment_entries:
+            model.open_count = 1
+            full = model.open
+            if full.pending or full.waiting:  # sealed (an emptied one takes new entries)
+                full.dirty = True
+                model.open = model.segments[full.id + 1] = _Segment(full.id + 1)
+        return model.open
+
+    def _changed(self, model: _ModelJoin, segment: _Segment) -> None:
+        """An entry of ``segment`` changed or left it other than by a FIFO pop."""
+        if segment.pending or segment.waiting:
+            segment.dirty = True
+        else:
+            self._emptied(model, segment)
+
+    @staticmethod
+    def _emptied(model: _ModelJoin, segment: _Segment) -> None:
+        if segment is not model.open:
+            del model.segments[segment.id]
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -252,7 +397,10 @@ class LabelJoin:
         self._seq += 1
         deadline = watermark + self.join_ttl
         if waiting is not None:
-            del self._waiting_by_model[model_id][key[1]]
+            segment = waiting.segment
+            assert segment is not None
+            del segment.waiting[key[1]]
+            self._changed(self._models[model_id], segment)
             self.joined += 1
             entry = PendingPrediction(None, None, deadline, self._seq)  # tombstone
         else:
@@ -260,10 +408,9 @@ class LabelJoin:
             self.live_pending += 1
         was_empty = not self._pending
         self._pending[key] = entry
-        by_model = self._pending_by_model.get(model_id)
-        if by_model is None:
-            by_model = self._pending_by_model[model_id] = {}
-        by_model[key[1]] = entry
+        self._pending_fifo.append(key)
+        segment = entry.segment = self._open_segment(model_id)
+        segment.pending[key[1]] = entry
         if len(self._pending) > self.max_pending:
             self._evict_pending()
         if was_empty or waiting is not None:
@@ -289,6 +436,9 @@ class LabelJoin:
             entry.prediction = None
             entry.source = None
             entry.frozen = None
+            segment = entry.segment
+            assert segment is not None
+            segment.dirty = True  # still holds the entry, a tombstone now
             self.live_pending -= 1
             self.joined += 1
             self.touched.add(model_id)
@@ -303,10 +453,9 @@ class LabelJoin:
             label, as_source(source), raw, watermark + self.label_wait_ttl, self._seq
         )
         self._waiting[key] = waiting
-        by_model = self._waiting_by_model.get(model_id)
-        if by_model is None:
-            by_model = self._waiting_by_model[model_id] = {}
-        by_model[key[1]] = waiting
+        self._waiting_fifo.append((key, waiting))
+        segment = waiting.segment = self._open_segment(model_id)
+        segment.waiting[key[1]] = waiting
         orphans = None
         if len(self._waiting) > self.max_waiting:
             orphans = self._evict_waiting()
@@ -319,8 +468,9 @@ class LabelJoin:
     def _evict_pending(self) -> None:
         self._order()
         while len(self._pending) > self.max_pending:
-            key, entry = next(iter(self._pending.items()))
-            self._drop_pending(key)
+            key = self._pending_fifo[0]
+            entry = self._pending[key]
+            self._pop_pending(key, entry)
             if entry.prediction is not None:
                 self.live_pending -= 1
                 self.evicted += 1
@@ -329,49 +479,67 @@ class LabelJoin:
         self._order()
         orphans = []
         while len(self._waiting) > self.max_waiting:
-            key, entry = next(iter(self._waiting.items()))
-            self._drop_waiting(key)
+            oldest = self._waiting_head()
+            assert oldest is not None
+            key, entry = oldest
+            self._pop_waiting(key, entry)
             self.orphaned += 1
             orphans.append(_orphan(entry, f"evicted: more than {self.max_waiting} labels waiting"))
         return orphans
 
-    def _drop_pending(self, key: JoinKey) -> None:
+    def _pop_pending(self, key: JoinKey, entry: PendingPrediction) -> None:
+        """Remove the head of the pending FIFO (expired or evicted)."""
         del self._pending[key]
-        by_model = self._pending_by_model[key[0]]
-        del by_model[key[1]]
-        if not by_model:
-            del self._pending_by_model[key[0]]
-        self.touched.add(key[0])
+        self._pending_fifo.popleft()
+        model = self._models[key[0]]
+        model.popped_pending = (entry.deadline, entry.seq)
+        segment = entry.segment
+        assert segment is not None
+        del segment.pending[key[1]]
+        self._popped(key[0], model, segment)
 
-    def _drop_waiting(self, key: JoinKey) -> None:
+    def _pop_waiting(self, key: JoinKey, entry: WaitingLabel) -> None:
+        """Remove the head of the waiting FIFO (expired, evicted or drained: after
+        :meth:`_waiting_head`)."""
         del self._waiting[key]
-        by_model = self._waiting_by_model[key[0]]
-        del by_model[key[1]]
-        if not by_model:
-            del self._waiting_by_model[key[0]]
-        self.touched.add(key[0])
+        self._waiting_fifo.popleft()
+        model = self._models[key[0]]
+        model.popped_waiting = (entry.deadline, entry.seq)
+        segment = entry.segment
+        assert segment is not None
+        del segment.waiting[key[1]]
+        self._popped(key[0], model, segment)
+
+    def _popped(self, model_id: str, model: _ModelJoin, segment: _Segment) -> None:
+        """An entry left ``segment`` by a FIFO pop: the segment is not rewritten for it (the
+        head's FIFO positions leave it out on restore), unless the segment or model empties."""
+        if not segment.pending and not segment.waiting:
+            self._emptied(model, segment)
+            if model.empty():
+                del self._models[model_id]
+        self.touched.add(model_id)
 
     def expire(self, watermark: float) -> list[Rejection]:
         """Drop pending predictions and reject waiting labels whose deadline has passed."""
         if watermark < self.next_deadline:
             return []
         self._order()
-        pending = self._pending
-        while pending:
-            key, entry = next(iter(pending.items()))
+        pending, fifo = self._pending, self._pending_fifo
+        while fifo:
+            key = fifo[0]
+            entry = pending[key]
             if entry.deadline > watermark:
                 break
-            self._drop_pending(key)
+            self._pop_pending(key, entry)
             if entry.prediction is not None:
                 self.live_pending -= 1
                 self.expired += 1
         orphans = []
-        waiting = self._waiting
-        while waiting:
-            key, label = next(iter(waiting.items()))
+        while (oldest := self._waiting_head()) is not None:
+            key, label = oldest
             if label.deadline > watermark:
                 break
-            self._drop_waiting(key)
+            self._pop_waiting(key, label)
             self.orphaned += 1
             orphans.append(_orphan(label, "no prediction arrived within label_wait_ttl"))
         self._refresh_deadline()
@@ -381,9 +549,9 @@ class LabelJoin:
         """End of input: reject every waiting label as an orphan (replay calls this)."""
         self._order()
         orphans = []
-        for key in list(self._waiting):
-            entry = self._waiting[key]
-            self._drop_waiting(key)
+        while (oldest := self._waiting_head()) is not None:
+            key, entry = oldest
+            self._pop_waiting(key, entry)
             self.orphaned += 1
             orphans.append(_orphan(entry, "no prediction before the end of the input"))
         self._refresh_deadline()
@@ -393,39 +561,202 @@ class LabelJoin:
 
     def export_models(self) -> set[str]:
         """Models that have pending predictions or waiting labels."""
-        return set(self._pending_by_model) | set(self._waiting_by_model)
+        return set(self._models)
+
+    def pending_of(self, model_id: str) -> dict[str, PendingPrediction]:
+        """The model's pending entries (tombstones included) by prediction id, in arrival order."""
+        model = self._models.get(model_id)
+        if model is None:
+            return {}
+        return {pid: e for s in model.segments.values() for pid, e in s.pending.items()}
+
+    def waiting_of(self, model_id: str) -> int:
+        """How many labels of the model wait for their prediction."""
+        model = self._models.get(model_id)
+        return 0 if model is None else sum(len(s.waiting) for s in model.segments.values())
 
     def export_model(self, model_id: str) -> dict[str, Any]:
-        """The model's join state: pending entries and waiting labels, in arrival order.
+        """The model's whole join state: pending entries and waiting labels, in arrival order.
 
         Pending entries are exported as bytes, each serialized once while it waits (so a
         checkpoint costs a copy per pending prediction, not a serialization).
         """
+        model = self._models.get(model_id)
+        segments = [] if model is None else list(model.segments.values())
         return {
-            "pending": [_freeze(pid, e) for pid, e in self._pending_by_model.get(model_id, {}).items()],
-            "waiting": list(self._waiting_by_model.get(model_id, {}).items()),
+            "pending": [_freeze(pid, e) for s in segments for pid, e in s.pending.items()],
+            "waiting": [item for s in segments for item in s.waiting.items()],
         }
 
+    def checkpoint_model(self, model_id: str) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+        """The model's join state as a checkpoint writes it: its head (the open segment, the
+        ids of the sealed ones, the last FIFO positions popped) and the sealed segments changed
+        since :meth:`mark_clean` (each its pending entries, as bytes, and waiting labels)."""
+        model = self._models.get(model_id)
+        if model is None:
+            model = _ModelJoin()
+        sealed = [i for i in model.segments if i != model.open.id]
+        head = {
+            "segments": _runs(sealed),
+            "open_id": model.open.id,
+            "open_count": model.open_count,
+            "popped": [list(model.popped_pending), list(model.popped_waiting)],
+            "seq": self._seq,
+            **_segment_state(model.open),
+        }
+        return head, {s.id: _segment_state(s) for s in model.sealed() if s.dirty}
+
+    def mark_clean(self, model_ids: Iterable[str]) -> None:
+        """The models' changed segments are persisted (with their heads)."""
+        for model_id in model_ids:
+            model = self._models.get(model_id)
+            if model is not None:
+                for segment in model.segments.values():
+                    segment.dirty = False
+
     def replace_model(self, model_id: str, state: dict[str, Any]) -> None:
-        """Replace the model's join state with an exported one (rebuilding the FIFO order)."""
-        for pid in list(self._pending_by_model.get(model_id, {})):
-            entry = self._pending[(model_id, pid)]
-            if entry.prediction is not None:
-                self.live_pending -= 1
-            self._drop_pending((model_id, pid))
-        for pid in list(self._waiting_by_model.get(model_id, {})):
-            self._drop_waiting((model_id, pid))
-        pending_items = [((model_id, pid), e) for pid, e in map(_thaw, state["pending"])]
-        waiting_items = [((model_id, pid), e) for pid, e in state["waiting"]]
-        self._pending.update(pending_items)
-        self._waiting.update(waiting_items)
+        """Replace the model's state with an exported one (:meth:`export_model`)."""
+        self.install(model_id, self.prepare(model_id, state))
+
+    def prepare(self, model_id: str, state: dict[str, Any],
+                segments: Mapping[int, dict[str, Any]] | None = None) -> _ModelJoin:
+        """A model's join state, decoded from a whole export (:meth:`export_model`) or from a
+        head and its sealed segments (:meth:`checkpoint_model`: ``segments`` by id, at least
+        those the head lists), without changing this join; KeyError, TypeError or ValueError
+        if it is not one."""
+        if "segments" not in state:  # a whole export: cut into segments by arrival
+            entries = _entries(state)
+            entries.sort(key=_by_seq)
+            model = _ModelJoin()
+            size = self.segment_entries
+            for start in range(0, len(entries), size):
+                segment = model.open if start == 0 else _Segment(start // size)
+                model.segments[segment.id] = segment
+                model.open = segment
+                model.open_count = min(size, len(entries) - start)
+                top = _fill(segment, entries[start:start + size], _NOTHING_POPPED,
+                            _NOTHING_POPPED)
+                model.seq = max(model.seq, top)
+            for segment in model.sealed():
+                segment.dirty = True
+            return model
+        (pd, ps), (wd, ws) = state["popped"]
+        popped_pending, popped_waiting = (float(pd), int(ps)), (float(wd), int(ws))
+        model = _ModelJoin(int(state["open_id"]))
+        model.open_count = int(state["open_count"])
+        model.popped_pending, model.popped_waiting = popped_pending, popped_waiting
+        model.seq = int(state.get("seq", 0))
+        model.segments = {}
+        for segment_id in join_segment_ids(state):
+            if segments is None or segment_id not in segments:
+                raise KeyError(f"segment {segment_id} of the join is missing")
+            segment = _Segment(segment_id)
+            top = _fill(segment, _entries(segments[segment_id]), popped_pending, popped_waiting)
+            model.seq = max(model.seq, top)
+            if segment.pending or segment.waiting:
+                model.segments[segment_id] = segment
+        model.seq = max(model.seq, _fill(model.open, _entries(state), popped_pending,
+                                          popped_waiting))
+        model.segments[model.open.id] = model.open
+        return model
+
+    def install(self, model_id: str, model: _ModelJoin, *, persisted: bool = False) -> None:
+        """Replace the model's join state with a prepared one (rebuilding the FIFO order).
+        ``persisted``: its sealed segments are the ones the store holds (else they are all
+        written at the model's next checkpoint)."""
+        old = self._models.pop(model_id, None)
+        if old is not None:
+            for segment in old.segments.values():
+                for pid, entry in segment.pending.items():
+                    del self._pending[(model_id, pid)]
+                    if entry.prediction is not None:
+                        self.live_pending -= 1
+                for pid in segment.waiting:
+                    del self._waiting[(model_id, pid)]
+        if not persisted:
+            for segment in model.sealed():
+                segment.dirty = True
+        pending, waiting = self._pending, self._waiting
+        for segment in model.segments.values():
+            for pid, entry in segment.pending.items():
+                pending[(model_id, pid)] = entry
+                if entry.prediction is not None:
+                    self.live_pending += 1
+            for pid, label in segment.waiting.items():
+                waiting[(model_id, pid)] = label
+        if not model.empty():
+            self._models[model_id] = model
         self._unordered = True  # sorted once, when the order is next needed (see _order)
-        if pending_items:
-            self._pending_by_model[model_id] = {k[1]: e for k, e in pending_items}
-        if waiting_items:
-            self._waiting_by_model[model_id] = {k[1]: e for k, e in waiting_items}
-        self.live_pending += sum(1 for _, e in pending_items if e.prediction is not None)
-        seqs = [e.seq for _, e in pending_items] + [e.seq for _, e in waiting_items]
-        self._seq = max([self._seq, *seqs])
+        self._seq = max(self._seq, model.seq)
         self.touched.add(model_id)
         self.next_deadline = float("-inf")  # the caller's next watermark advance calls expire
+
+
+_Entry = tuple[str, PendingPrediction | WaitingLabel]
+
+
+def _by_seq(item: _Entry) -> int:
+    return item[1].seq
+
+
+def _segment_state(segment: _Segment) -> dict[str, Any]:
+    return {"pending": [_freeze(pid, e) for pid, e in segment.pending.items()],
+            "waiting": list(segment.waiting.items())}
+
+
+def _entries(state: Mapping[str, Any]) -> list[_Entry]:
+    """``(prediction id, entry)`` of an exported state's pending entries and waiting labels."""
+    entries: list[_Entry] = [_thaw(item) for item in state["pending"]]
+    for pid, label in state["waiting"]:
+        if not isinstance(label, WaitingLabel) or not isinstance(pid, str):
+            raise TypeError("waiting labels are not (prediction id, WaitingLabel) pairs")
+        entries.append((pid, label))
+    return entries
+
+
+def _fill(segment: _Segment, entries: Iterable[_Entry], popped_pending: tuple[float, int],
+          popped_waiting: tuple[float, int]) -> int:
+    """Put ``entries`` in ``segment``, leaving out those popped from their FIFO (at or before
+    the FIFO position of the model's last entry popped: see the module docstring); the highest
+    arrival number seen."""
+    pd, ps = popped_pending
+    wd, ws = popped_waiting
+    pending, waiting = segment.pending, segment.waiting
+    top = 0
+    for pid, entry in entries:
+        deadline, seq = entry.deadline, entry.seq
+        if seq > top:
+            top = seq
+        if entry.__class__ is PendingPrediction:
+            if deadline > pd or (deadline == pd and seq > ps):
+                pending[pid] = entry
+                entry.segment = segment
+        elif deadline > wd or (deadline == wd and seq > ws):
+            waiting[pid] = entry  # type: ignore[assignment]
+            entry.segment = segment
+    return top
+
+
+def _runs(ids: list[int]) -> list[list[int]]:
+    """Ascending ids as ``[start, end)`` runs.
+
+    >>> _runs([0, 1, 2, 5, 7, 8])
+    [[0, 3], [5, 6], [7, 9]]
+    """
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and runs[-1][1] == i:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
+    return runs
+
+
+def _ids(runs: Iterable[Iterable[int]]) -> list[int]:
+    """The ids of :func:`_runs`."""
+    return [i for start, end in runs for i in range(int(start), int(end))]
+
+
+def join_segment_ids(head: Mapping[str, Any]) -> list[int]:
+    """The sealed segment ids a model's join head (:meth:`LabelJoin.checkpoint_model`) lists."""
+    return _ids(head["segments"])

@@ -30,6 +30,10 @@ this contract:
    gives), suppressed counts — then its keys);
    :meth:`Pipeline.dirty_models` says which changed since :meth:`Pipeline.mark_clean` (or since
    their restore with ``persisted=True``: the snapshot is the one the store already holds).
+   A checkpoint takes :meth:`Pipeline.checkpoint_model` instead: the same head, but the label
+   join's sealed segments apart, only those changed since the model's last checkpoint
+   (:mod:`detectors.join`), so its cost follows the join's changes, not the entries it holds;
+   ``restore_model(..., segments=...)`` reads both back.
 6. **Lazy restore.** ``restore_model(..., lazy=True)`` decodes the head only and keeps the keys'
    bytes; the keys are decoded when first needed: an event of the model, an idle-key sweep that
    would retire one of them, :meth:`Pipeline.monitor`. Until then joins, expiry, counters,
@@ -63,7 +67,7 @@ its drift events).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
@@ -81,12 +85,19 @@ from detectors.contracts import (
 from detectors.decoding import EventDecoder, Refusal
 from detectors.events import InputLabel, InputPrediction, from_contract
 from detectors.exceptions import SnapshotError
-from detectors.join import LabelJoin, PendingPrediction
+from detectors.join import LabelJoin, PendingPrediction, join_segment_ids
 from detectors.labelled import labelled_record
 from detectors.lifecycle import Watcher
 from detectors.monitor import Clock, KeyMonitor, utc_now
 from detectors.rejection import Rejection, Stage
-from detectors.snapshot import decode, encode, split
+from detectors.snapshot import (
+    FORMAT_VERSION,
+    SEGMENTED_FORMAT,
+    ModelCheckpoint,
+    decode,
+    encode,
+    split,
+)
 from detectors.views import CounterView, KeyView, PackedViews
 
 __all__ = ["Counters", "Output", "Pipeline"]
@@ -706,6 +717,8 @@ class Pipeline:
         return set(self._dirty)
 
     def mark_clean(self) -> None:
+        """The dirty models' state (and their join's changed segments) is persisted."""
+        self.join.mark_clean(self._dirty | self.join.touched)
         self._dirty.clear()
         self.join.touched.clear()
 
@@ -713,6 +726,22 @@ class Pipeline:
         """Versioned bytes of the model's keys, detectors, windows and pending joins: the head
         (watermark, joins, each key's last-seen time and frozen view, suppressed counts), then
         the keys (a lazily restored model's keys: their bytes and head fields as restored)."""
+        return self._snapshot(model_id, self.join.export_model(model_id), FORMAT_VERSION)
+
+    def checkpoint_model(self, model_id: str) -> ModelCheckpoint:
+        """The model's state as a checkpoint stores it (:class:`~detectors.snapshot.ModelCheckpoint`):
+        :meth:`snapshot_model`'s, but the head holds only the join's open segment and the list of
+        its sealed ones, and only the sealed segments changed since :meth:`mark_clean` come
+        with it (:mod:`detectors.join`): O(join changes), not O(join entries)."""
+        join_head, changed = self.join.checkpoint_model(model_id)
+        return ModelCheckpoint(
+            self._snapshot(model_id, join_head, SEGMENTED_FORMAT),
+            {i: encode(model_id, {"segment": i, **state}, SEGMENTED_FORMAT)
+             for i, state in changed.items()},
+            frozenset(join_segment_ids(join_head)))
+
+    def _snapshot(self, model_id: str, join_state: dict[str, Any], snapshot_format: int
+                  ) -> bytes:
         lazy = self._lazy.get(model_id)
         if lazy is not None:
             frame, last_seen, views = bytes(lazy.frame), lazy.last_seen, lazy.views
@@ -728,24 +757,30 @@ class Pipeline:
         head = {
             "model_id": model_id,
             "watermark": self.watermark,
-            "join": self.join.export_model(model_id),
+            "join": join_state,
             "last_seen": last_seen,
             "suppressed": suppressed,
             # Since views were kept (a reader from before ignores both):
             "suppressed_features": suppressed_features,
             "views": views.head() if views is not None else None,
         }
-        return encode(model_id, head) + frame
+        return encode(model_id, head, snapshot_format) + frame
 
     def restore_model(self, model_id: str, data: bytes | memoryview, *, lazy: bool = False,
-                      persisted: bool = False) -> None:
+                      persisted: bool = False,
+                      segments: Mapping[int, bytes | memoryview] | None = None) -> None:
         """Replace the model's state with a snapshot; :class:`SnapshotError` leaves it unchanged.
 
+        ``data``: a whole snapshot (:meth:`snapshot_model`) or a checkpoint's head
+        (:meth:`checkpoint_model`), whose join's sealed segments are read from ``segments``
+        (the latest bytes stored of each, by id; those its head lists must be there).
         ``lazy``: decode the head only and the keys when first needed (module docstring, 6);
         the keys' bytes are checked then. Restored detectors keep the parameters they were built
         with; the current configuration applies to keys and features created from now on.
-        ``persisted``: ``data`` is the model's state as last persisted (the state topic's latest
-        record), so the model is clean until it changes; otherwise it is dirty.
+        ``persisted``: ``data`` (and ``segments``) is the model's state as last persisted (the
+        state topic's latest records), so the model is clean until it changes; otherwise it is
+        dirty. (A whole snapshot's join is cut into segments here: they are written, with the
+        head, the next time the model is.)
         """
         head, frame = split(data)
         payload = decode(head, model_id)
@@ -774,8 +809,9 @@ class Pipeline:
                     views = PackedViews.from_head(payload["views"], last_seen)
                 if "suppressed_features" in payload:
                     suppressed_features = _counts(payload["suppressed_features"])
-            waiting = len(join_state["waiting"])
-            len(join_state["pending"])
+            segmented = "segments" in join_state
+            segment_states = self._segment_states(model_id, join_state, segments)
+            join = self.join.prepare(model_id, join_state, segment_states)
         except (KeyError, TypeError, ValueError) as exc:
             raise SnapshotError(f"snapshot of model {model_id!r}: {exc}") from exc
         if keys is None and not lazy:
@@ -792,9 +828,9 @@ class Pipeline:
         else:
             self._models[model_id] = keys
             self._n_keys += len(keys)
-        previous_waiting = len(self.join.export_model(model_id)["waiting"])
-        self.join.replace_model(model_id, join_state)
-        self.counters.restored_waiting += waiting - previous_waiting
+        previous_waiting = self.join.waiting_of(model_id)
+        self.join.install(model_id, join, persisted=persisted and segmented)
+        self.counters.restored_waiting += self.join.waiting_of(model_id) - previous_waiting
         if watermark > self.watermark:
             self.watermark = watermark
         if persisted:
@@ -802,6 +838,33 @@ class Pipeline:
             self.join.touched.discard(model_id)
         else:
             self._dirty.add(model_id)
+
+    def restore_watermark(self, watermark: float) -> None:
+        """Raise the watermark to a persisted one (the partition's at its last checkpoint:
+        events refused there may have advanced it without changing any model). Nothing
+        expires: an uninterrupted run already expired what that watermark passed, which
+        changed those models, so their restored heads are as of then or later."""
+        if watermark > self.watermark:
+            self.watermark = watermark
+
+    @staticmethod
+    def _segment_states(model_id: str, join_state: dict[str, Any],
+                        segments: Mapping[int, bytes | memoryview] | None
+                        ) -> dict[int, dict[str, Any]] | None:
+        """The decoded sealed segments a segmented join's head lists (None for a whole one);
+        KeyError when one is missing, :class:`SnapshotError` when one is refused."""
+        if "segments" not in join_state:
+            return None
+        states = {}
+        for segment_id in join_segment_ids(join_state):
+            data = (segments or {}).get(segment_id)
+            if data is None:
+                raise KeyError(f"segment {segment_id} of its label join is not stored")
+            state = decode(bytes(data), model_id)
+            if not isinstance(state, dict) or state.get("segment") != segment_id:
+                raise TypeError(f"segment {segment_id} of its label join holds another one")
+            states[segment_id] = state
+        return states
 
 
 def _view(model_id: str, key: KeyId, monitor: KeyMonitor, detector_statistics: bool

@@ -13,6 +13,11 @@ one raises :class:`~detectors.exceptions.SnapshotError` and nothing is loaded.
 The body is a pickle: snapshots are Driftline's own state, read back from Driftline's own
 compacted state topic, never from untrusted parties.
 
+Format 1 is a whole snapshot (:meth:`detectors.pipeline.Pipeline.snapshot_model`). Format 2
+(:data:`SEGMENTED_FORMAT`) is what a checkpoint writes (:class:`ModelCheckpoint`): a head whose
+label join lists sealed segments stored as snapshots of their own; a build that reads only
+format 1 refuses it whole instead of restoring a join without its segments. Both are read.
+
 >>> data = encode("m", {"answer": 42})
 >>> decode(data, "m")
 {'answer': 42}
@@ -29,25 +34,42 @@ import json
 import pickle
 import struct
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import river
 
 from detectors.exceptions import SnapshotError
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "decode", "encode", "read_header", "split"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "SEGMENTED_FORMAT", "ModelCheckpoint", "decode", "encode",
+           "read_header", "split"]
 
 MAGIC = b"DLSNAP"
 FORMAT_VERSION = 1
+#: Heads whose join is segmented, and the segments (see the module docstring).
+SEGMENTED_FORMAT = 2
+_READS = (FORMAT_VERSION, SEGMENTED_FORMAT)
+
+
+@dataclass(frozen=True)
+class ModelCheckpoint:
+    """What a checkpoint stores of one model: ``head``, the model's snapshot (format 2), and
+    ``segments``, the sealed join segments that changed since its last checkpoint, by id
+    (snapshots too). ``live``: the ids of every sealed segment the head lists (any other
+    segment the store holds for the model is stale)."""
+
+    head: bytes
+    segments: dict[int, bytes]
+    live: frozenset[int]
 _PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def encode(model_id: str, payload: Any) -> bytes:
+def encode(model_id: str, payload: Any, snapshot_format: int = FORMAT_VERSION) -> bytes:
     """Versioned bytes for ``payload`` (the model's state)."""
     body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     header = json.dumps(
         {
-            "format": FORMAT_VERSION,
+            "format": snapshot_format,
             "river": river.__version__,
             "python": _PYTHON,
             "model_id": model_id,
@@ -81,9 +103,10 @@ def decode(data: bytes, model_id: str) -> Any:
     """The payload of ``data``, after every compatibility and integrity check."""
     header, body = read_header(data)
     where = f"snapshot of model {header.get('model_id')!r}"
-    if header.get("format") != FORMAT_VERSION:
+    if header.get("format") not in _READS:
         raise SnapshotError(
-            f"{where}: format {header.get('format')!r}, this build reads {FORMAT_VERSION}"
+            f"{where}: format {header.get('format')!r}, this build reads "
+            + " and ".join(map(str, _READS))
         )
     if header.get("river") != river.__version__:
         raise SnapshotError(

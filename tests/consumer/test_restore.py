@@ -6,6 +6,9 @@
 * A restored model is not rewritten by the next checkpoint unless it changed: only the models
   that had events after the restore are written, and a kill -9 right after that checkpoint
   loses nothing (the state read back equals an uninterrupted run's, outputs exactly once).
+* Likewise within a model: thousands of joined predictions (tombstones, kept a day) sit in
+  segments of the label join on the state topic; a checkpoint writes only the segments that
+  changed, and a kill -9 right after it loses nothing either.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pytest
 from consumer.config import TopicNames
 from consumer.state_store import StateStore
 from detectors.contracts import Source
+from detectors.join import SEGMENT_ENTRIES
 from detectors.pipeline import Pipeline
 from tests.consumer.helpers import (
     ConsumerProcess,
@@ -114,6 +118,51 @@ def _state_of(pipeline: Pipeline) -> tuple[Any, ...]:
     return pipeline.watermark, sorted(pipeline.keys(), key=repr), views, repr(joins)
 
 
+def _start(tmp_path: Path, bootstrap: str, topics: TopicNames, group: str,
+           services: list[ServiceProcess]) -> ConsumerProcess:
+    service = ConsumerProcess(tmp_path, bootstrap, topics, group=group, instance="a",
+                              consumer={"snapshot_interval_ms": 0})  # checkpoint per commit
+    services.append(service.start())
+    service.wait_ready()
+    return service
+
+
+def _feed(bootstrap: str, topics: TopicNames, group: str, part: list[dict[str, Any]],
+          service: ServiceProcess) -> None:
+    produce(bootstrap, topics.predictions, [(e["model_id"].encode(), encode(e)) for e in part])
+    wait_committed(bootstrap, group, topics.predictions, procs=[service])
+
+
+def _restored_and_uninterrupted(bootstrap: str, topics: TopicNames, group: str
+                                ) -> tuple[Pipeline, Pipeline]:
+    """What a restore reads back from the state topic now (as the restorer does), and an
+    uninterrupted run over the committed inputs."""
+    at = committed(bootstrap, group, topics.predictions, [0])[0]
+    store = StateStore({"bootstrap.servers": bootstrap}, topic=topics.state,
+                       group_id=group, state_partitions=1)
+    restored = store.restore(0)
+    assert restored.checkpoint == {topics.predictions: at}
+    from_topic = Pipeline()
+    for model_id, snap in restored.models.items():
+        from_topic.restore_model(model_id, snap.payload, segments=snap.segments)
+    if restored.watermark is not None:
+        from_topic.restore_watermark(restored.watermark)
+    uninterrupted = Pipeline()
+    for record in read_topic(bootstrap, topics.predictions):
+        if record.offset < at:
+            uninterrupted.process_raw(record.value or b"", Source(
+                topic=record.topic, partition=record.partition, offset=record.offset))
+    return from_topic, uninterrupted
+
+
+def _exactly_once_as_uninterrupted(bootstrap: str, topics: TopicNames, at_least: int) -> None:
+    expected_drift, expected_labelled = oracle(bootstrap, topics.predictions)
+    drift = topic_values(bootstrap, topics.drift)
+    assert all(n == 1 for n in Counter(e["event_id"] for e in drift).values()), "duplicates"
+    assert canonical(drift) == expected_drift and len(expected_drift) >= at_least
+    assert canonical(topic_values(bootstrap, topics.labelled)) == expected_labelled
+
+
 def test_a_restored_model_without_events_is_not_rewritten_and_kill_9_after_loses_nothing(
     kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
     services: list[ServiceProcess],
@@ -127,16 +176,10 @@ def test_a_restored_model_without_events_is_not_rewritten_and_kill_9_after_loses
     group = f"g-{uuid.uuid4().hex[:8]}"
 
     def start() -> ConsumerProcess:
-        service = ConsumerProcess(tmp_path, kafka_bootstrap, topics, group=group, instance="a",
-                                 consumer={"snapshot_interval_ms": 0})  # checkpoint per commit
-        services.append(service.start())
-        service.wait_ready()
-        return service
+        return _start(tmp_path, kafka_bootstrap, topics, group, services)
 
     def feed(part: list[dict[str, Any]], service: ServiceProcess) -> None:
-        produce(kafka_bootstrap, topics.predictions,
-                [(e["model_id"].encode(), encode(e)) for e in part])
-        wait_committed(kafka_bootstrap, group, topics.predictions, procs=[service])
+        _feed(kafka_bootstrap, topics, group, part, service)
 
     first = start()
     feed(head, first)
@@ -151,29 +194,57 @@ def test_a_restored_model_without_events_is_not_rewritten_and_kill_9_after_loses
     assert {k.rsplit("/", 1)[1] for k in rewritten} == {"", "model-0"}, rewritten
 
     # What a restore reads back now equals an uninterrupted run over the committed inputs.
-    at = committed(kafka_bootstrap, group, topics.predictions, [0])[0]
-    store = StateStore({"bootstrap.servers": kafka_bootstrap}, topic=topics.state,
-                       group_id=group, state_partitions=1)
-    restored = store.restore(0)
-    assert restored.checkpoint == {topics.predictions: at}
-    from_topic = Pipeline()
-    for model_id, snap in restored.models.items():
-        from_topic.restore_model(model_id, snap.payload)
-    uninterrupted = Pipeline()
-    for record in read_topic(kafka_bootstrap, topics.predictions):
-        if record.offset < at:
-            uninterrupted.process_raw(record.value or b"", Source(
-                topic=record.topic, partition=record.partition, offset=record.offset))
+    from_topic, uninterrupted = _restored_and_uninterrupted(kafka_bootstrap, topics, group)
     assert _state_of(from_topic) == _state_of(uninterrupted)
 
     third = start()
     feed(others, third)
     assert third.terminate() == 0, third.tail()
-    expected_drift, expected_labelled = oracle(kafka_bootstrap, topics.predictions)
-    drift = topic_values(kafka_bootstrap, topics.drift)
-    assert all(n == 1 for n in Counter(e["event_id"] for e in drift).values()), "duplicates"
-    assert canonical(drift) == expected_drift and len(expected_drift) >= 3
-    assert canonical(topic_values(kafka_bootstrap, topics.labelled)) == expected_labelled
+    _exactly_once_as_uninterrupted(kafka_bootstrap, topics, at_least=3)
+
+
+def _join_of(pipeline: Pipeline) -> tuple[Any, ...]:
+    join = pipeline.join
+    join._order()
+    return (pipeline.watermark, {m: join.export_model(m)["pending"]
+                                 for m in sorted(join.export_models())},
+            [(k, e.deadline, e.seq) for k, e in join._pending.items()], join.live_pending)
+
+
+def test_a_kill_9_after_a_checkpoint_that_wrote_only_changed_join_segments_loses_nothing(
+    kafka_bootstrap: str, one_input_topics: Callable[[int], TopicNames], tmp_path: Path,
+    services: list[ServiceProcess],
+) -> None:
+    topics = one_input_topics(1)
+    events = synthetic_stream(models=2, per_model=2400, seed=11)
+    first_part = events[: len(events) * 2 // 3]
+    rest = events[len(events) * 2 // 3:]
+    few = [e for e in rest if e["model_id"] == "model-0"][:40]
+    others = [e for e in rest if e not in few]
+    group = f"g-{uuid.uuid4().hex[:8]}"
+
+    first = _start(tmp_path, kafka_bootstrap, topics, group, services)
+    _feed(kafka_bootstrap, topics, group, first_part, first)
+    assert first.terminate() == 0, first.tail()
+    written = _state_records(kafka_bootstrap, topics.state)
+    # 1,600 predictions per model, all joined: tombstones in sealed segments of their own.
+    assert len({k for k in written if "~" in k}) >= 2 * (1600 // SEGMENT_ENTRIES - 1), written
+
+    second = _start(tmp_path, kafka_bootstrap, topics, group, services)  # heads and segments
+    _feed(kafka_bootstrap, topics, group, few, second)  # its checkpoint is on the topic
+    second.kill()
+    rewritten = _state_records(kafka_bootstrap, topics.state) - written
+    assert {k.rsplit("/", 1)[1] for k in rewritten} == {"", "model-0"}, rewritten
+    assert len([k for k in rewritten if "~" in k]) <= 2, rewritten  # not all its segments
+
+    from_topic, uninterrupted = _restored_and_uninterrupted(kafka_bootstrap, topics, group)
+    assert _join_of(from_topic) == _join_of(uninterrupted)
+    assert len(uninterrupted.join._pending) > 3000
+
+    third = _start(tmp_path, kafka_bootstrap, topics, group, services)
+    _feed(kafka_bootstrap, topics, group, others, third)
+    assert third.terminate() == 0, third.tail()
+    _exactly_once_as_uninterrupted(kafka_bootstrap, topics, at_least=2)
 
 
 def test_per_key_gauges_move_with_a_partition_at_a_rebalance_before_any_event(

@@ -33,7 +33,7 @@ def _join() -> LabelJoin:
 
 def _state(join: LabelJoin) -> list[tuple[str, object, object, float, int]]:
     return [(pid, repr(e.prediction), e.source, e.deadline, e.seq)
-            for pid, e in join._pending_by_model.get("m", {}).items()]
+            for pid, e in join.pending_of("m").items()]
 
 
 @settings(max_examples=300, deadline=None)
@@ -64,7 +64,7 @@ def test_a_snapshot_of_pending_pairs_from_before_still_restores() -> None:
     p = InputPrediction(prediction_id="p", model_id="m", model_version="v",
                         timestamp=datetime(2024, 5, 1, tzinfo=UTC), prediction=1)
     join.add_prediction(p, Source(topic="t", partition=0, offset=3), watermark=0.0)
-    old = {"pending": list(join._pending_by_model["m"].items()), "waiting": []}
+    old = {"pending": list(join.pending_of("m").items()), "waiting": []}
     restored = _join()
     restored.replace_model("m", pickle.loads(pickle.dumps(old)))
     assert _state(restored) == _state(join)
