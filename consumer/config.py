@@ -143,8 +143,9 @@ class ConsumerSettings(BaseModel):
     commit_on_catch_up: bool = True
     #: How often each partition's changed state is snapshotted to the state topic (in the commit
     #: transaction); a restore replays the inputs committed since. At or below
-    #: ``commit_interval_ms``: every commit writes snapshots (no replay, slower when state is
-    #: large: a snapshot holds the model's pending joins).
+    #: ``commit_interval_ms``: every commit writes snapshots (no replay; each writes every
+    #: changed model's detector state, and of its label join the newest entries and the
+    #: segments whose entries changed).
     snapshot_interval_ms: int = Field(default=10_000, ge=0, le=3_600_000)
     #: Most records taken from the client per batch. A batch's outputs wait for the whole batch
     #: (and its commit); smaller batches cost more per-batch overhead: 300 fell ~2-3 s behind
