@@ -70,6 +70,7 @@ Without ``--bootstrap`` a single-node broker is started from the Maven jars (scr
 from __future__ import annotations
 
 import argparse
+import collections
 import gc
 import json
 import logging
@@ -875,7 +876,7 @@ def deep_size(root: Any, skip: tuple[type, ...] = ()) -> int:
         if isinstance(obj, dict):
             stack.extend(obj.keys())
             stack.extend(obj.values())
-        elif isinstance(obj, list | tuple | set | frozenset):
+        elif isinstance(obj, list | tuple | set | frozenset | collections.deque):
             stack.extend(obj)
         else:
             for cls in type(obj).__mro__:
@@ -889,13 +890,13 @@ def deep_size(root: Any, skip: tuple[type, ...] = ()) -> int:
 
 def _join_bytes(pipeline: Any) -> int:
     """Bytes of the join's entries (pending predictions and their tombstones, waiting labels,
-    and their per-model indexes): what the join keeps, which scales with the predictions within
+    their FIFOs and their per-model segments): what the join keeps, which scales with the predictions within
     ``join_ttl_s``, not with the keys. Strings are left out: the prediction ids are the
     records' (made before the resident set's growth is measured), as in the service they are
     the decoded messages'."""
     join = pipeline.join
-    return deep_size([join._pending, join._waiting, join._pending_by_model,
-                      join._waiting_by_model], skip=(str,))
+    return deep_size([join._pending, join._waiting, join._pending_fifo, join._waiting_fifo,
+                      join._models], skip=(str,))
 
 
 def scale_child(keys: int, bootstrap: str | None, detection: str = "three_detectors",
