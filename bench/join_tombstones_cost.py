@@ -117,15 +117,11 @@ def _joins(pipeline: Pipeline) -> dict[str, Any]:
     return {m: pipeline.join.export_model(m)["pending"] for m in sorted(pipeline.model_ids())}
 
 
-def join_memory(n: int = 100_000) -> dict[str, float]:
-    """Bytes per pending entry and per tombstone held by a :class:`LabelJoin` (tracemalloc)."""
-    import gc
-    import tracemalloc
+def _joined_stream(n: int) -> tuple[list[Any], list[Any]]:
+    """``n`` predictions over 10 models and a label for each (the memory and CPU parts' input)."""
     from datetime import UTC, datetime
 
-    from detectors.contracts import Source
     from detectors.events import InputLabel, InputPrediction
-    from detectors.join import LabelJoin
 
     when = datetime(2024, 1, 1, tzinfo=UTC)
     predictions = [InputPrediction(prediction_id=f"pred-{i:08d}", model_id=f"model-{i % 10}",
@@ -133,6 +129,18 @@ def join_memory(n: int = 100_000) -> dict[str, float]:
                                    features={"x": 1.0}) for i in range(n)]
     labels = [InputLabel(prediction_id=p.prediction_id, model_id=p.model_id, timestamp=when,
                          label=True) for p in predictions]
+    return predictions, labels
+
+
+def join_memory(n: int = 100_000) -> dict[str, float]:
+    """Bytes per pending entry and per tombstone held by a :class:`LabelJoin` (tracemalloc)."""
+    import gc
+    import tracemalloc
+
+    from detectors.contracts import Source
+    from detectors.join import LabelJoin
+
+    predictions, labels = _joined_stream(n)
     source = Source(topic="t", partition=0, offset=0)
     gc.collect()
     tracemalloc.start()
@@ -155,17 +163,10 @@ def join_memory(n: int = 100_000) -> dict[str, float]:
 
 def join_cpu(n: int = 100_000, repeat: int = 5) -> dict[str, float]:
     """CPU microseconds per add_prediction, per joining add_label and per expired entry."""
-    from datetime import UTC, datetime
 
-    from detectors.events import InputLabel, InputPrediction
     from detectors.join import LabelJoin
 
-    when = datetime(2024, 1, 1, tzinfo=UTC)
-    predictions = [InputPrediction(prediction_id=f"pred-{i:08d}", model_id=f"model-{i % 10}",
-                                   model_version="v1", timestamp=when, prediction=True,
-                                   features={"x": 1.0}) for i in range(n)]
-    labels = [InputLabel(prediction_id=p.prediction_id, model_id=p.model_id, timestamp=when,
-                         label=True) for p in predictions]
+    predictions, labels = _joined_stream(n)
     source = ("t", 0, 0)
     best = {"add_prediction_us": 1e9, "add_label_us": 1e9, "expire_us": 1e9}
     for _ in range(repeat):
